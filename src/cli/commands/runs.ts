@@ -1,0 +1,152 @@
+/** `outpost runs ls | show ID | tail ID`. */
+import type { Command } from "commander";
+import type { RunStatus, RunView } from "../../core/api.js";
+import { type ConnectionOptions, addConnectionOptions, withConnection } from "../connect.js";
+import { Exit, UsageError } from "../errors.js";
+import { followRun } from "../follow.js";
+import { age, clock, formatUsd, out, table, truncate } from "../output.js";
+import { LivePrinter, approveCommand, denyCommand, describeEvent, usageLine } from "../render.js";
+import { exitCodeOf } from "./run.js";
+
+const STATUSES: RunStatus[] = ["queued", "running", "waiting", "completed", "failed", "cancelled"];
+
+interface LsOptions extends ConnectionOptions {
+  agent?: string;
+  status?: string;
+  limit?: string;
+  json?: boolean;
+}
+
+export function statusText(status: RunStatus): string {
+  switch (status) {
+    case "completed":
+      return out.green(status);
+    case "failed":
+    case "cancelled":
+      return out.red(status);
+    case "waiting":
+      return out.yellow(status);
+    default:
+      return out.cyan(status);
+  }
+}
+
+export function parseLimit(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError(`--limit must be a whole number from 1 to 1000, not "${value}"`);
+  return n;
+}
+
+export function registerRuns(program: Command): void {
+  const runs = program.command("runs").description("list, inspect and follow runs");
+
+  const ls = runs
+    .command("ls")
+    .alias("list")
+    .description("list recent runs, newest first")
+    .option("--agent <name>", "only runs of this agent")
+    .option("--status <status>", `only runs with this status (${STATUSES.join(", ")})`)
+    .option("--limit <n>", "how many runs to show", "20")
+    .option("--json", "print JSON");
+  addConnectionOptions(ls).action(async (opts: LsOptions) => {
+    if (opts.status && !STATUSES.includes(opts.status as RunStatus)) {
+      throw new UsageError(`unknown status "${opts.status}"`, `use one of: ${STATUSES.join(", ")}`);
+    }
+    const limit = parseLimit(opts.limit, 20);
+    await withConnection(opts, { workers: false }, async ({ api }) => {
+      const page = await api.listRuns({
+        limit,
+        ...(opts.agent ? { agent: opts.agent } : {}),
+        ...(opts.status ? { status: opts.status as RunStatus } : {}),
+      });
+      if (opts.json) {
+        out.line(JSON.stringify(page.items, null, 2));
+        return;
+      }
+      if (page.items.length === 0) {
+        out.line(out.dim("no runs yet — start one with: outpost run AGENT \"message\""));
+        return;
+      }
+      out.line(
+        table(
+          ["ID", "AGENT", "STATUS", "STEPS", "COST", "CREATED", "INPUT"],
+          page.items.map((r) => [
+            r.id,
+            r.agent,
+            statusText(r.status),
+            String(r.steps),
+            formatUsd(r.usage?.cost_usd ?? 0),
+            age(r.created_at),
+            truncate(r.input, 40),
+          ]),
+        ),
+      );
+      if (page.next_cursor) out.line(out.dim(`… more runs exist; raise --limit to see them`));
+    });
+  });
+
+  const show = runs
+    .command("show")
+    .description("show a run: summary and event timeline")
+    .argument("<id>", "run id")
+    .option("--json", "print the run and its events as JSON");
+  addConnectionOptions(show).action(async (id: string, opts: ConnectionOptions & { json?: boolean }) => {
+    await withConnection(opts, { workers: false }, async ({ api, flags }) => {
+      const run = await api.getRun(id);
+      const events = await api.getEvents(id);
+      if (opts.json) {
+        out.line(JSON.stringify({ run, events }, null, 2));
+        return;
+      }
+      printSummary(run, flags);
+      out.line();
+      out.line(out.bold("Timeline"));
+      out.line(
+        table(
+          ["SEQ", "TIME", "EVENT", "DETAIL"],
+          events.filter((e) => e.type !== "model.delta").map((e) => [String(e.seq), clock(e.at), e.type, describeEvent(e)]),
+        ),
+      );
+    });
+  });
+
+  const tail = runs
+    .command("tail")
+    .description("follow a run live until it ends")
+    .argument("<id>", "run id");
+  addConnectionOptions(tail).action(async (id: string, opts: ConnectionOptions) => {
+    const code = await withConnection(opts, { workers: true }, async ({ api, flags }) => {
+      const printer = new LivePrinter({ flags, showStart: true, showInput: true });
+      const { run } = await followRun(api, id, { stopWhenWaiting: false, onEvent: (ev) => printer.handle(ev) });
+      printer.summary(run);
+      return exitCodeOf(run);
+    });
+    throw new Exit(code);
+  });
+}
+
+function printSummary(run: RunView, flags: string): void {
+  const row = (label: string, value: string) => out.line(`${out.dim(label.padEnd(9))}${value}`);
+  out.line(`${out.bold(`Run ${run.id}`)}  ${statusText(run.status)}`);
+  row("agent", run.agent);
+  row("session", run.session_id);
+  row("created", `${run.created_at} (${age(run.created_at)})`);
+  if (run.completed_at) row("ended", run.completed_at);
+  row("usage", usageLine(run));
+  row("input", run.input);
+  if (run.output !== null && run.output !== undefined) row("output", run.output);
+  if (run.error) row("error", `${run.error.code}: ${run.error.message}`);
+  if (run.waiting_for) {
+    const w = run.waiting_for;
+    if (w.kind === "approval") {
+      row("waiting", `for approval ${w.approval_id}`);
+      row("approve", approveCommand(w.approval_id, flags));
+      row("deny", denyCommand(w.approval_id, flags));
+    } else if (w.kind === "timer") {
+      row("waiting", `until ${w.until}`);
+    } else {
+      row("waiting", `for event "${w.event}"`);
+    }
+  }
+}

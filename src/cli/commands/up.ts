@@ -1,0 +1,152 @@
+/** `outpost up`: the runtime and the HTTP server in one process. */
+import path from "node:path";
+import type { Command } from "commander";
+import type { OutpostApi } from "../../core/api.js";
+import { DEFAULT_DATA_DIR, quietLogger } from "../connect.js";
+import { UsageError } from "../errors.js";
+import { command, quote } from "../hints.js";
+import { agentModels, scriptedHint } from "../models.js";
+import { err, out } from "../output.js";
+import { markServing } from "../lifecycle.js";
+import { cliVersion } from "../version.js";
+
+interface UpOptions {
+  project: string;
+  data: string;
+  port: string;
+  host: string;
+}
+
+export const DEFAULT_PORT = 7700;
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`--port must be a number from 0 to 65535, not "${value}"`, "0 picks a free port");
+  }
+  return port;
+}
+
+/** The API without `close`, so the server cannot close the runtime behind our back. */
+function apiOnly(api: OutpostApi): OutpostApi {
+  return {
+    health: () => api.health(),
+    listAgents: () => api.listAgents(),
+    getAgent: (name) => api.getAgent(name),
+    startRun: (request) => api.startRun(request),
+    getRun: (id) => api.getRun(id),
+    listRuns: (request) => api.listRuns(request),
+    getEvents: (runId, after) => api.getEvents(runId, after),
+    streamEvents: (runId, options) => api.streamEvents(runId, options),
+    cancelRun: (id, reason) => api.cancelRun(id, reason),
+    sendEvent: (runId, event) => api.sendEvent(runId, event),
+    listApprovals: (request) => api.listApprovals(request),
+    decideApproval: (id, decision) => api.decideApproval(id, decision),
+    getSession: (id) => api.getSession(id),
+  };
+}
+
+export function registerUp(program: Command): void {
+  program
+    .command("up")
+    .description("start Outpost: the runtime and the HTTP API (with docs at /docs)")
+    .option("--project <dir>", "project folder", ".")
+    .option("--data <dir>", "data folder (SQLite database and local state)", DEFAULT_DATA_DIR)
+    .option("--port <n>", "port to listen on (0 picks a free one)", String(DEFAULT_PORT))
+    .option("--host <host>", "interface to listen on", "127.0.0.1")
+    .action(async (opts: UpOptions) => {
+      const port = parsePort(opts.port);
+      const [{ loadProject }, { startOutpost }, { createServer, listen }] = await Promise.all([
+        import("../../definitions/index.js"),
+        import("../../runtime/index.js"),
+        import("../../server/index.js"),
+      ]);
+      const project = await loadProject(path.resolve(opts.project));
+      const logger = await quietLogger(process.env.OUTPOST_LOG_LEVEL ?? "warn");
+      const outpost = await startOutpost({ project, dataDir: path.resolve(opts.data), logger });
+      let server: Awaited<ReturnType<typeof createServer>> | undefined;
+      let url: string;
+      try {
+        server = await createServer(apiOnly(outpost), { logger, version: cliVersion() });
+        url = await listen(server, { host: opts.host, port });
+      } catch (e) {
+        await server?.close().catch(() => {});
+        await outpost.close();
+        if ((e as { code?: string }).code === "EADDRINUSE") {
+          throw new UsageError(`port ${port} is already in use`, `pick another with --port, or --port 0 for a free one`);
+        }
+        throw e;
+      }
+
+      // Shut down once: server first (ends open streams), then the runtime.
+      let stopping = false;
+      const shutdown = async (signal: string) => {
+        if (stopping) {
+          err.line("forced exit");
+          process.exit(1);
+        }
+        stopping = true;
+        err.line(`\n${signal}: shutting down…`);
+        try {
+          await server?.close();
+          await outpost.close();
+          err.line("stopped");
+          process.exit(0);
+        } catch (e) {
+          err.line(`error while shutting down: ${(e as Error).message}`);
+          process.exit(1);
+        }
+      };
+      markServing();
+      process.on("SIGINT", () => void shutdown("SIGINT"));
+      process.on("SIGTERM", () => void shutdown("SIGTERM"));
+
+      printBanner({
+        url,
+        project,
+        storeKind: outpost.storeKind,
+        dataDir: path.resolve(opts.data),
+        models: outpost.describeModels(),
+      });
+    });
+}
+
+function printBanner(info: {
+  url: string;
+  project: import("../../definitions/types.js").Project;
+  storeKind: string;
+  dataDir: string;
+  models: { agent: string; model: string }[];
+}): void {
+  const { url, project } = info;
+  // A wildcard listen address is not one to send requests to.
+  const reach = url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:");
+  const row = (label: string, value: string) => out.line(`  ${out.dim(label.padEnd(8))}${value}`);
+  out.line(`${out.green("●")} ${out.bold(`Outpost ${cliVersion()}`)} is running`);
+  row("API", url);
+  row("Docs", `${reach}/docs`);
+  row("Project", `${project.root} (workspace ${project.workspace})`);
+  row("Store", info.storeKind === "sqlite" ? `sqlite in ${info.dataDir}` : info.storeKind);
+  out.line();
+  // The runtime says what it resolved; the project tells what could be used instead.
+  const resolved = new Map(info.models.map((m) => [m.agent, m.model]));
+  const models = agentModels(project);
+  out.line(out.bold("Agents"));
+  const width = Math.max(0, ...models.map((m) => m.agent.length));
+  for (const m of models) {
+    const text = resolved.has(m.agent) ? `${m.alias} → ${resolved.get(m.agent)}` : m.text;
+    const scripted = /scripted/i.test(text);
+    out.line(`  ${m.agent.padEnd(width)}  ${scripted ? out.yellow(text) : text}`);
+  }
+  const hint = scriptedHint(models, project);
+  if (hint) out.line(`  ${out.yellow("note:")} ${hint}`);
+  out.line();
+  const agent = models[0]?.agent ?? "AGENT";
+  const body = JSON.stringify({ agent, input: "hello" });
+  out.line(out.bold("Try"));
+  out.line(`  curl -s ${reach}/v1/runs -H 'content-type: application/json' -d ${quote(body)}`);
+  out.line(`  ${command(["run", agent, "hello", "--server", reach])}`);
+  out.line(`  ${command(["runs", "ls", "--server", reach])}`);
+  out.line();
+  out.line(out.dim("Press Ctrl+C to stop."));
+}

@@ -1,0 +1,108 @@
+/**
+ * Where a command's runs live: a running server (`--server URL` or
+ * OUTPOST_SERVER, with OUTPOST_API_KEY as bearer token), or the local store,
+ * opened in-process for the duration of the command.
+ */
+import path from "node:path";
+import type { Command } from "commander";
+import type { OutpostApi } from "../core/api.js";
+import { UsageError } from "./errors.js";
+import { quote } from "./hints.js";
+
+export interface ConnectionOptions {
+  server?: string;
+  project?: string;
+  data?: string;
+}
+
+export interface Connection {
+  api: OutpostApi;
+  kind: "server" | "local";
+  /** Flags to repeat in suggested follow-up commands so they reach the same runs. */
+  flags: string;
+  /** Server URL or local data folder, for messages. */
+  where: string;
+}
+
+export const DEFAULT_DATA_DIR = ".outpost";
+
+export function addConnectionOptions(cmd: Command): Command {
+  return cmd
+    .option("--server <url>", "talk to a running Outpost server (default: $OUTPOST_SERVER)")
+    .option("--project <dir>", "project folder, when working on the local store", ".")
+    .option("--data <dir>", "local data folder", DEFAULT_DATA_DIR);
+}
+
+function serverUrl(opts: ConnectionOptions): string | undefined {
+  const url = opts.server ?? process.env.OUTPOST_SERVER;
+  if (!url) return undefined;
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error("protocol");
+  } catch {
+    throw new UsageError(`"${url}" is not a server URL`, "use e.g. --server http://127.0.0.1:7700");
+  }
+  return url.replace(/\/+$/, "");
+}
+
+function localFlags(opts: ConnectionOptions): string {
+  const parts: string[] = [];
+  if (opts.project && path.resolve(opts.project) !== path.resolve(".")) parts.push(`--project ${quote(opts.project)}`);
+  if (opts.data && path.resolve(opts.data) !== path.resolve(DEFAULT_DATA_DIR)) parts.push(`--data ${quote(opts.data)}`);
+  return parts.join(" ");
+}
+
+/**
+ * Opens a connection, runs `fn`, and always closes what was opened. Local mode
+ * starts the runtime in this process (`workers: false` opens the store without
+ * executing runs, for read-only commands).
+ */
+export async function withConnection<T>(
+  opts: ConnectionOptions,
+  options: { workers: boolean },
+  fn: (connection: Connection) => Promise<T>,
+): Promise<T> {
+  const url = serverUrl(opts);
+  if (url) {
+    const { createClient } = await import("../client/index.js");
+    const apiKey = process.env.OUTPOST_API_KEY || undefined;
+    const api = createClient(url, { apiKey });
+    const explicit = opts.server !== undefined;
+    return fn({ api, kind: "server", flags: explicit ? `--server ${url}` : "", where: url });
+  }
+
+  const projectDir = path.resolve(opts.project ?? ".");
+  const dataDir = path.resolve(opts.data ?? DEFAULT_DATA_DIR);
+  const { loadProject } = await import("../definitions/index.js");
+  const { startOutpost } = await import("../runtime/index.js");
+  const project = await loadProject(projectDir);
+  const logger = await quietLogger();
+  const outpost = await startOutpost({ project, dataDir, logger, ...(options.workers ? {} : { workers: 0 }) });
+
+  // Ctrl+C while working locally: close the store cleanly (in-flight runs are
+  // durable and resume on the next start), then leave.
+  const state: { closing?: Promise<void> } = {};
+  const close = (): Promise<void> => {
+    state.closing ??= outpost.close();
+    return state.closing;
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\n${signal === "SIGINT" ? "interrupted" : signal}: closing the local store…\n`);
+    void close().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    return await fn({ api: outpost, kind: "local", flags: localFlags(opts), where: dataDir });
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await close();
+  }
+}
+
+/** A pino logger on stderr that only speaks up for warnings (OUTPOST_LOG_LEVEL to change). */
+export async function quietLogger(level = process.env.OUTPOST_LOG_LEVEL ?? "warn") {
+  const { default: pino } = await import("pino");
+  return pino({ level, base: undefined }, pino.destination(2));
+}

@@ -1,0 +1,76 @@
+/**
+ * The `outpost` command line. Each command lives in ./commands and loads the
+ * heavy parts (runtime, server, store) only when it runs, so `outpost --help`
+ * stays fast.
+ */
+import { Command, CommanderError } from "commander";
+import { registerApprovals } from "./commands/approvals.js";
+import { registerChat } from "./commands/chat.js";
+import { registerInit } from "./commands/init.js";
+import { registerRun } from "./commands/run.js";
+import { registerRuns } from "./commands/runs.js";
+import { registerUp } from "./commands/up.js";
+import { registerValidate } from "./commands/validate.js";
+import { EXIT_OK, EXIT_USAGE, reportError } from "./errors.js";
+import { isServing } from "./lifecycle.js";
+import { cliVersion } from "./version.js";
+
+export function buildProgram(): Command {
+  const program = new Command("outpost")
+    .description("Outpost: run and govern teams of AI agents on your own infrastructure")
+    .version(cliVersion(), "-v, --version")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .addHelpText(
+      "after",
+      `
+Runs, approvals and chat work against a server (--server URL or $OUTPOST_SERVER,
+with $OUTPOST_API_KEY as bearer token) or, without one, on the local store
+(--project DIR, --data DIR).
+
+Get started:
+  $ outpost init my-agents && cd my-agents
+  $ outpost validate
+  $ outpost up`,
+    );
+
+  registerInit(program);
+  registerValidate(program);
+  registerUp(program);
+  registerRun(program);
+  registerChat(program);
+  registerRuns(program);
+  registerApprovals(program);
+
+  // Usage mistakes exit 2, and so does every subcommand's.
+  const inherit = (cmd: Command) => {
+    for (const sub of cmd.commands) {
+      sub.exitOverride();
+      sub.showHelpAfterError("(run with --help for usage)");
+      inherit(sub);
+    }
+  };
+  inherit(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return EXIT_OK;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version are not errors; commander already printed the message.
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return EXIT_OK;
+      return EXIT_USAGE;
+    }
+    return reportError(e);
+  }
+}
+
+const code = await main(process.argv);
+process.exitCode = code;
+// `outpost up` lives until a signal; every other command ends here, even if
+// some library left a handle open.
+if (!isServing()) process.exit(code);

@@ -1,0 +1,280 @@
+/**
+ * `OutpostApi` over HTTP: the same interface as the in-process runtime, talking
+ * to a running Outpost server (`outpost up`). Server errors come back as the
+ * OutpostError they were (code, message, hint); an unreachable server is an
+ * OutpostError("unavailable").
+ */
+import type {
+  AgentView,
+  ApprovalStatus,
+  ApprovalView,
+  EventView,
+  ListRunsRequest,
+  OutpostApi,
+  Page,
+  RunView,
+  SessionView,
+  StartRunRequest,
+} from "../core/api.js";
+import { type ErrorCode, OutpostError } from "../core/errors.js";
+import { parseSse } from "./sse.js";
+
+export interface ClientOptions {
+  /** Sent as `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  /** Defaults to the global fetch. */
+  fetch?: typeof fetch;
+}
+
+const CODES: readonly ErrorCode[] = [
+  "invalid_request",
+  "not_found",
+  "conflict",
+  "payload_too_large",
+  "unauthorized",
+  "forbidden",
+  "invalid_project",
+  "unavailable",
+  "internal",
+];
+
+const codeForStatus = (status: number): ErrorCode =>
+  status === 401
+    ? "unauthorized"
+    : status === 403
+      ? "forbidden"
+      : status === 404
+        ? "not_found"
+        : status === 409
+          ? "conflict"
+          : status === 413
+            ? "payload_too_large"
+            : status === 422
+              ? "invalid_project"
+              : status === 502 || status === 503 || status === 504
+                ? "unavailable"
+                : status >= 400 && status < 500
+                  ? "invalid_request"
+                  : "internal";
+
+/** How many times in a row the event stream may drop without progress before giving up. */
+const MAX_STREAM_RETRIES = 5;
+
+export function createClient(baseUrl: string, options: ClientOptions = {}): OutpostApi {
+  const base = baseUrl.replace(/\/+$/, "");
+  const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
+  const unavailable = () =>
+    new OutpostError("unavailable", `cannot reach Outpost at ${base}`, "start it with `outpost up` or check --server");
+
+  const headers = (extra: Record<string, string> = {}): Record<string, string> => ({
+    accept: "application/json",
+    ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+    ...extra,
+  });
+
+  const url = (path: string, query?: Record<string, string | number | undefined>) => {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) params.set(k, String(v));
+    const qs = params.toString();
+    return `${base}${path}${qs ? `?${qs}` : ""}`;
+  };
+
+  async function send(
+    method: "GET" | "POST",
+    path: string,
+    init: { query?: Record<string, string | number | undefined>; body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<unknown> {
+    let response: Response;
+    try {
+      response = await doFetch(url(path, init.query), {
+        method,
+        headers: headers({
+          ...(init.body !== undefined ? { "content-type": "application/json" } : {}),
+          ...init.headers,
+        }),
+        ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+      });
+    } catch {
+      throw unavailable();
+    }
+    if (!response.ok) throw await errorFrom(response);
+    try {
+      return await response.json();
+    } catch {
+      throw new OutpostError("internal", `Outpost at ${base} sent a response that is not JSON (${method} ${path})`);
+    }
+  }
+
+  async function errorFrom(response: Response): Promise<OutpostError> {
+    let text = "";
+    try {
+      text = await response.text();
+    } catch {
+      // the body is lost; fall back to the status
+    }
+    try {
+      const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; hint?: unknown } };
+      const e = body?.error;
+      if (e && typeof e.message === "string") {
+        const code = CODES.includes(e.code as ErrorCode) ? (e.code as ErrorCode) : codeForStatus(response.status);
+        return new OutpostError(code, e.message, typeof e.hint === "string" ? e.hint : undefined);
+      }
+    } catch {
+      // not our envelope (a proxy's error page, …)
+    }
+    return new OutpostError(
+      codeForStatus(response.status),
+      `Outpost at ${base} answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`,
+      response.status >= 500 ? "see the server log" : undefined,
+    );
+  }
+
+  const seg = encodeURIComponent;
+
+  async function* streamEvents(
+    runId: string,
+    streamOptions: { after?: number; signal?: AbortSignal } = {},
+  ): AsyncGenerator<EventView> {
+    const outer = streamOptions.signal;
+    let last = streamOptions.after ?? 0;
+    let failures = 0;
+    while (!outer?.aborted) {
+      // One controller per connection: aborting it closes the socket when the caller stops early.
+      const connection = new AbortController();
+      const onAbort = () => connection.abort();
+      outer?.addEventListener("abort", onAbort, { once: true });
+      let ended = false;
+      try {
+        let response: Response;
+        try {
+          response = await doFetch(url(`/v1/runs/${seg(runId)}/stream`, { after: last }), {
+            headers: headers({ accept: "text/event-stream", ...(last > 0 ? { "last-event-id": String(last) } : {}) }),
+            signal: connection.signal,
+          });
+        } catch {
+          if (outer?.aborted) return;
+          if (++failures > MAX_STREAM_RETRIES) throw unavailable();
+          await sleep(backoff(failures), outer);
+          continue;
+        }
+        if (!response.ok) {
+          const error = await errorFrom(response);
+          if (error.code !== "unavailable") throw error;
+          if (++failures > MAX_STREAM_RETRIES) throw error;
+          await sleep(backoff(failures), outer);
+          continue;
+        }
+        if (!response.body) throw new OutpostError("internal", `Outpost at ${base} sent an empty event stream`);
+        try {
+          for await (const message of parseSse(response.body)) {
+            if (message.event === "end") {
+              ended = true;
+              break;
+            }
+            if (message.event === "error") throw errorFromStream(message.data);
+            let event: EventView;
+            try {
+              event = JSON.parse(message.data) as EventView;
+            } catch {
+              continue; // not an event of ours (never sent by Outpost)
+            }
+            if (typeof event.seq !== "number" || event.seq <= last) continue;
+            last = event.seq;
+            failures = 0;
+            yield event;
+          }
+        } catch (e) {
+          if (e instanceof OutpostError) throw e;
+          if (outer?.aborted) return;
+          // The connection dropped mid-stream: reconnect below.
+        }
+      } finally {
+        outer?.removeEventListener("abort", onAbort);
+        connection.abort();
+      }
+      if (ended || outer?.aborted) return;
+      if (++failures > MAX_STREAM_RETRIES) {
+        throw new OutpostError(
+          "unavailable",
+          `lost the event stream of run ${runId} at ${base}`,
+          "check that the server is up, then follow the run again",
+        );
+      }
+      await sleep(backoff(failures), outer);
+    }
+  }
+
+  return {
+    health: async () => (await send("GET", "/v1/health")) as Awaited<ReturnType<OutpostApi["health"]>>,
+    listAgents: async () => (await send("GET", "/v1/agents")) as AgentView[],
+    getAgent: async (name) => (await send("GET", `/v1/agents/${seg(name)}`)) as AgentView,
+    startRun: async (request: StartRunRequest) =>
+      (await send("POST", "/v1/runs", {
+        body: {
+          agent: request.agent,
+          input: request.input,
+          ...(request.session_id !== undefined ? { session_id: request.session_id } : {}),
+        },
+        headers: request.idempotency_key !== undefined ? { "idempotency-key": request.idempotency_key } : {},
+      })) as RunView,
+    getRun: async (id) => (await send("GET", `/v1/runs/${seg(id)}`)) as RunView,
+    listRuns: async (request: ListRunsRequest = {}) =>
+      (await send("GET", "/v1/runs", {
+        query: {
+          agent: request.agent,
+          status: request.status,
+          session_id: request.session_id,
+          limit: request.limit,
+          cursor: request.cursor,
+        },
+      })) as Page<RunView>,
+    getEvents: async (runId, after) =>
+      (await send("GET", `/v1/runs/${seg(runId)}/events`, { query: { after } })) as EventView[],
+    streamEvents,
+    cancelRun: async (id, reason) =>
+      (await send("POST", `/v1/runs/${seg(id)}/cancel`, { body: reason !== undefined ? { reason } : {} })) as RunView,
+    sendEvent: async (runId, event) =>
+      (await send("POST", `/v1/runs/${seg(runId)}/events`, {
+        body: { name: event.name, ...(event.payload !== undefined ? { payload: event.payload } : {}) },
+      })) as RunView,
+    listApprovals: async (request: { status?: ApprovalStatus } = {}) =>
+      (await send("GET", "/v1/approvals", { query: { status: request.status } })) as ApprovalView[],
+    decideApproval: async (id, decision) =>
+      (await send("POST", `/v1/approvals/${seg(id)}`, {
+        body: {
+          decision: decision.decision,
+          ...(decision.reason !== undefined ? { reason: decision.reason } : {}),
+          ...(decision.by !== undefined ? { by: decision.by } : {}),
+        },
+      })) as ApprovalView,
+    getSession: async (id) => (await send("GET", `/v1/sessions/${seg(id)}`)) as SessionView,
+  };
+}
+
+function errorFromStream(data: string): OutpostError {
+  try {
+    const e = (JSON.parse(data) as { error?: { code?: string; message?: string; hint?: string } }).error;
+    if (e && typeof e.message === "string") {
+      const code = CODES.includes(e.code as ErrorCode) ? (e.code as ErrorCode) : "internal";
+      return new OutpostError(code, e.message, e.hint);
+    }
+  } catch {
+    // fall through
+  }
+  return new OutpostError("internal", "the event stream failed", "see the server log");
+}
+
+const backoff = (attempt: number) => Math.min(200 * 2 ** (attempt - 1), 5_000);
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}

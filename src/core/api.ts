@@ -1,0 +1,127 @@
+/**
+ * The public face of a running Outpost, as plain JSON-shaped views.
+ *
+ * One interface, two implementations: the in-process runtime (embedded use,
+ * the CLI on a local store) and the HTTP client (`--server URL`). The HTTP API
+ * serves exactly these shapes, so the CLI, the SDK and the server agree by
+ * construction.
+ */
+
+export type RunStatus = "queued" | "running" | "waiting" | "completed" | "failed" | "cancelled";
+export const TERMINAL_STATUSES: readonly RunStatus[] = ["completed", "failed", "cancelled"];
+export const isTerminal = (s: RunStatus) => s === "completed" || s === "failed" || s === "cancelled";
+
+export interface UsageView {
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
+export type WaitingFor =
+  | { kind: "approval"; approval_id: string }
+  | { kind: "timer"; until: string }
+  | { kind: "event"; event: string };
+
+export interface RunView {
+  id: string;
+  workspace: string;
+  agent: string;
+  session_id: string;
+  status: RunStatus;
+  input: string;
+  output: string | null;
+  error: { code: string; message: string } | null;
+  usage: UsageView;
+  steps: number;
+  waiting_for: WaitingFor | null;
+  created_at: string;
+  updated_at: string;
+  completed_at: string | null;
+}
+
+export interface EventView {
+  run_id: string;
+  seq: number;
+  type: string;
+  data: Record<string, unknown>;
+  at: string;
+}
+
+export type ApprovalStatus = "pending" | "approved" | "denied";
+
+export interface ApprovalView {
+  id: string;
+  run_id: string;
+  agent: string;
+  tool: string;
+  arguments: unknown;
+  status: ApprovalStatus;
+  reason: string | null;
+  decided_by: string | null;
+  created_at: string;
+  decided_at: string | null;
+}
+
+export interface SessionMessageView {
+  role: "user" | "assistant";
+  content: string;
+  run_id: string;
+  at: string;
+}
+
+export interface SessionView {
+  id: string;
+  workspace: string;
+  agent: string;
+  created_at: string;
+  messages: SessionMessageView[];
+}
+
+export interface AgentView {
+  name: string;
+  description: string;
+  model: string;
+  instructions: string;
+  tools: { name: string; description: string; approval: "required" | "none" }[];
+  limits: { max_steps: number; max_tokens: number; max_usd: number; max_wall_time_ms: number };
+}
+
+export interface StartRunRequest {
+  agent: string;
+  input: string;
+  session_id?: string;
+  /** A retried request with the same key returns the same run. */
+  idempotency_key?: string;
+}
+
+export interface ListRunsRequest {
+  agent?: string;
+  status?: RunStatus;
+  session_id?: string;
+  limit?: number;
+  /** Opaque cursor from a previous page (`next_cursor`). */
+  cursor?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export interface OutpostApi {
+  health(): Promise<{ status: "ok"; version: string; store: "sqlite" | "postgres" }>;
+  listAgents(): Promise<AgentView[]>;
+  getAgent(name: string): Promise<AgentView>;
+  startRun(request: StartRunRequest): Promise<RunView>;
+  getRun(id: string): Promise<RunView>;
+  listRuns(request?: ListRunsRequest): Promise<Page<RunView>>;
+  getEvents(runId: string, after?: number): Promise<EventView[]>;
+  /** Every event after `after`, then live ones, ending once the run is terminal. */
+  streamEvents(runId: string, options?: { after?: number; signal?: AbortSignal }): AsyncIterable<EventView>;
+  cancelRun(id: string, reason?: string): Promise<RunView>;
+  /** Deliver an external event to a run (wakes it if it waits for that event name). */
+  sendEvent(runId: string, event: { name: string; payload?: unknown }): Promise<RunView>;
+  listApprovals(request?: { status?: ApprovalStatus }): Promise<ApprovalView[]>;
+  decideApproval(id: string, decision: { decision: "approve" | "deny"; reason?: string; by?: string }): Promise<ApprovalView>;
+  getSession(id: string): Promise<SessionView>;
+}

@@ -1,0 +1,93 @@
+/**
+ * The run event log vocabulary. A run's whole history is an append-only list
+ * of these; `decide()` folds them into state. Every event is versioned (`v`)
+ * and validated with zod when read back, so a changed shape is a migration,
+ * never a silent misread.
+ */
+import { z } from "zod";
+
+export const EVENT_SCHEMA_VERSION = 1;
+
+const usage = z.object({ input_tokens: z.number(), output_tokens: z.number() });
+const toolCall = z.object({ id: z.string(), name: z.string(), arguments: z.string() });
+const runError = z.object({ code: z.string(), message: z.string() });
+export const waitingFor = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("approval"), approval_id: z.string() }),
+  z.object({ kind: z.literal("timer"), until: z.string() }),
+  z.object({ kind: z.literal("event"), event: z.string() }),
+]);
+
+export const eventData = {
+  "run.started": z.object({ agent: z.string(), input: z.string(), session_id: z.string() }),
+  "model.called": z.object({ step: z.number(), model: z.string() }),
+  "model.responded": z.object({
+    step: z.number(),
+    text: z.string(),
+    tool_calls: z.array(toolCall),
+    usage,
+    cost_usd: z.number(),
+    model: z.string(),
+    finish_reason: z.string(),
+  }),
+  "model.failed": z.object({ step: z.number(), error: runError }),
+  "tool.called": z.object({
+    call_id: z.string(),
+    tool: z.string(),
+    arguments: z.unknown(),
+    idempotency_key: z.string(),
+  }),
+  "tool.completed": z.object({
+    call_id: z.string(),
+    tool: z.string(),
+    output: z.string(),
+    is_error: z.boolean(),
+    /** The call was rejected before running (malformed output from the model). */
+    model_error: z.boolean().optional(),
+  }),
+  "approval.requested": z.object({
+    approval_id: z.string(),
+    call_id: z.string(),
+    tool: z.string(),
+    arguments: z.unknown(),
+  }),
+  "approval.decided": z.object({
+    approval_id: z.string(),
+    decision: z.enum(["approve", "deny"]),
+    reason: z.string().nullable(),
+    by: z.string().nullable(),
+  }),
+  "run.waiting": z.object({ for: waitingFor }),
+  "run.resumed": z.object({ reason: z.string() }),
+  "event.received": z.object({ name: z.string(), payload: z.unknown() }),
+  "run.completed": z.object({ output: z.string() }),
+  "run.failed": z.object({ error: runError }),
+  "run.cancelled": z.object({ reason: z.string() }),
+} as const;
+
+export type EventType = keyof typeof eventData;
+export const EVENT_TYPES = Object.keys(eventData) as EventType[];
+
+export type EventDataOf<T extends EventType> = z.infer<(typeof eventData)[T]>;
+
+/** An event as the runtime produces it, before the store gives it a sequence number. */
+export type NewEvent = { [T in EventType]: { type: T; data: EventDataOf<T> } }[EventType];
+
+/** An event as committed: numbered within its run, timestamped (epoch ms). */
+export type RunEvent = NewEvent & { seq: number; at: number };
+
+export type WaitingForData = z.infer<typeof waitingFor>;
+
+export function ev<T extends EventType>(type: T, data: EventDataOf<T>): NewEvent {
+  return { type, data } as NewEvent;
+}
+
+/** Validates an event read back from the store; a mismatch is data corruption, never ignored. */
+export function parseEvent(row: { seq: number; type: string; data: unknown; at: number; v: number }): RunEvent {
+  const schema = eventData[row.type as EventType];
+  if (!schema) throw new Error(`unknown event type "${row.type}" at seq ${row.seq}`);
+  if (row.v > EVENT_SCHEMA_VERSION) {
+    throw new Error(`event at seq ${row.seq} has schema v${row.v}; this Outpost reads up to v${EVENT_SCHEMA_VERSION} — upgrade Outpost`);
+  }
+  const data = schema.parse(row.data);
+  return { type: row.type, data, seq: row.seq, at: row.at } as RunEvent;
+}

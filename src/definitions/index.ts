@@ -1,0 +1,13 @@
+/**
+ * Project definitions: loading and validating a project folder (outpost.yaml,
+ * agents/*.yaml, tools/*.ts), choosing a model candidate, scaffolding a new
+ * project. Everything else in Outpost reads projects through this face.
+ */
+export { defineTool } from "./define-tool.js";
+export { parseDuration } from "./duration.js";
+export { formatIssue, type Issue, ProjectError } from "./errors.js";
+export { initProject, type InitOptions } from "./init.js";
+export { DEFAULT_LIMITS, type LoadOptions, loadProject, type Validation, validateProject } from "./load-project.js";
+export { expandEnv, selectCandidate } from "./models.js";
+export { PROVIDERS, type Provider } from "./schemas.js";
+export type * from "./types.js";

@@ -1,0 +1,255 @@
+/**
+ * Loading a project folder: outpost.yaml, agents/*.yaml, tools/*.ts. Every
+ * problem in every file is collected (never just the first) and reported with
+ * file, line, field and a fix.
+ */
+import { readdir, readFile, stat } from "node:fs/promises";
+import path from "node:path";
+import { type Issue, ProjectError, byLocation } from "./errors.js";
+import { loadTools } from "./load-tools.js";
+import { toCandidate } from "./models.js";
+import { checkYaml } from "./schema-issues.js";
+import { type AgentFile, agentFileSchema, type LimitsInput, type ProjectFile, projectFileSchema } from "./schemas.js";
+import { didYouMean } from "./suggest.js";
+import type { AgentDefinition, AgentLimits, AgentToolRef, ModelAlias, Project, ToolDefinition } from "./types.js";
+import { parseYaml, type YamlSource } from "./yaml-source.js";
+
+export interface LoadOptions {
+  /** Environment for `${VAR}` expansion in model settings (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Validation {
+  ok: boolean;
+  issues: Issue[];
+  project?: Project;
+}
+
+export const DEFAULT_LIMITS: AgentLimits = {
+  maxSteps: 50,
+  maxTokens: 200_000,
+  maxUsd: 1,
+  maxWallTimeMs: 10 * 60_000,
+  maxModelErrors: 3,
+};
+
+const PROJECT_FILE = "outpost.yaml";
+
+/** Loads and validates the project in `dir`; throws ProjectError listing every problem. */
+export async function loadProject(dir: string, options: LoadOptions = {}): Promise<Project> {
+  const result = await validateProject(dir, options);
+  if (!result.project) throw new ProjectError(path.resolve(dir), result.issues);
+  return result.project;
+}
+
+/** Like loadProject, but returns the problems instead of throwing (for `outpost validate`). */
+export async function validateProject(dir: string, options: LoadOptions = {}): Promise<Validation> {
+  const root = path.resolve(dir);
+  const env = options.env ?? process.env;
+  const issues: Issue[] = [];
+  const done = (project?: Project): Validation => {
+    issues.sort(byLocation);
+    return issues.length === 0 && project ? { ok: true, issues, project } : { ok: false, issues };
+  };
+
+  const folder = await stat(root).catch(() => undefined);
+  if (!folder?.isDirectory()) {
+    issues.push({
+      file: ".",
+      path: "",
+      message: `folder ${root} does not exist — check the path, or create a project there with "outpost init ${dir}"`,
+    });
+    return done();
+  }
+
+  // outpost.yaml
+  const settings = await readProjectFile(root, issues);
+  const models = new Map<string, ModelAlias>();
+  for (const [name, value] of Object.entries(settings.file?.models ?? {})) {
+    const list = Array.isArray(value) ? value : [value];
+    models.set(name, { name, candidates: list.map((candidate) => toCandidate(candidate, env)) });
+  }
+  const defaultLimits = mergeLimits(DEFAULT_LIMITS, settings.file?.defaults?.limits);
+  const defaultModel = settings.file?.defaults?.model;
+  if (defaultModel !== undefined && settings.aliases && !settings.aliases.includes(defaultModel) && settings.source) {
+    issues.push({
+      file: PROJECT_FILE,
+      line: settings.source.lineOf(["defaults", "model"]),
+      path: "defaults.model",
+      message: unknownAliasMessage(defaultModel, settings.aliases),
+    });
+  }
+
+  // tools/*.ts
+  const loaded = await loadTools(root);
+  issues.push(...loaded.issues);
+  const tools = new Map<string, ToolDefinition>(loaded.tools.map((tool) => [tool.name, tool]));
+
+  // agents/*.yaml
+  const agents = new Map<string, AgentDefinition>();
+  const agentLines = new Map<string, string>();
+  for (const file of await listFiles(root, "agents", /\.ya?ml$/)) {
+    const source = parseYaml(file, await readFile(path.join(root, file), "utf8"));
+    if (source.syntaxIssues.length > 0) {
+      issues.push(...source.syntaxIssues);
+      continue;
+    }
+    const checked = checkYaml(source, agentFileSchema);
+    if (!checked.ok) {
+      issues.push(...checked.issues);
+      continue;
+    }
+    const agent = checked.value;
+    const where = `${file}:${source.lineOf(["name"])}`;
+    const previous = agentLines.get(agent.name);
+    if (previous !== undefined) {
+      issues.push({
+        file,
+        line: source.lineOf(["name"]),
+        path: "name",
+        message: `agent "${agent.name}" is already defined in ${previous} — agent names must be unique; rename one`,
+      });
+      continue;
+    }
+    agentLines.set(agent.name, where);
+    const model = checkAgentModel(agent, source, defaultModel, settings.aliases, issues);
+    const toolRefs = checkAgentTools(agent, source, tools, loaded.incomplete, issues);
+    agents.set(agent.name, {
+      name: agent.name,
+      description: agent.description ?? "",
+      instructions: agent.instructions,
+      model,
+      tools: toolRefs,
+      limits: mergeLimits(defaultLimits, agent.limits),
+      file,
+    });
+  }
+
+  if (!settings.file) return done();
+  return done({
+    root,
+    workspace: settings.file.workspace,
+    models,
+    agents,
+    tools,
+    defaults: { ...(defaultModel !== undefined ? { model: defaultModel } : {}), limits: defaultLimits },
+    scriptsDir: path.resolve(root, settings.file.scripts_dir ?? "scripts"),
+  });
+}
+
+interface ProjectSettings {
+  /** The validated file, when it is valid. */
+  file?: ProjectFile;
+  source?: YamlSource;
+  /** Alias names, when they can be read (even if outpost.yaml has other problems); else undefined. */
+  aliases?: string[];
+}
+
+async function readProjectFile(root: string, issues: Issue[]): Promise<ProjectSettings> {
+  let text: string;
+  try {
+    text = await readFile(path.join(root, PROJECT_FILE), "utf8");
+  } catch {
+    issues.push({
+      file: PROJECT_FILE,
+      path: "",
+      message: `no outpost.yaml in ${root} — is this an Outpost project folder? Start one with "outpost init <folder>"`,
+    });
+    return {};
+  }
+  const source = parseYaml(PROJECT_FILE, text);
+  if (source.syntaxIssues.length > 0) {
+    issues.push(...source.syntaxIssues);
+    return { source };
+  }
+  const checked = checkYaml(source, projectFileSchema);
+  if (checked.ok) return { file: checked.value, source, aliases: Object.keys(checked.value.models) };
+  issues.push(...checked.issues);
+  const raw = source.data as { models?: unknown } | null | undefined;
+  const rawModels = raw && typeof raw === "object" ? raw.models : undefined;
+  const aliases = rawModels && typeof rawModels === "object" && !Array.isArray(rawModels) ? Object.keys(rawModels) : undefined;
+  return { source, aliases };
+}
+
+function checkAgentModel(
+  agent: AgentFile,
+  source: YamlSource,
+  defaultModel: string | undefined,
+  aliases: string[] | undefined,
+  issues: Issue[],
+): string {
+  if (agent.model === undefined) {
+    if (defaultModel === undefined && aliases !== undefined) {
+      issues.push({
+        file: source.file,
+        line: source.lineOf([]),
+        path: "model",
+        message: `no model given and outpost.yaml has no defaults.model — add model: <alias> (known: ${aliases.join(", ") || "none"})`,
+      });
+    }
+    return defaultModel ?? "";
+  }
+  if (aliases !== undefined && !aliases.includes(agent.model)) {
+    issues.push({
+      file: source.file,
+      line: source.lineOf(["model"]),
+      path: "model",
+      message: unknownAliasMessage(agent.model, aliases),
+    });
+  }
+  return agent.model;
+}
+
+function unknownAliasMessage(alias: string, known: string[]): string {
+  const hint = didYouMean(alias, known);
+  if (hint) return `unknown model alias "${alias}"${hint}`;
+  return `unknown model alias "${alias}" — define it under models: in outpost.yaml (known: ${known.join(", ") || "none"})`;
+}
+
+function checkAgentTools(
+  agent: AgentFile,
+  source: YamlSource,
+  tools: Map<string, ToolDefinition>,
+  toolsIncomplete: boolean,
+  issues: Issue[],
+): AgentToolRef[] {
+  const refs: AgentToolRef[] = [];
+  const listed = new Set<string>();
+  (agent.tools ?? []).forEach((entry, index) => {
+    const ref: AgentToolRef = typeof entry === "string" ? { name: entry } : { ...entry };
+    const at = { file: source.file, line: source.lineOf(["tools", index]), path: `tools[${index}]` };
+    if (listed.has(ref.name)) {
+      issues.push({ ...at, message: `tool "${ref.name}" is listed twice — remove one` });
+      return;
+    }
+    listed.add(ref.name);
+    if (!tools.has(ref.name) && !toolsIncomplete) {
+      const known = [...tools.keys()].sort();
+      const hint =
+        didYouMean(ref.name, known) ||
+        ` — define it in tools/*.ts with defineTool({ name: "${ref.name}", ... }) (known: ${known.join(", ") || "none"})`;
+      issues.push({ ...at, message: `unknown tool "${ref.name}"${hint}` });
+    }
+    refs.push(ref);
+  });
+  return refs;
+}
+
+function mergeLimits(base: AgentLimits, input: LimitsInput | undefined): AgentLimits {
+  if (!input) return { ...base };
+  return {
+    maxSteps: input.max_steps ?? base.maxSteps,
+    maxTokens: input.max_tokens ?? base.maxTokens,
+    maxUsd: input.max_usd ?? base.maxUsd,
+    maxWallTimeMs: input.max_wall_time ?? base.maxWallTimeMs,
+    maxModelErrors: input.max_model_errors ?? base.maxModelErrors,
+  };
+}
+
+async function listFiles(root: string, folder: string, pattern: RegExp): Promise<string[]> {
+  const names = await readdir(path.join(root, folder)).catch(() => [] as string[]);
+  return names
+    .filter((name) => pattern.test(name))
+    .sort()
+    .map((name) => `${folder}/${name}`);
+}

@@ -1,0 +1,144 @@
+/**
+ * zod schemas for the YAML files of a project, in the shape people write them
+ * (snake_case). The loader turns their output into the types in types.ts.
+ *
+ * Objects are strict so a misspelt field is reported, not ignored. To add a
+ * top-level section (teams, memory, policies, connections…), add a key to
+ * `projectFileShape`; each section is its own schema.
+ */
+import { z } from "zod";
+import { DURATION_HINT, parseDuration } from "./duration.js";
+
+export const PROVIDERS = ["openai", "anthropic", "amazon-bedrock", "openai-compatible", "scripted"] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+/** Agent and workspace names. */
+export const NAME_PATTERN = /^[a-z][a-z0-9_-]*$/;
+/** Tool names, e.g. `orders.lookup`. */
+export const TOOL_NAME_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
+const ALIAS_PATTERN = /^[a-z][a-z0-9._-]*$/;
+const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const name = (what: string, example: string) =>
+  z
+    .string()
+    .regex(
+      NAME_PATTERN,
+      `${what} must be lowercase letters, digits, "-" or "_", starting with a letter (e.g. "${example}")`,
+    );
+
+export const toolName = z
+  .string()
+  .regex(
+    TOOL_NAME_PATTERN,
+    'tool names are lowercase words of letters, digits and "_", joined by dots (e.g. "orders.lookup")',
+  );
+
+const envName = z
+  .string()
+  .regex(ENV_NAME_PATTERN, "must be the NAME of an environment variable (e.g. OPENAI_API_KEY), never a secret itself");
+
+/** `90s`, `10m`, `1h` or a number of milliseconds → milliseconds. */
+export const duration = z.unknown().transform((value, ctx) => {
+  if (typeof value !== "string" && typeof value !== "number") {
+    ctx.addIssue({ code: "custom", message: `expected a duration — ${DURATION_HINT}` });
+    return z.NEVER;
+  }
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+export const limitsSchema = z.strictObject({
+  max_steps: z.int().positive().optional(),
+  max_tokens: z.int().positive().optional(),
+  max_usd: z.number().nonnegative().optional(),
+  max_wall_time: duration.optional(),
+  max_model_errors: z.int().nonnegative().optional(),
+});
+
+export const candidateSchema = z
+  .strictObject({
+    provider: z.enum(PROVIDERS),
+    model: z.string().min(1).optional(),
+    requires_env: z.array(envName).optional(),
+    api_key_env: envName.optional(),
+    base_url: z.string().min(1).optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    region: z.string().min(1).optional(),
+    location: z.enum(["local", "external"]).optional(),
+    price: z
+      .strictObject({
+        input_per_mtok: z.number().nonnegative().optional(),
+        output_per_mtok: z.number().nonnegative().optional(),
+      })
+      .optional(),
+    timeout: duration.optional(),
+    max_retries: z.int().nonnegative().optional(),
+  })
+  .superRefine((candidate, ctx) => {
+    if (candidate.provider !== "scripted" && !candidate.model) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["model"],
+        message: `missing required field "model" — provider ${candidate.provider} needs a model id (e.g. model: ${exampleModel[candidate.provider]})`,
+      });
+    }
+    if (candidate.provider === "openai-compatible" && !candidate.base_url) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["base_url"],
+        message:
+          'missing required field "base_url" — provider openai-compatible needs the server\'s URL (e.g. base_url: http://localhost:11434/v1)',
+      });
+    }
+  });
+
+const exampleModel: Record<Provider, string> = {
+  openai: "gpt-4.1-mini",
+  anthropic: "claude-sonnet-4-5",
+  "amazon-bedrock": "anthropic.claude-3-5-haiku-20241022-v1:0",
+  "openai-compatible": "llama3.1",
+  scripted: "scripted",
+};
+
+export const projectFileShape = {
+  version: z.literal(1),
+  workspace: name("workspace names", "acme"),
+  models: z.record(
+    z
+      .string()
+      .regex(ALIAS_PATTERN, 'model alias names are lowercase letters, digits, ".", "-" or "_" (e.g. "assistant")'),
+    z.union([candidateSchema, z.array(candidateSchema).min(1)]),
+  ),
+  defaults: z
+    .strictObject({
+      model: z.string().min(1).optional(),
+      limits: limitsSchema.optional(),
+    })
+    .optional(),
+  scripts_dir: z.string().min(1).optional(),
+};
+
+export const projectFileSchema = z.strictObject(projectFileShape);
+export type ProjectFile = z.output<typeof projectFileSchema>;
+export type CandidateInput = z.output<typeof candidateSchema>;
+export type LimitsInput = z.output<typeof limitsSchema>;
+
+export const agentToolRefSchema = z.union([
+  toolName,
+  z.strictObject({ name: toolName, approval: z.enum(["required", "none"]).optional() }),
+]);
+
+export const agentFileSchema = z.strictObject({
+  name: name("agent names", "support"),
+  description: z.string().optional(),
+  instructions: z.string().min(1),
+  model: z.string().min(1).optional(),
+  tools: z.array(agentToolRefSchema).optional(),
+  limits: limitsSchema.optional(),
+});
+export type AgentFile = z.output<typeof agentFileSchema>;

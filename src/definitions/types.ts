@@ -1,0 +1,123 @@
+/**
+ * The shape of a loaded, validated Outpost project. The zod schemas in this
+ * folder parse YAML into exactly these types; the rest of the system reads
+ * only these (never raw YAML).
+ */
+import type { z } from "zod";
+import type { ModelLocation, ModelPrice } from "../models/types.js";
+
+export type Classification = "public" | "internal" | "confidential" | "restricted";
+
+/** One way to reach a model. An alias lists candidates; the first whose
+ * `requiresEnv` variables are all set is used (so the example project runs on
+ * the scripted model offline and on a real one when credentials exist). */
+export interface ModelCandidate {
+  provider: "openai" | "anthropic" | "amazon-bedrock" | "openai-compatible" | "scripted";
+  /** Provider model id; "scripted" for the scripted provider. */
+  model: string;
+  /** openai-compatible (required) / openai (optional). Env references `${VAR}` already expanded. */
+  baseUrl?: string;
+  /** Name of the env var holding the API key (never the key itself). */
+  apiKeyEnv?: string;
+  /** Extra HTTP headers for openai-compatible endpoints. */
+  headers?: Record<string, string>;
+  /** amazon-bedrock region. */
+  region?: string;
+  requiresEnv: string[];
+  location: ModelLocation;
+  price: ModelPrice;
+  /** Per-call timeout in ms (default 60 000). */
+  timeoutMs: number;
+  /** Retries on 429/5xx/network errors, with exponential backoff (default 3). */
+  maxRetries: number;
+}
+
+export interface ModelAlias {
+  name: string;
+  candidates: ModelCandidate[];
+}
+
+export interface AgentLimits {
+  /** Max model+tool steps in one run (default 50). */
+  maxSteps: number;
+  /** Max input+output tokens over the run (default 200 000). */
+  maxTokens: number;
+  /** Max spend in USD over the run (default 1). */
+  maxUsd: number;
+  /** Max wall time in ms from run start, excluding time spent waiting (default 10 min). */
+  maxWallTimeMs: number;
+  /** How many malformed model outputs in a row are fed back before the run fails (default 3). */
+  maxModelErrors: number;
+}
+
+export interface AgentToolRef {
+  /** Tool name as registered, e.g. "orders.lookup". */
+  name: string;
+  /** Overrides the tool's own approval setting for this agent. */
+  approval?: "required" | "none";
+}
+
+export interface AgentDefinition {
+  name: string;
+  description: string;
+  instructions: string;
+  /** Model alias name from outpost.yaml `models`. */
+  model: string;
+  tools: AgentToolRef[];
+  limits: AgentLimits;
+  /** Source file, relative to the project root, e.g. "agents/support.yaml". */
+  file: string;
+}
+
+export interface ToolContext {
+  runId: string;
+  sessionId: string;
+  agent: string;
+  workspace: string;
+  /** Outpost's data folder (e.g. ./.outpost): where a project's own tools may keep local state. */
+  dataDir: string;
+  /** Aborted when the run is cancelled or the worker shuts down. */
+  signal: AbortSignal;
+}
+
+export interface ToolHandlerArgs<I> {
+  input: I;
+  context: ToolContext;
+  /** Stable across retries of the same call: pass it to the system you call so it can de-duplicate. */
+  idempotencyKey: string;
+}
+
+export interface ToolDefinition<I = any, O = unknown> {
+  name: string;
+  description: string;
+  input: z.ZodType<I>;
+  /** "required": every call waits for a human approval before it runs. */
+  approval?: "required" | "none";
+  /** Marks tools with side effects (documentation, and later policy). Default true. */
+  sideEffects?: boolean;
+  classification?: Classification;
+  /** Per-call timeout in ms (default 30 000). */
+  timeoutMs?: number;
+  handler: (args: ToolHandlerArgs<I>) => Promise<O> | O;
+  /** Where it was defined, relative to the project root (set by the loader). */
+  file?: string;
+}
+
+export interface ProjectDefaults {
+  /** Default model alias for agents that name none. */
+  model?: string;
+  limits: AgentLimits;
+}
+
+export interface Project {
+  /** Absolute path of the project folder. */
+  root: string;
+  /** Workspace (tenant) name from outpost.yaml. */
+  workspace: string;
+  models: Map<string, ModelAlias>;
+  agents: Map<string, AgentDefinition>;
+  tools: Map<string, ToolDefinition>;
+  defaults: ProjectDefaults;
+  /** Absolute path of the folder holding scripted-model scripts (default <root>/scripts). */
+  scriptsDir: string;
+}

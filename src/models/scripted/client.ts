@@ -1,0 +1,304 @@
+/**
+ * The scripted model: deterministic, offline and stateless. Its answer depends
+ * only on the request's messages, so a run resumed after a crash gets the same
+ * answer it would have got before.
+ *
+ * A dialogue is selected by the latest user message (the first whose `when`
+ * matches, case-insensitively); within it, the Nth assistant turn since that
+ * user message plays `turns[N]`. Past the end, a text-only last turn repeats;
+ * a last turn with tool calls is an error (the script ran out).
+ */
+import { readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import type { ModelClient, ModelLocation, ModelPrice, ModelRequest, ModelResponse, TokenUsage, ToolCallRequest } from "../types.js";
+import { ModelError } from "../types.js";
+import { type CompiledDialogue, type CompiledScript, compileScript, parseScriptText, type ScriptObject } from "./script.js";
+import type { TemplateScope } from "./template.js";
+
+/** What an in-code script function returns: text, or a partial response. */
+export type ScriptReply =
+  | string
+  | {
+      text?: string;
+      toolCalls?: Array<{ id?: string; name: string; arguments: string | Record<string, unknown> }>;
+      finishReason?: string;
+      usage?: Partial<TokenUsage>;
+    };
+
+export type ScriptFunction = (request: ModelRequest) => ScriptReply | Promise<ScriptReply>;
+
+/**
+ * An in-code script: one script for every agent, one per agent name
+ * (`{ support: { dialogues: [...] } }`), or a function of the request.
+ */
+export type ScriptSource = ScriptObject | Record<string, ScriptObject> | ScriptFunction;
+
+type Resolve = (request: ModelRequest) => CompiledScript | ScriptFunction;
+
+export interface ScriptedClientInfo {
+  modelId: string;
+  location: ModelLocation;
+  price: ModelPrice;
+  description: string;
+}
+
+export class ScriptedModelClient implements ModelClient {
+  readonly provider = "scripted";
+  readonly modelId: string;
+  readonly location: ModelLocation;
+  readonly price: ModelPrice;
+  readonly description: string;
+
+  constructor(
+    readonly alias: string,
+    private readonly resolve: Resolve,
+    info: ScriptedClientInfo,
+  ) {
+    this.modelId = info.modelId;
+    this.location = info.location;
+    this.price = info.price;
+    this.description = info.description;
+  }
+
+  async generate(request: ModelRequest): Promise<ModelResponse> {
+    if (request.signal?.aborted) throw request.signal.reason;
+    const script = this.resolve(request);
+    const response = typeof script === "function" ? fromReply(await script(request), request, this.modelId) : play(script, request, this.modelId);
+    if (request.onTextDelta && response.text) emitInChunks(response.text, request.onTextDelta);
+    return response;
+  }
+}
+
+// ---- sources ------------------------------------------------------------------
+
+interface CachedScript {
+  mtimeMs: number;
+  size: number;
+  result: CompiledScript | ModelError;
+}
+
+const SAFE_AGENT = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+/** Scripts read from `<scriptsDir>/<agent>.yaml`, parsed once per file version (mtime + size). */
+export function fileScripts(scriptsDir: string): Resolve {
+  const cache = new Map<string, CachedScript>();
+  return (request) => {
+    const agent = request.agent;
+    if (!SAFE_AGENT.test(agent)) {
+      throw new ModelError(`scripted model: agent name "${agent}" cannot name a script file (letters, digits, _ . - only)`, "bad_request", false);
+    }
+    const path = join(scriptsDir, `${agent}.yaml`);
+    const stat = statSync(path, { throwIfNoEntry: false });
+    if (!stat?.isFile()) {
+      throw new ModelError(
+        `no script for agent "${agent}": the scripted model replays ${displayPath(path)}, which does not exist. ` +
+          `Create it, e.g.\n  dialogues:\n    - when: "hello"\n      turns:\n        - text: "Hi! How can I help?"\n    - turns:\n        - text: "Sorry, I only know a script."`,
+        "no_script",
+        false,
+      );
+    }
+    const cached = cache.get(path);
+    let result: CompiledScript | ModelError;
+    if (cached && cached.mtimeMs === stat.mtimeMs && cached.size === stat.size) {
+      result = cached.result;
+    } else {
+      try {
+        result = parseScriptText(readFileSync(path, "utf8"), displayPath(path));
+      } catch (e) {
+        if (!(e instanceof ModelError)) throw e;
+        result = e;
+      }
+      cache.set(path, { mtimeMs: stat.mtimeMs, size: stat.size, result });
+    }
+    if (result instanceof ModelError) throw result;
+    return result;
+  };
+}
+
+/** In-code scripts, validated and compiled once. */
+export function codeScripts(source: ScriptSource): Resolve {
+  if (typeof source === "function") return () => source;
+  if (Array.isArray((source as ScriptObject).dialogues)) {
+    const compiled = compileScript(source, "in-code script");
+    return () => compiled;
+  }
+  const byAgent = new Map<string, CompiledScript>();
+  for (const [agent, script] of Object.entries(source as Record<string, ScriptObject>)) {
+    byAgent.set(agent, compileScript(script, `in-code script for agent "${agent}"`));
+  }
+  return (request) => {
+    const script = byAgent.get(request.agent);
+    if (!script) {
+      throw new ModelError(
+        `no in-code script for agent "${request.agent}" (scripts exist for: ${[...byAgent.keys()].join(", ") || "none"})`,
+        "no_script",
+        false,
+      );
+    }
+    return script;
+  };
+}
+
+function displayPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith("..") ? rel : path;
+}
+
+// ---- playing a script ---------------------------------------------------------
+
+interface Conversation {
+  input: string;
+  /** Assistant turns since the latest user message. */
+  turn: number;
+  /** Assistant turns in the whole request: makes tool-call ids unique per conversation. */
+  assistantTurns: number;
+  lastToolIndex: number;
+  promptChars: number;
+}
+
+function read(request: ModelRequest): Conversation {
+  const msgs = request.messages;
+  let userIndex = -1;
+  let turn = 0;
+  let assistantTurns = 0;
+  let lastToolIndex = -1;
+  let promptChars = 0;
+  for (let i = msgs.length - 1; i >= 0; i--) {
+    const m = msgs[i];
+    promptChars += m.content.length;
+    if (m.role === "assistant") {
+      assistantTurns++;
+      if (userIndex < 0) turn++;
+      if (m.toolCalls) for (const c of m.toolCalls) promptChars += c.name.length + c.arguments.length;
+    } else if (m.role === "user") {
+      if (userIndex < 0) userIndex = i;
+    } else if (m.role === "tool") {
+      if (lastToolIndex < 0) lastToolIndex = i;
+    }
+  }
+  for (const t of request.tools) promptChars += t.name.length + t.description.length;
+  return { input: userIndex >= 0 ? msgs[userIndex].content : "", turn, assistantTurns, lastToolIndex, promptChars };
+}
+
+function play(script: CompiledScript, request: ModelRequest, model: string): ModelResponse {
+  const conv = read(request);
+  let dialogue: CompiledDialogue | undefined;
+  let groups: Record<string, string | undefined> | undefined;
+  for (const d of script.dialogues) {
+    if (d.when === undefined) {
+      dialogue = d;
+      break;
+    }
+    const m = d.when.exec(conv.input);
+    if (m) {
+      dialogue = d;
+      groups = m.groups;
+      break;
+    }
+  }
+  if (!dialogue) {
+    throw new ModelError(
+      `${script.source}: no dialogue matches the user message "${truncate(conv.input)}"; ` +
+        "add a dialogue without `when` at the end as a fallback",
+      "no_script",
+      false,
+    );
+  }
+
+  let turn = dialogue.turns[conv.turn];
+  if (turn === undefined) {
+    const last = dialogue.turns[dialogue.turns.length - 1];
+    if (last.toolCalls.length > 0) {
+      const when = dialogue.whenSource !== undefined ? ` (when: "${dialogue.whenSource}")` : "";
+      throw new ModelError(
+        `${script.source}: dialogues[${dialogue.index}]${when} has ${dialogue.turns.length} turn(s), but this is assistant turn ` +
+          `${conv.turn + 1} since the latest user message, and the last turn calls tools rather than answering. ` +
+          "Add a turn with `text:` to finish the dialogue.",
+        "no_script",
+        false,
+      );
+    }
+    turn = last;
+  }
+
+  let parsedToolResult: { value: unknown } | undefined;
+  const scope: TemplateScope = {
+    vars: groups ? { ...groups, input: conv.input } : { input: conv.input },
+    lastToolResult() {
+      if (!parsedToolResult) parsedToolResult = { value: parseToolResult(request, conv.lastToolIndex) };
+      return parsedToolResult.value;
+    },
+  };
+
+  const text = turn.text ? turn.text.render(scope) : "";
+  let outputChars = text.length;
+  const toolCalls: ToolCallRequest[] = [];
+  for (let i = 0; i < turn.toolCalls.length; i++) {
+    const c = turn.toolCalls[i];
+    const args = c.args.render(scope);
+    outputChars += c.name.length + args.length;
+    toolCalls.push({ id: `call_${conv.assistantTurns}_${i}`, name: c.name, arguments: args });
+  }
+  return {
+    text,
+    toolCalls,
+    usage: { inputTokens: Math.ceil(conv.promptChars / 4), outputTokens: Math.ceil(outputChars / 4) },
+    finishReason: toolCalls.length > 0 ? "tool-calls" : "stop",
+    model,
+  };
+}
+
+/** The latest tool result's JSON, or its raw text when it is not JSON. */
+function parseToolResult(request: ModelRequest, index: number): unknown {
+  // `read` found the latest tool message after the latest user message; look further back if there was none.
+  let i = index;
+  if (i < 0) for (i = request.messages.length - 1; i >= 0 && request.messages[i].role !== "tool"; i--);
+  if (i < 0) return undefined;
+  const content = request.messages[i].content;
+  try {
+    return JSON.parse(content);
+  } catch {
+    return content;
+  }
+}
+
+function fromReply(reply: ScriptReply, request: ModelRequest, model: string): ModelResponse {
+  const r = typeof reply === "string" ? { text: reply } : reply;
+  const conv = read(request);
+  const text = r.text ?? "";
+  let outputChars = text.length;
+  const toolCalls = (r.toolCalls ?? []).map((c, i): ToolCallRequest => {
+    const args = typeof c.arguments === "string" ? c.arguments : JSON.stringify(c.arguments);
+    outputChars += c.name.length + args.length;
+    return { id: c.id ?? `call_${conv.assistantTurns}_${i}`, name: c.name, arguments: args };
+  });
+  return {
+    text,
+    toolCalls,
+    usage: {
+      inputTokens: r.usage?.inputTokens ?? Math.ceil(conv.promptChars / 4),
+      outputTokens: r.usage?.outputTokens ?? Math.ceil(outputChars / 4),
+    },
+    finishReason: r.finishReason ?? (toolCalls.length > 0 ? "tool-calls" : "stop"),
+    model,
+  };
+}
+
+const WORDS = /\s*\S+/g;
+
+/** Emits text a few words at a time, like a model streaming. The chunks concatenate to the text. */
+function emitInChunks(text: string, onTextDelta: (delta: string) => void): void {
+  const words = text.match(WORDS);
+  if (!words) return onTextDelta(text);
+  let consumed = 0;
+  for (let i = 0; i < words.length; i += 3) {
+    let chunk = words[i] + (words[i + 1] ?? "") + (words[i + 2] ?? "");
+    if (i + 3 >= words.length) chunk = text.slice(consumed); // trailing whitespace
+    consumed += chunk.length;
+    onTextDelta(chunk);
+  }
+}
+
+function truncate(s: string, max = 80): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}

@@ -1,0 +1,184 @@
+/**
+ * decide(): the whole run loop as a pure function. Given an agent, the tools
+ * and the state folded from the run's log, it returns the one next thing to
+ * do. No I/O, no clock of its own (`now` is an input), no randomness — so any
+ * process replaying the same log decides the same thing.
+ */
+import type { WaitingFor } from "../core/api.js";
+import { ev, type NewEvent } from "../core/events.js";
+import type { AgentDefinition, ToolDefinition } from "../definitions/types.js";
+import { type RunState, type ToolCallState, WAIT_FOR_EVENT, WAIT_UNTIL } from "./state.js";
+
+export interface DecideContext {
+  agent: AgentDefinition;
+  /** Every registered tool (the agent may use only those in `agent.tools`). */
+  tools: ReadonlyMap<string, ToolDefinition>;
+  now: number;
+}
+
+export type Action =
+  /** Pure transitions: append these events and decide again. */
+  | { kind: "commit"; events: NewEvent[] }
+  /** Commit `intent` (model.called), then call the model. */
+  | { kind: "call_model"; intent: NewEvent }
+  /** Commit `intent` (tool.called) if any — then run the tool with the call's idempotency key. */
+  | { kind: "call_tool"; call: ToolCallState; tool: ToolDefinition; args: unknown; intent: NewEvent | null }
+  /** Create an approval request and wait for it. */
+  | { kind: "request_approval"; call: ToolCallState; args: unknown }
+  /** Waiting: nothing to do until the store wakes the run. */
+  | { kind: "wait"; for: WaitingFor }
+  | { kind: "finished" };
+
+const fail = (code: string, message: string): Action => ({
+  kind: "commit",
+  events: [ev("run.failed", { error: { code, message } })],
+});
+
+export function decide(ctx: DecideContext, s: RunState): Action {
+  if (s.terminal) return { kind: "finished" };
+  if (s.waiting && !stillWaiting(ctx, s)) {
+    // A due timer or buffered event resolves the wait: the pending call below completes it.
+  } else if (s.waiting) {
+    return { kind: "wait", for: s.waiting };
+  }
+  if (s.modelFailure) return fail(s.modelFailure.code, s.modelFailure.message);
+
+  const limits = ctx.agent.limits;
+  for (const call of s.calls) {
+    if (call.result) continue;
+    if (s.steps >= limits.maxSteps) return fail("max_steps", `stopped after ${s.steps} steps (limit max_steps: ${limits.maxSteps})`);
+    return decideCall(ctx, s, call);
+  }
+
+  if (s.modelErrorStreak > limits.maxModelErrors) {
+    return fail(
+      "model_output_invalid",
+      `the model produced malformed output ${s.modelErrorStreak} times in a row (limit max_model_errors: ${limits.maxModelErrors}); last problem: ${s.lastModelProblem}`,
+    );
+  }
+  if (s.calls.length === 0 && s.finalAnswer !== null) {
+    return { kind: "commit", events: [ev("run.completed", { output: s.finalAnswer })] };
+  }
+  const exceeded = limitExceeded(ctx, s);
+  if (exceeded) return exceeded;
+  return { kind: "call_model", intent: ev("model.called", { step: s.modelCalls + 1, model: ctx.agent.model }) };
+}
+
+function limitExceeded(ctx: DecideContext, s: RunState): Action | null {
+  const l = ctx.agent.limits;
+  if (s.steps >= l.maxSteps) return fail("max_steps", `stopped after ${s.steps} steps (limit max_steps: ${l.maxSteps})`);
+  const tokens = s.inputTokens + s.outputTokens;
+  if (tokens >= l.maxTokens) return fail("max_tokens", `used ${tokens} tokens (limit max_tokens: ${l.maxTokens})`);
+  if (s.costUsd >= l.maxUsd) return fail("max_usd", `spent $${s.costUsd.toFixed(4)} (limit max_usd: $${l.maxUsd})`);
+  const active = s.activeMs + (s.activeSince === null ? 0 : ctx.now - s.activeSince);
+  if (active >= l.maxWallTimeMs) {
+    return fail("max_wall_time", `ran for ${Math.round(active / 1000)} s (limit max_wall_time: ${Math.round(l.maxWallTimeMs / 1000)} s)`);
+  }
+  return null;
+}
+
+function stillWaiting(ctx: DecideContext, s: RunState): boolean {
+  const w = s.waiting;
+  if (!w) return false;
+  if (w.kind === "timer") return ctx.now < Date.parse(w.until);
+  if (w.kind === "event") return !s.inbox.some((m) => m.name === w.event);
+  return true; // approvals are resumed by the store (run.resumed)
+}
+
+function reject(call: ToolCallState, message: string): Action {
+  return {
+    kind: "commit",
+    events: [ev("tool.completed", { call_id: call.id, tool: call.name, output: message, is_error: true, model_error: true })],
+  };
+}
+
+function decideCall(ctx: DecideContext, s: RunState, call: ToolCallState): Action {
+  const allowed = ctx.agent.tools.find((t) => t.name === call.name);
+  const tool = ctx.tools.get(call.name);
+  if (!allowed || !tool) {
+    const names = ctx.agent.tools.map((t) => t.name).join(", ") || "(none)";
+    return reject(call, `error: unknown tool "${call.name}". You can call only: ${names}.`);
+  }
+
+  let args: unknown = call.arguments;
+  if (!call.intentCommitted) {
+    const parsed = parseArguments(call.argumentsText);
+    if (!parsed.ok) return reject(call, `error: the arguments for ${call.name} are not valid JSON (${parsed.error}). Call it again with a JSON object.`);
+    const checked = tool.input.safeParse(parsed.value);
+    if (!checked.success) {
+      const problems = checked.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(arguments)"}: ${i.message}`).join("; ");
+      return reject(call, `error: invalid arguments for ${call.name}: ${problems}. Fix them and call it again.`);
+    }
+    args = checked.data;
+  }
+
+  const approval = allowed.approval ?? tool.approval ?? "none";
+  if (approval === "required") {
+    if (!call.approval) return { kind: "request_approval", call, args };
+    if (!call.approval.decision) return { kind: "wait", for: { kind: "approval", approval_id: call.approval.id } };
+    if (call.approval.decision === "deny") {
+      const why = `${call.name} was denied${call.approval.by ? ` by ${call.approval.by}` : ""}${call.approval.reason ? `: ${call.approval.reason}` : ""}`;
+      return {
+        kind: "commit",
+        events: [
+          ev("tool.completed", { call_id: call.id, tool: call.name, output: `error: ${why}`, is_error: true }),
+          ev("run.failed", { error: { code: "approval_denied", message: why } }),
+        ],
+      };
+    }
+  }
+
+  if (call.name === WAIT_FOR_EVENT || call.name === WAIT_UNTIL) return decideWait(ctx, s, call, args);
+
+  const intent = call.intentCommitted
+    ? null
+    : ev("tool.called", { call_id: call.id, tool: call.name, arguments: args, idempotency_key: call.key });
+  return { kind: "call_tool", call, tool, args, intent };
+}
+
+/** The waiting tools run entirely inside the log: intent, wait, resolution. */
+function decideWait(ctx: DecideContext, s: RunState, call: ToolCallState, args: unknown): Action {
+  if (!call.intentCommitted) {
+    let resolved = args as Record<string, unknown>;
+    if (call.name === WAIT_UNTIL) {
+      const a = args as { seconds?: number; until?: string };
+      const until = a.until ?? new Date(ctx.now + (a.seconds ?? 0) * 1000).toISOString();
+      resolved = { ...a, until };
+    }
+    return {
+      kind: "commit",
+      events: [ev("tool.called", { call_id: call.id, tool: call.name, arguments: resolved, idempotency_key: call.key })],
+    };
+  }
+  const a = call.arguments as { name?: string; until?: string };
+  if (call.name === WAIT_UNTIL) {
+    const until = a.until as string;
+    if (ctx.now >= Date.parse(until)) {
+      const done = ev("tool.completed", { call_id: call.id, tool: call.name, output: `waited until ${until}`, is_error: false });
+      return { kind: "commit", events: s.waiting ? [ev("run.resumed", { reason: "timer" }), done] : [done] };
+    }
+    return s.waiting ? { kind: "wait", for: s.waiting } : { kind: "commit", events: [ev("run.waiting", { for: { kind: "timer", until } })] };
+  }
+  const name = a.name as string;
+  const message = s.inbox.find((m) => m.name === name);
+  if (message) {
+    const events: NewEvent[] = [];
+    if (s.waiting) events.push(ev("run.resumed", { reason: `event ${name}` }));
+    events.push(
+      ev("tool.completed", { call_id: call.id, tool: call.name, output: JSON.stringify({ event: name, payload: message.payload }), is_error: false }),
+    );
+    return { kind: "commit", events };
+  }
+  return s.waiting ? { kind: "wait", for: s.waiting } : { kind: "commit", events: [ev("run.waiting", { for: { kind: "event", event: name } })] };
+}
+
+function parseArguments(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
+  if (text.trim() === "") return { ok: true, value: {} };
+  try {
+    const value = JSON.parse(text);
+    if (value === null || typeof value !== "object" || Array.isArray(value)) return { ok: false, error: "expected a JSON object" };
+    return { ok: true, value };
+  } catch (err) {
+    return { ok: false, error: (err as Error).message };
+  }
+}

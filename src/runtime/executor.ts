@@ -1,0 +1,271 @@
+/**
+ * The executor: performs what `decide` asks, commits the outcome, asks again.
+ *
+ * Commit discipline (what makes "side effects happen once" hold):
+ *  - the intent of a tool call (`tool.called`, with its idempotency key) is
+ *    committed before the tool runs;
+ *  - a committed `tool.completed` is never executed again;
+ *  - the outcome of one step is committed together with the intent of the
+ *    next, so each step costs one commit.
+ * A process that dies between a tool's start and the commit of its result
+ * leaves an intent without a result: the next owner runs the tool again with
+ * the same key, and the tool (or the system behind it) de-duplicates.
+ */
+import type { EventView } from "../core/api.js";
+import { type NewEvent, type RunEvent, ev } from "../core/events.js";
+import { newId } from "../core/ids.js";
+import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
+import { type ChatMessage, ModelError, type ModelClient, type ToolSpec, costUsd } from "../models/types.js";
+import { type ClaimedRun, CommitConflict, type RunPatch, type Store } from "../store/types.js";
+import { type Action, decide } from "./decide.js";
+import { apply, replay, type RunState } from "./state.js";
+
+/** Tool output beyond this is cut (with a note) before it reaches the log and the model. */
+const MAX_TOOL_OUTPUT = 64 * 1024;
+const DEFAULT_TOOL_TIMEOUT_MS = 30_000;
+
+export interface ExecutorDeps {
+  store: Store;
+  project: Project;
+  tools: ReadonlyMap<string, ToolDefinition>;
+  modelFor(agent: AgentDefinition): ModelClient;
+  toolSpecsFor(agent: AgentDefinition): ToolSpec[];
+  dataDir: string;
+  /** Committed (and transient `model.delta`) events, for live streams. */
+  publish(event: EventView): void;
+  log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+}
+
+export interface RunControl {
+  /** Aborted when the worker shuts down: stop, commit nothing more, hand the run back. */
+  shutdown: AbortSignal;
+  /** Set by an in-process cancel; also learned from commits. */
+  cancel: AbortController;
+  cancelReason?: string;
+}
+
+class Stop extends Error {}
+
+export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, control: RunControl): Promise<void> {
+  const { store } = deps;
+  const run = claimed.run;
+  const events = await store.getEvents(run.id);
+  const state = replay(run.id, events);
+  let committedSeq = state.lastSeq;
+  let pending: NewEvent[] = [];
+
+  const agent = deps.project.agents.get(run.agent);
+  const publishAll = (list: NewEvent[], firstSeq: number, at: number) => {
+    list.forEach((e, i) => deps.publish({ run_id: run.id, seq: firstSeq + i, type: e.type, data: e.data as Record<string, unknown>, at: new Date(at).toISOString() }));
+  };
+
+  /** Apply events to the in-memory state now; they reach the store at the next commit. */
+  const stage = (list: NewEvent[]) => {
+    const at = Date.now();
+    for (const e of list) apply(state, { ...e, seq: state.lastSeq + 1, at } as RunEvent);
+    pending.push(...list);
+  };
+
+  const commit = async (approval?: { id: string; callId: string; tool: string; arguments: unknown }, force = false) => {
+    if (pending.length === 0 && !approval && !force) return;
+    const batch = pending;
+    pending = [];
+    const release = state.terminal !== null || state.waiting !== null;
+    const result = await store.commit({
+      runId: run.id,
+      leaseToken: claimed.leaseToken,
+      expectedSeq: committedSeq,
+      events: batch,
+      patch: patchOf(state, release),
+      approval,
+    });
+    publishAll(batch, committedSeq + 1, result.at);
+    committedSeq = result.lastSeq;
+    if (result.cancelRequested && !control.cancel.signal.aborted) {
+      control.cancelReason = result.cancelRequested;
+      control.cancel.abort();
+    }
+  };
+
+  if (!agent) {
+    stage([ev("run.failed", { error: { code: "agent_not_found", message: `agent "${run.agent}" is no longer defined in the project` } })]);
+    await commit(undefined, true);
+    return;
+  }
+
+  const history = run.sessionSeq > 1 ? await sessionHistory(store, run.sessionId, run.sessionSeq) : [];
+  const model = deps.modelFor(agent);
+  const toolSpecs = deps.toolSpecsFor(agent);
+  const ctx = { agent, tools: deps.tools, now: 0 };
+
+  try {
+    for (;;) {
+      if (control.shutdown.aborted) throw new Stop();
+      if (control.cancel.signal.aborted && !state.terminal) {
+        stage([ev("run.cancelled", { reason: control.cancelReason ?? "cancelled" })]);
+        await commit(undefined, true);
+        return;
+      }
+      ctx.now = Date.now();
+      const action: Action = decide(ctx, state);
+      switch (action.kind) {
+        case "commit":
+          stage(action.events);
+          continue;
+        case "finished":
+        case "wait":
+          await commit(undefined, true); // also hands the lease back
+          return;
+        case "request_approval": {
+          const approvalId = newId("apr");
+          stage([
+            ev("approval.requested", { approval_id: approvalId, call_id: action.call.id, tool: action.call.name, arguments: action.args }),
+            ev("run.waiting", { for: { kind: "approval", approval_id: approvalId } }),
+          ]);
+          await commit({ id: approvalId, callId: action.call.id, tool: action.call.name, arguments: action.args });
+          return;
+        }
+        case "call_model": {
+          stage([action.intent]);
+          await commit();
+          const step = state.modelCalls + 1;
+          const response = await callModel(deps, model, agent, history, state, toolSpecs, control, step);
+          if (response === null) continue; // cancelled: loop commits run.cancelled
+          stage([response]);
+          continue;
+        }
+        case "call_tool": {
+          if (action.intent) stage([action.intent]);
+          await commit();
+          const result = await callTool(deps, action, run, control);
+          if (result === null) continue;
+          stage([result]);
+          continue;
+        }
+      }
+    }
+  } catch (err) {
+    if (err instanceof Stop) {
+      // Shutdown: what is staged but uncommitted is redone by the next owner.
+      await store.releaseLease(run.id, claimed.leaseToken).catch(() => undefined);
+      return;
+    }
+    if (err instanceof CommitConflict) {
+      if (err.reason === "lease_lost") return; // another worker owns the run now
+      // The log moved on (an external event): hand the run back so it is replayed with it.
+      await store.releaseLease(run.id, claimed.leaseToken).catch(() => undefined);
+      throw err;
+    }
+    throw err;
+  }
+}
+
+function patchOf(s: RunState, release: boolean): RunPatch {
+  const t = s.terminal;
+  const base = {
+    steps: s.steps,
+    inputTokens: s.inputTokens,
+    outputTokens: s.outputTokens,
+    costUsd: s.costUsd,
+    release,
+  };
+  if (t) {
+    return t.status === "completed" ? { ...base, status: "completed", output: t.output } : { ...base, status: t.status, error: t.error };
+  }
+  if (s.waiting) {
+    const w = s.waiting;
+    return { ...base, status: "waiting", waitingFor: w, wakeAt: w.kind === "timer" ? Date.parse(w.until) : null };
+  }
+  return { ...base, status: "running" };
+}
+
+async function sessionHistory(store: Store, sessionId: string, beforeSeq: number): Promise<ChatMessage[]> {
+  const runs = await store.listSessionRuns(sessionId);
+  const messages: ChatMessage[] = [];
+  for (const r of runs) {
+    if (r.sessionSeq >= beforeSeq) break;
+    messages.push({ role: "user", content: r.input });
+    if (r.status === "completed" && r.output !== null) messages.push({ role: "assistant", content: r.output });
+  }
+  return messages;
+}
+
+async function callModel(
+  deps: ExecutorDeps,
+  model: ModelClient,
+  agent: AgentDefinition,
+  history: ChatMessage[],
+  state: RunState,
+  tools: ToolSpec[],
+  control: RunControl,
+  step: number,
+): Promise<NewEvent | null> {
+  const signal = AbortSignal.any([control.shutdown, control.cancel.signal]);
+  const messages: ChatMessage[] = [{ role: "system", content: agent.instructions }, ...history, ...state.messages];
+  try {
+    const r = await model.generate({
+      agent: agent.name,
+      messages,
+      tools,
+      signal,
+      onTextDelta: (text) =>
+        deps.publish({ run_id: state.runId, seq: -1, type: "model.delta", data: { step, text }, at: new Date().toISOString() }),
+    });
+    return ev("model.responded", {
+      step,
+      text: r.text,
+      tool_calls: r.toolCalls,
+      usage: { input_tokens: r.usage.inputTokens, output_tokens: r.usage.outputTokens },
+      cost_usd: costUsd(r.usage, model.price),
+      model: r.model,
+      finish_reason: r.finishReason,
+    });
+  } catch (err) {
+    if (control.shutdown.aborted) throw new Stop();
+    if (control.cancel.signal.aborted) return null;
+    const e = err instanceof ModelError ? err : new ModelError((err as Error)?.message ?? String(err), "unknown", false);
+    return ev("model.failed", { step, error: { code: `model_${e.code}`, message: `model "${model.alias}" failed: ${e.message}` } });
+  }
+}
+
+async function callTool(
+  deps: ExecutorDeps,
+  action: Extract<Action, { kind: "call_tool" }>,
+  run: ClaimedRun["run"],
+  control: RunControl,
+): Promise<NewEvent | null> {
+  const { call, tool } = action;
+  const timeoutMs = tool.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS;
+  const signal = AbortSignal.any([control.shutdown, control.cancel.signal, AbortSignal.timeout(timeoutMs)]);
+  let output: string;
+  let isError = false;
+  try {
+    const result = await Promise.race([
+      Promise.resolve(
+        tool.handler({
+          input: action.args,
+          idempotencyKey: call.key,
+          context: { runId: run.id, sessionId: run.sessionId, agent: run.agent, workspace: run.workspace, dataDir: deps.dataDir, signal },
+        }),
+      ),
+      new Promise<never>((_, reject) => {
+        if (signal.aborted) reject(signal.reason);
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+      }),
+    ]);
+    output = typeof result === "string" ? result : JSON.stringify(result ?? null);
+  } catch (err) {
+    if (control.shutdown.aborted) throw new Stop();
+    if (control.cancel.signal.aborted) return null;
+    isError = true;
+    const timedOut = (err as Error)?.name === "TimeoutError";
+    output = timedOut
+      ? `error: ${tool.name} did not finish within ${timeoutMs} ms`
+      : `error: ${tool.name} failed: ${(err as Error)?.message ?? String(err)}`;
+    deps.log.warn({ run_id: run.id, tool: tool.name, err: (err as Error)?.message }, "tool call failed");
+  }
+  if (output.length > MAX_TOOL_OUTPUT) {
+    output = `${output.slice(0, MAX_TOOL_OUTPUT)}\n[outpost: output truncated from ${output.length} characters]`;
+  }
+  return ev("tool.completed", { call_id: call.id, tool: call.name, output, is_error: isError });
+}

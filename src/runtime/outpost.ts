@@ -1,0 +1,485 @@
+/**
+ * A running Outpost: store + scheduler + executor behind the OutpostApi face.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { hostname } from "node:os";
+import { join, resolve } from "node:path";
+import pino from "pino";
+import { z } from "zod";
+import type {
+  AgentView,
+  ApprovalStatus,
+  ApprovalView,
+  EventView,
+  ListRunsRequest,
+  OutpostApi,
+  Page,
+  RunView,
+  SessionView,
+  StartRunRequest,
+} from "../core/api.js";
+import { isTerminal } from "../core/api.js";
+import { OutpostError, notFound } from "../core/errors.js";
+import { newId } from "../core/ids.js";
+import { selectCandidate } from "../definitions/index.js";
+import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
+import { createModelClient, describeModel, type ModelClient, type ToolSpec } from "../models/index.js";
+import { type ApprovalRecord, openStore, type RunRecord, type Store } from "../store/index.js";
+import { builtinTools } from "../tools/builtin.js";
+import { executeRun, type RunControl } from "./executor.js";
+import { Scheduler } from "./scheduler.js";
+
+export const VERSION = "0.1.0";
+
+export interface OutpostOptions {
+  project: Project;
+  /** Default <cwd>/.outpost; SQLite at <dataDir>/outpost.db. */
+  dataDir?: string;
+  /** postgres://… → PostgreSQL (else OUTPOST_DATABASE_URL, else SQLite). */
+  databaseUrl?: string;
+  /** Runs executed at once by this process; 0 = API only (no workers). Default 10 000. */
+  concurrency?: number;
+  env?: NodeJS.ProcessEnv;
+  logger?: pino.Logger;
+  /** Replace the model an agent uses (tests, benchmarks). */
+  modelFor?: (agent: AgentDefinition) => ModelClient | undefined;
+  /** Lease length; a dead worker's runs are taken over after it. Default 30 s. */
+  leaseMs?: number;
+  /** Fallback poll for due timers and expired leases. Default 500 ms. */
+  pollMs?: number;
+}
+
+export interface Outpost extends OutpostApi {
+  readonly project: Project;
+  readonly storeKind: "sqlite" | "postgres";
+  readonly store: Store;
+  describeModels(): { agent: string; model: string }[];
+  close(): Promise<void>;
+}
+
+type Listener = (e: EventView) => void;
+
+export async function startOutpost(options: OutpostOptions): Promise<Outpost> {
+  const env = options.env ?? process.env;
+  const dataDir = resolve(options.dataDir ?? join(process.cwd(), ".outpost"));
+  const databaseUrl = options.databaseUrl ?? env.OUTPOST_DATABASE_URL ?? undefined;
+  const embedded = !databaseUrl;
+  const unlock = embedded ? lockDataDir(dataDir) : () => undefined;
+  let store: Store;
+  try {
+    store = await openStore({ dataDir, databaseUrl });
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+  return new LocalOutpost(options, store, dataDir, env, embedded, unlock).start();
+}
+
+/** One embedded Outpost per data folder: a second one would resume the first one's runs. */
+function lockDataDir(dataDir: string): () => void {
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, "outpost.lock");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, "wx");
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => {
+        try {
+          if (readFileSync(file, "utf8") === String(process.pid)) unlinkSync(file);
+        } catch {
+          /* already gone */
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const pid = Number(readFileSync(file, "utf8"));
+      if (pid && pid !== process.pid && alive(pid)) {
+        throw new OutpostError(
+          "conflict",
+          `the data folder ${dataDir} is in use by another Outpost (pid ${pid})`,
+          "talk to it with --server http://127.0.0.1:7700 (or its URL), stop it first, or use another --data folder",
+        );
+      }
+      if (existsSync(file)) unlinkSync(file); // stale: its process is gone
+    }
+  }
+  throw new OutpostError("conflict", `cannot lock the data folder ${dataDir}`, "remove outpost.lock there if no Outpost is running");
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+class LocalOutpost implements Outpost {
+  readonly storeKind: "sqlite" | "postgres";
+  private readonly workspace: string;
+  private readonly tools: Map<string, ToolDefinition>;
+  private readonly models = new Map<string, ModelClient>();
+  private readonly toolSpecs = new Map<string, ToolSpec[]>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly controls = new Map<string, RunControl>();
+  private readonly shutdown = new AbortController();
+  private readonly log: pino.Logger;
+  private scheduler: Scheduler | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly options: OutpostOptions,
+    readonly store: Store,
+    private readonly dataDir: string,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly embedded: boolean,
+    private readonly unlock: () => void,
+  ) {
+    this.storeKind = store.kind;
+    this.workspace = options.project.workspace;
+    this.tools = new Map([...builtinTools.map((t) => [t.name, t] as const), ...options.project.tools]);
+    this.log = options.logger ?? pino({ level: env.OUTPOST_LOG_LEVEL ?? "warn" });
+  }
+
+  get project(): Project {
+    return this.options.project;
+  }
+
+  async start(): Promise<this> {
+    const concurrency = this.options.concurrency ?? 10_000;
+    if (concurrency > 0) {
+      // Embedded mode owns its data folder exclusively (lockDataDir): every lease is an orphan of a previous process.
+      if (this.embedded) await this.store.releaseAllLeases();
+      this.scheduler = new Scheduler(
+        this.store,
+        {
+          owner: `${hostname()}:${process.pid}:${newId("w")}`,
+          concurrency,
+          leaseMs: this.options.leaseMs ?? 30_000,
+          pollMs: this.options.pollMs ?? 500,
+          batch: 256,
+        },
+        (claimed) => this.execute(claimed),
+        (err) => this.log.error({ err }, "scheduler error"),
+      );
+      this.scheduler.start();
+    }
+    return this;
+  }
+
+  private async execute(claimed: Parameters<typeof executeRun>[1]): Promise<void> {
+    const control: RunControl = { shutdown: this.shutdown.signal, cancel: new AbortController() };
+    this.controls.set(claimed.run.id, control);
+    try {
+      await executeRun(
+        {
+          store: this.store,
+          project: this.project,
+          tools: this.tools,
+          modelFor: (agent) => this.modelFor(agent),
+          toolSpecsFor: (agent) => this.toolSpecsFor(agent),
+          dataDir: this.dataDir,
+          publish: (e) => this.publish(e),
+          log: this.log,
+        },
+        claimed,
+        control,
+      );
+    } finally {
+      this.controls.delete(claimed.run.id);
+    }
+  }
+
+  modelFor(agent: AgentDefinition): ModelClient {
+    const custom = this.options.modelFor?.(agent);
+    if (custom) return custom;
+    let client = this.models.get(agent.model);
+    if (!client) {
+      const alias = this.project.models.get(agent.model);
+      if (!alias) throw new OutpostError("invalid_project", `agent ${agent.name} uses unknown model alias "${agent.model}"`);
+      client = createModelClient(agent.model, selectCandidate(alias, this.env), { scriptsDir: this.project.scriptsDir, env: this.env });
+      this.models.set(agent.model, client);
+    }
+    return client;
+  }
+
+  private toolSpecsFor(agent: AgentDefinition): ToolSpec[] {
+    let specs = this.toolSpecs.get(agent.name);
+    if (!specs) {
+      specs = agent.tools.flatMap((ref) => {
+        const t = this.tools.get(ref.name);
+        if (!t) return [];
+        const schema = z.toJSONSchema(t.input, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+        delete schema.$schema;
+        return [{ name: t.name, description: t.description, inputSchema: schema }];
+      });
+      this.toolSpecs.set(agent.name, specs);
+    }
+    return specs;
+  }
+
+  describeModels(): { agent: string; model: string }[] {
+    return [...this.project.agents.values()].map((a) => {
+      try {
+        return { agent: a.name, model: describeModel(this.modelFor(a)) };
+      } catch (err) {
+        return { agent: a.name, model: `unavailable: ${(err as Error).message}` };
+      }
+    });
+  }
+
+  private publish(e: EventView): void {
+    const set = this.listeners.get(e.run_id);
+    if (set) for (const l of set) l(e);
+  }
+
+  private wake(): void {
+    this.scheduler?.wake();
+  }
+
+  // ---- OutpostApi ----
+
+  async health() {
+    return { status: "ok" as const, version: VERSION, store: this.storeKind };
+  }
+
+  async listAgents(): Promise<AgentView[]> {
+    return [...this.project.agents.values()].map((a) => this.agentView(a));
+  }
+
+  async getAgent(name: string): Promise<AgentView> {
+    const a = this.project.agents.get(name);
+    if (!a) throw notFound("agent", name, `known agents: ${[...this.project.agents.keys()].join(", ")}`);
+    return this.agentView(a);
+  }
+
+  private agentView(a: AgentDefinition): AgentView {
+    return {
+      name: a.name,
+      description: a.description,
+      model: a.model,
+      instructions: a.instructions,
+      tools: a.tools.map((ref) => {
+        const t = this.tools.get(ref.name);
+        return { name: ref.name, description: t?.description ?? "", approval: ref.approval ?? t?.approval ?? "none" };
+      }),
+      limits: {
+        max_steps: a.limits.maxSteps,
+        max_tokens: a.limits.maxTokens,
+        max_usd: a.limits.maxUsd,
+        max_wall_time_ms: a.limits.maxWallTimeMs,
+      },
+    };
+  }
+
+  async startRun(req: StartRunRequest): Promise<RunView> {
+    if (!this.project.agents.has(req.agent)) {
+      throw notFound("agent", req.agent, `known agents: ${[...this.project.agents.keys()].join(", ")}`);
+    }
+    const { run, created } = await this.store.createRun({
+      workspace: this.workspace,
+      agent: req.agent,
+      input: req.input,
+      sessionId: req.session_id,
+      idempotencyKey: req.idempotency_key,
+    });
+    if (created) this.wake();
+    return runView(run);
+  }
+
+  async getRun(id: string): Promise<RunView> {
+    return runView(await this.requireRun(id));
+  }
+
+  private async requireRun(id: string): Promise<RunRecord> {
+    const run = await this.store.getRun(this.workspace, id);
+    if (!run) throw notFound("run", id, "list runs with GET /v1/runs or `outpost runs ls`");
+    return run;
+  }
+
+  async listRuns(req: ListRunsRequest = {}): Promise<Page<RunView>> {
+    const limit = Math.min(Math.max(req.limit ?? 50, 1), 200);
+    const runs = await this.store.listRuns({
+      workspace: this.workspace,
+      agent: req.agent,
+      status: req.status,
+      sessionId: req.session_id,
+      limit: limit + 1,
+      before: req.cursor,
+    });
+    const items = runs.slice(0, limit).map(runView);
+    return { items, next_cursor: runs.length > limit ? items[items.length - 1].id : null };
+  }
+
+  async getEvents(runId: string, after = 0): Promise<EventView[]> {
+    await this.requireRun(runId);
+    return (await this.store.getEvents(runId, after)).map((e) => eventView(runId, e));
+  }
+
+  async *streamEvents(runId: string, options: { after?: number; signal?: AbortSignal } = {}): AsyncIterable<EventView> {
+    await this.requireRun(runId);
+    let last = options.after ?? 0;
+    const queue: EventView[] = [];
+    let notify: (() => void) | null = null;
+    const listener: Listener = (e) => {
+      queue.push(e);
+      notify?.();
+    };
+    let set = this.listeners.get(runId);
+    if (!set) this.listeners.set(runId, (set = new Set()));
+    set.add(listener);
+    const onAbort = () => notify?.();
+    options.signal?.addEventListener("abort", onAbort);
+    try {
+      for (;;) {
+        // Catch up from the store (covers events committed before we subscribed, or by another process).
+        for (const e of await this.store.getEvents(runId, last)) {
+          const view = eventView(runId, e);
+          last = e.seq;
+          yield view;
+          if (isTerminalEvent(view.type)) return;
+        }
+        while (queue.length > 0) {
+          const e = queue.shift() as EventView;
+          if (e.seq === -1) {
+            yield e; // transient text delta
+            continue;
+          }
+          if (e.seq <= last) continue;
+          if (e.seq > last + 1) break; // a gap: re-read from the store
+          last = e.seq;
+          yield e;
+          if (isTerminalEvent(e.type)) return;
+        }
+        if (options.signal?.aborted || this.closed) return;
+        if (queue.length === 0) {
+          const run = await this.store.getRun(this.workspace, runId);
+          if (run && isTerminal(run.status) && run.lastSeq <= last) return;
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, 1000); // fallback poll: events from other processes
+            notify = () => {
+              clearTimeout(t);
+              resolve();
+            };
+          });
+          notify = null;
+        }
+      }
+    } finally {
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(runId);
+      options.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async cancelRun(id: string, reason = "cancelled by request"): Promise<RunView> {
+    await this.requireRun(id);
+    const r = await this.store.applyExternal(this.workspace, { kind: "cancel", runId: id, reason });
+    const control = this.controls.get(id);
+    if (r.run.cancelRequested && control && !control.cancel.signal.aborted) {
+      control.cancelReason = reason;
+      control.cancel.abort();
+    }
+    await this.publishNew(id, r.run);
+    return runView(r.run);
+  }
+
+  async sendEvent(runId: string, event: { name: string; payload?: unknown }): Promise<RunView> {
+    const r = await this.store.applyExternal(this.workspace, { kind: "event", runId, name: event.name, payload: event.payload ?? null });
+    if (r.woke) this.wake();
+    await this.publishNew(runId, r.run);
+    return runView(r.run);
+  }
+
+  /** Events written outside an executor are published to live streams too. */
+  private async publishNew(runId: string, run: RunRecord): Promise<void> {
+    if (!this.listeners.has(runId)) return;
+    const events = await this.store.getEvents(runId, Math.max(0, run.lastSeq - 3));
+    for (const e of events) this.publish(eventView(runId, e));
+  }
+
+  async listApprovals(req: { status?: ApprovalStatus } = {}): Promise<ApprovalView[]> {
+    return (await this.store.listApprovals(this.workspace, req.status)).map(approvalView);
+  }
+
+  async decideApproval(
+    id: string,
+    d: { decision: "approve" | "deny"; reason?: string; by?: string },
+  ): Promise<ApprovalView> {
+    const r = await this.store.applyExternal(this.workspace, {
+      kind: "approval",
+      approvalId: id,
+      decision: d.decision,
+      reason: d.reason ?? null,
+      by: d.by ?? null,
+    });
+    if (r.woke) this.wake();
+    await this.publishNew(r.run.id, r.run);
+    return approvalView(r.approval as ApprovalRecord);
+  }
+
+  async getSession(id: string): Promise<SessionView> {
+    const s = await this.store.getSession(this.workspace, id);
+    if (!s) throw notFound("session", id);
+    const runs = await this.store.listSessionRuns(id);
+    const messages: SessionView["messages"] = [];
+    for (const r of runs) {
+      messages.push({ role: "user", content: r.input, run_id: r.id, at: iso(r.createdAt) });
+      if (r.output !== null) messages.push({ role: "assistant", content: r.output, run_id: r.id, at: iso(r.completedAt ?? r.updatedAt) });
+    }
+    return { id: s.id, workspace: s.workspace, agent: s.agent, created_at: iso(s.createdAt), messages };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.shutdown.abort();
+    for (const set of this.listeners.values()) for (const l of set) l({ run_id: "", seq: -2, type: "outpost.closing", data: {}, at: "" });
+    await this.scheduler?.stop();
+    await this.store.close();
+    this.unlock();
+  }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const isTerminalEvent = (t: string) => t === "run.completed" || t === "run.failed" || t === "run.cancelled";
+
+export function runView(r: RunRecord): RunView {
+  return {
+    id: r.id,
+    workspace: r.workspace,
+    agent: r.agent,
+    session_id: r.sessionId,
+    status: r.status,
+    input: r.input,
+    output: r.output,
+    error: r.error,
+    usage: { input_tokens: r.inputTokens, output_tokens: r.outputTokens, cost_usd: r.costUsd },
+    steps: r.steps,
+    waiting_for: r.status === "waiting" ? r.waitingFor : null,
+    created_at: iso(r.createdAt),
+    updated_at: iso(r.updatedAt),
+    completed_at: r.completedAt === null ? null : iso(r.completedAt),
+  };
+}
+
+function eventView(runId: string, e: { seq: number; type: string; data: unknown; at: number }): EventView {
+  return { run_id: runId, seq: e.seq, type: e.type, data: e.data as Record<string, unknown>, at: iso(e.at) };
+}
+
+function approvalView(a: ApprovalRecord): ApprovalView {
+  return {
+    id: a.id,
+    run_id: a.runId,
+    agent: a.agent,
+    tool: a.tool,
+    arguments: a.arguments,
+    status: a.status,
+    reason: a.reason,
+    decided_by: a.decidedBy,
+    created_at: iso(a.createdAt),
+    decided_at: a.decidedAt === null ? null : iso(a.decidedAt),
+  };
+}

@@ -1,0 +1,216 @@
+/**
+ * RunState: a run's event log folded into what `decide` needs. `apply` is the
+ * only way state changes, so replaying a log and living through it give the
+ * same state. (It mutates for speed; a state belongs to one executor.)
+ */
+import type { WaitingFor } from "../core/api.js";
+import type { RunEvent } from "../core/events.js";
+import type { ChatMessage } from "../models/types.js";
+
+export interface ToolCallState {
+  id: string;
+  name: string;
+  /** Raw argument text from the model. */
+  argumentsText: string;
+  /** Idempotency key: stable for this call across every retry. */
+  key: string;
+  /** `tool.called` committed: the call may have started; retry with the same key. */
+  intentCommitted: boolean;
+  /** Arguments as committed with the intent. */
+  arguments?: unknown;
+  approval?: { id: string; decision?: "approve" | "deny"; reason?: string | null; by?: string | null };
+  result?: { output: string; isError: boolean };
+}
+
+export interface RunState {
+  runId: string;
+  agent: string;
+  input: string;
+  sessionId: string;
+  messages: ChatMessage[];
+  /** Model responses plus tool results so far. */
+  steps: number;
+  modelCalls: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  /** Tool calls of the latest model response, in order. */
+  calls: ToolCallState[];
+  /** Malformed model outputs in a row (reset by a well-formed one). */
+  modelErrorStreak: number;
+  lastModelProblem: string | null;
+  /** The last model response was a final answer (no tool calls). */
+  finalAnswer: string | null;
+  modelFailure: { code: string; message: string } | null;
+  waiting: WaitingFor | null;
+  /** External events received and not yet consumed by a wait. */
+  inbox: { name: string; payload: unknown }[];
+  /** Active (non-waiting) time accumulated, and when the current active stretch began. */
+  activeMs: number;
+  activeSince: number | null;
+  terminal:
+    | { status: "completed"; output: string }
+    | { status: "failed" | "cancelled"; error: { code: string; message: string } }
+    | null;
+  lastSeq: number;
+}
+
+export function initialState(runId: string): RunState {
+  return {
+    runId,
+    agent: "",
+    input: "",
+    sessionId: "",
+    messages: [],
+    steps: 0,
+    modelCalls: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    costUsd: 0,
+    calls: [],
+    modelErrorStreak: 0,
+    lastModelProblem: null,
+    finalAnswer: null,
+    modelFailure: null,
+    waiting: null,
+    inbox: [],
+    activeMs: 0,
+    activeSince: null,
+    terminal: null,
+    lastSeq: 0,
+  };
+}
+
+/** Built-in tools that make a run wait; decided purely from the log (see decide.ts). */
+export const WAIT_FOR_EVENT = "wait.for_event";
+export const WAIT_UNTIL = "wait.until";
+
+export const EMPTY_ANSWER_NOTE =
+  "[outpost] Your previous answer was empty. Answer the user, or call one of the tools you were given.";
+
+export function apply(s: RunState, e: RunEvent): RunState {
+  s.lastSeq = e.seq;
+  switch (e.type) {
+    case "run.started":
+      s.agent = e.data.agent;
+      s.input = e.data.input;
+      s.sessionId = e.data.session_id;
+      s.messages.push({ role: "user", content: e.data.input });
+      s.activeSince = e.at;
+      break;
+    case "model.called":
+      break;
+    case "model.responded": {
+      const d = e.data;
+      s.steps++;
+      s.modelCalls++;
+      s.inputTokens += d.usage.input_tokens;
+      s.outputTokens += d.usage.output_tokens;
+      s.costUsd += d.cost_usd;
+      s.calls = d.tool_calls.map((c) => ({
+        id: c.id,
+        name: c.name,
+        argumentsText: c.arguments,
+        key: `${s.runId}.${d.step}.${c.id}`,
+        intentCommitted: false,
+      }));
+      s.messages.push({
+        role: "assistant",
+        content: d.text,
+        ...(d.tool_calls.length > 0 ? { toolCalls: d.tool_calls } : {}),
+      });
+      if (d.tool_calls.length === 0) {
+        if (d.text.trim() === "") {
+          s.modelErrorStreak++;
+          s.lastModelProblem = "empty answer";
+          s.messages.push({ role: "user", content: EMPTY_ANSWER_NOTE });
+          s.finalAnswer = null;
+        } else {
+          s.finalAnswer = d.text;
+        }
+      } else {
+        s.finalAnswer = null;
+      }
+      break;
+    }
+    case "model.failed":
+      s.modelFailure = e.data.error;
+      break;
+    case "tool.called": {
+      const call = s.calls.find((c) => c.id === e.data.call_id);
+      if (call) {
+        call.intentCommitted = true;
+        call.arguments = e.data.arguments;
+        call.key = e.data.idempotency_key;
+      }
+      break;
+    }
+    case "tool.completed": {
+      s.steps++;
+      const call = s.calls.find((c) => c.id === e.data.call_id);
+      if (call) call.result = { output: e.data.output, isError: e.data.is_error };
+      if (e.data.model_error) {
+        s.modelErrorStreak++;
+        s.lastModelProblem = e.data.output;
+      } else {
+        s.modelErrorStreak = 0;
+      }
+      if (call && !e.data.is_error && call.name === WAIT_FOR_EVENT) {
+        // The wait consumed the first buffered event of its name.
+        const name = (call.arguments as { name?: string } | undefined)?.name;
+        const i = s.inbox.findIndex((m) => m.name === name);
+        if (i >= 0) s.inbox.splice(i, 1);
+      }
+      s.messages.push({
+        role: "tool",
+        toolCallId: e.data.call_id,
+        toolName: e.data.tool,
+        content: e.data.output,
+        ...(e.data.is_error ? { isError: true } : {}),
+      });
+      break;
+    }
+    case "approval.requested": {
+      const call = s.calls.find((c) => c.id === e.data.call_id);
+      if (call) call.approval = { id: e.data.approval_id };
+      break;
+    }
+    case "approval.decided": {
+      const call = s.calls.find((c) => c.approval?.id === e.data.approval_id);
+      if (call?.approval) {
+        call.approval.decision = e.data.decision;
+        call.approval.reason = e.data.reason;
+        call.approval.by = e.data.by;
+      }
+      break;
+    }
+    case "run.waiting":
+      s.waiting = e.data.for;
+      if (s.activeSince !== null) s.activeMs += e.at - s.activeSince;
+      s.activeSince = null;
+      break;
+    case "run.resumed":
+      s.waiting = null;
+      s.activeSince = e.at;
+      break;
+    case "event.received":
+      s.inbox.push({ name: e.data.name, payload: e.data.payload });
+      break;
+    case "run.completed":
+      s.terminal = { status: "completed", output: e.data.output };
+      break;
+    case "run.failed":
+      s.terminal = { status: "failed", error: e.data.error };
+      break;
+    case "run.cancelled":
+      s.terminal = { status: "cancelled", error: { code: "cancelled", message: e.data.reason } };
+      break;
+  }
+  return s;
+}
+
+export function replay(runId: string, events: RunEvent[]): RunState {
+  const s = initialState(runId);
+  for (const e of events) apply(s, e);
+  return s;
+}

@@ -1,0 +1,232 @@
+/**
+ * The HTTP API of Outpost: `OutpostApi` over REST + server-sent events, with an
+ * OpenAPI 3.1 document at /openapi.json and interactive docs at /docs.
+ *
+ * Conventions
+ * - Every body is JSON; every failure is `{error: {code, message, hint}}`.
+ * - `POST /v1/runs` answers 201 with the run. With an `Idempotency-Key` header
+ *   a retried request returns the same run, and a replay answers exactly like
+ *   the original (201, the run in its current state).
+ * - `GET /v1/runs/{id}/stream` is text/event-stream (see ./sse.ts).
+ */
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from "fastify";
+import type pino from "pino";
+import type { ApprovalStatus, ListRunsRequest, OutpostApi, RunStatus } from "../core/api.js";
+import { makeErrorHandler, notFoundHandler } from "./errors.js";
+import { routeSchemas as s, sharedSchemas } from "./schemas.js";
+import { streamRun } from "./sse.js";
+
+export interface ServerOptions {
+  /** `true` logs with pino at info level; or pass a pino logger. Default: no logging. */
+  logger?: boolean | pino.Logger;
+  /** Max request body in bytes (default 1 MiB). */
+  bodyLimit?: number;
+  /** Reported by /v1/health's caller and in the OpenAPI document. */
+  version: string;
+  /** Interval of SSE heartbeat comments (default 15 000 ms). */
+  sseHeartbeatMs?: number;
+}
+
+export type ServableApi = OutpostApi & { close?(): Promise<void> };
+
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+/**
+ * Builds the server (not listening yet; see `listen`). Closing the server
+ * ends open event streams and then closes `api` when it has `close()`.
+ */
+export async function createServer(api: ServableApi, options: ServerOptions): Promise<FastifyInstance> {
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const heartbeatMs = options.sseHeartbeatMs ?? 15_000;
+
+  const base: FastifyServerOptions = {
+    bodyLimit,
+    ajv: {
+      // Reject (never silently drop or coerce) what a client got wrong.
+      customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, useDefaults: true },
+    },
+    routerOptions: { ignoreTrailingSlash: true },
+    return503OnClosing: true,
+  };
+  const server: FastifyInstance =
+    options.logger && typeof options.logger === "object"
+      ? (Fastify({ ...base, loggerInstance: options.logger as FastifyBaseLogger }) as FastifyInstance)
+      : Fastify({ ...base, logger: options.logger === true ? { level: "info" } : false });
+
+  // JSON only: text/plain (accepted by Fastify out of the box) answers 415 like any other type.
+  server.removeContentTypeParser("text/plain");
+  for (const schema of sharedSchemas) server.addSchema(schema);
+
+  await server.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "Outpost API",
+        version: options.version,
+        description: "Run, watch and govern Outpost agents. Every failure answers `{error: {code, message, hint}}`.",
+      },
+      tags: [
+        { name: "system" },
+        { name: "agents" },
+        { name: "runs" },
+        { name: "approvals" },
+        { name: "sessions" },
+      ],
+    },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`),
+    },
+  });
+  await server.register(swaggerUi, { routePrefix: "/docs" });
+
+  server.setErrorHandler(makeErrorHandler(bodyLimit));
+  server.setNotFoundHandler(notFoundHandler);
+
+  server.addHook("onRequest", async (request, reply) => {
+    reply.header("request-id", request.id);
+  });
+
+  // Query strings arrive as text: turn the integer ones into numbers before
+  // validation (AJV's own coercion is off so JSON bodies are never coerced).
+  // A POST without a body validates as `{}`, so its required fields are named.
+  server.addHook("preValidation", async (request) => {
+    const schema = request.routeOptions.schema;
+    const props = (schema?.querystring as { properties?: Record<string, { type?: string }> } | undefined)?.properties;
+    const query = request.query as Record<string, unknown> | undefined;
+    if (props && query && typeof query === "object") {
+      for (const [key, prop] of Object.entries(props)) {
+        const value = query[key];
+        if (prop.type === "integer" && typeof value === "string" && /^-?\d{1,15}$/.test(value)) query[key] = Number(value);
+      }
+    }
+    if (schema?.body && request.body === undefined) request.body = {};
+  });
+
+  const shutdown = new AbortController();
+  server.addHook("preClose", async () => {
+    shutdown.abort();
+  });
+  server.addHook("onClose", async () => {
+    await api.close?.();
+  });
+
+  server.get("/openapi.json", { schema: { hide: true } }, async () => server.swagger());
+
+  server.get("/v1/health", { schema: s.health }, async () => api.health());
+
+  server.get("/v1/agents", { schema: s.listAgents }, async () => api.listAgents());
+
+  server.get<{ Params: { name: string } }>("/v1/agents/:name", { schema: s.getAgent }, async (request) =>
+    api.getAgent(request.params.name),
+  );
+
+  server.post<{ Body: { agent: string; input: string; session_id?: string } }>(
+    "/v1/runs",
+    { schema: s.startRun },
+    async (request, reply) => {
+      const key = request.headers["idempotency-key"];
+      const run = await api.startRun({
+        agent: request.body.agent,
+        input: request.body.input,
+        ...(request.body.session_id !== undefined ? { session_id: request.body.session_id } : {}),
+        ...(typeof key === "string" ? { idempotency_key: key } : {}),
+      });
+      return reply.code(201).send(run);
+    },
+  );
+
+  server.get<{ Querystring: ListRunsRequest }>("/v1/runs", { schema: s.listRuns }, async (request) => {
+    const q = request.query;
+    const filter: ListRunsRequest = {};
+    if (q.agent !== undefined) filter.agent = q.agent;
+    if (q.status !== undefined) filter.status = q.status as RunStatus;
+    if (q.session_id !== undefined) filter.session_id = q.session_id;
+    if (q.limit !== undefined) filter.limit = q.limit;
+    if (q.cursor !== undefined) filter.cursor = q.cursor;
+    return api.listRuns(filter);
+  });
+
+  server.get<{ Params: { id: string } }>("/v1/runs/:id", { schema: s.getRun }, async (request) =>
+    api.getRun(request.params.id),
+  );
+
+  server.get<{ Params: { id: string }; Querystring: { after?: number } }>(
+    "/v1/runs/:id/events",
+    { schema: s.getEvents },
+    async (request) => api.getEvents(request.params.id, request.query.after),
+  );
+
+  server.get<{ Params: { id: string }; Querystring: { after?: number } }>(
+    "/v1/runs/:id/stream",
+    { schema: s.streamEvents },
+    async (request, reply) => {
+      const { id } = request.params;
+      const header = request.headers["last-event-id"];
+      const fromHeader = typeof header === "string" && header !== "" ? Number(header) : 0;
+      const after = Math.max(request.query.after ?? 0, Number.isSafeInteger(fromHeader) ? fromHeader : 0);
+      await api.getRun(id); // a missing run is a plain JSON 404, before the stream starts
+      reply.hijack();
+      await streamRun(api, reply.raw, {
+        runId: id,
+        after,
+        heartbeatMs,
+        requestId: String(request.id),
+        log: request.log,
+        shutdown: shutdown.signal,
+      });
+    },
+  );
+
+  server.post<{ Params: { id: string }; Body: { reason?: string } }>(
+    "/v1/runs/:id/cancel",
+    { schema: s.cancelRun },
+    async (request) => api.cancelRun(request.params.id, request.body.reason),
+  );
+
+  server.post<{ Params: { id: string }; Body: { name: string; payload?: unknown } }>(
+    "/v1/runs/:id/events",
+    { schema: s.sendEvent },
+    async (request) =>
+      api.sendEvent(request.params.id, {
+        name: request.body.name,
+        ...(request.body.payload !== undefined ? { payload: request.body.payload } : {}),
+      }),
+  );
+
+  server.get<{ Querystring: { status?: ApprovalStatus } }>(
+    "/v1/approvals",
+    { schema: s.listApprovals },
+    async (request) => api.listApprovals(request.query.status ? { status: request.query.status } : {}),
+  );
+
+  server.post<{
+    Params: { id: string };
+    Body: { decision: "approve" | "deny"; reason?: string; by?: string };
+  }>("/v1/approvals/:id", { schema: s.decideApproval }, async (request) => {
+    const { decision, reason, by } = request.body;
+    return api.decideApproval(request.params.id, {
+      decision,
+      ...(reason !== undefined ? { reason } : {}),
+      ...(by !== undefined ? { by } : {}),
+    });
+  });
+
+  server.get<{ Params: { id: string } }>("/v1/sessions/:id", { schema: s.getSession }, async (request) =>
+    api.getSession(request.params.id),
+  );
+
+  return server;
+}
+
+/** Starts listening; resolves to the address clients should use (e.g. http://127.0.0.1:4000). */
+export async function listen(server: FastifyInstance, options: { host: string; port: number }): Promise<string> {
+  await server.listen({ host: options.host, port: options.port });
+  const address = server.server.address();
+  if (address && typeof address === "object") {
+    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  }
+  return `http://${options.host}:${options.port}`;
+}

@@ -1,0 +1,170 @@
+/**
+ * Scale-out store: PostgreSQL through `pg`. Rows are locked per run
+ * (`FOR UPDATE`), claims use `FOR UPDATE SKIP LOCKED`, and commits of
+ * concurrent runs share a transaction while the previous one is in flight.
+ */
+import { Kysely, PostgresDialect, type Selectable, type Transaction, sql } from "kysely";
+import pg from "pg";
+import { EVENT_SCHEMA_VERSION } from "../core/events.js";
+import { migrate } from "./migrate.js";
+import type { Database, RunsTable } from "./schema.js";
+import { newLeaseToken, SqlStore, toRunRecord } from "./sql-store.js";
+import { CommitConflict, type ClaimedRun, type CommitRequest, type CommitResult } from "./types.js";
+
+interface Pending {
+  request: CommitRequest;
+  resolve: (r: CommitResult) => void;
+  reject: (e: unknown) => void;
+}
+
+const INT8 = 20;
+/** Epoch-ms columns are bigint: read them as numbers (safe up to year 287,396). */
+const types = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
+};
+
+export class PostgresStore extends SqlStore {
+  readonly kind = "postgres" as const;
+  private queue: Pending[] = [];
+  private flushing = false;
+
+  constructor(
+    db: Kysely<Database>,
+    private readonly pool: pg.Pool,
+  ) {
+    super(db);
+  }
+
+  static async open(url: string, options: { poolSize?: number } = {}): Promise<PostgresStore> {
+    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, types });
+    // An idle client losing its connection (server restart) must not crash the process.
+    pool.on("error", () => undefined);
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    await migrate(db);
+    return new PostgresStore(db, pool);
+  }
+
+  protected write<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(fn);
+  }
+
+  protected async lockRun(trx: Transaction<Database>, runId: string): Promise<Selectable<RunsTable> | undefined> {
+    return trx.selectFrom("runs").selectAll().where("id", "=", runId).forUpdate().executeTakeFirst();
+  }
+
+  commit(request: CommitRequest): Promise<CommitResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ request, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        await new Promise((r) => setImmediate(r)); // let commits of this turn join the batch
+        const batch = this.queue;
+        this.queue = [];
+        const at = Date.now();
+        try {
+          const outcomes = await this.db.transaction().execute(async (trx) => {
+            const out: (CommitResult | CommitConflict)[] = [];
+            for (const p of batch) out.push(await this.applyOne(trx, p.request, at));
+            return out;
+          });
+          outcomes.forEach((o, i) => (o instanceof CommitConflict ? batch[i].reject(o) : batch[i].resolve(o)));
+        } catch (err) {
+          for (const p of batch) p.reject(err);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async applyOne(trx: Transaction<Database>, r: CommitRequest, at: number): Promise<CommitResult | CommitConflict> {
+    const p = r.patch;
+    const lastSeq = r.expectedSeq + r.events.length;
+    const terminal = p.status === "completed" || p.status === "failed" || p.status === "cancelled";
+    const release = p.release === true;
+    const row = await trx
+      .updateTable("runs")
+      .set({
+        last_seq: lastSeq,
+        status: p.status,
+        steps: p.steps,
+        input_tokens: p.inputTokens,
+        output_tokens: p.outputTokens,
+        cost_usd: p.costUsd,
+        output: p.output ?? null,
+        error_code: p.error?.code ?? null,
+        error_message: p.error?.message ?? null,
+        waiting_for: p.waitingFor ? JSON.stringify(p.waitingFor) : null,
+        wake_at: p.wakeAt ?? null,
+        updated_at: at,
+        completed_at: terminal ? at : null,
+        ...(release ? { lease_owner: null, lease_token: null, lease_expires_at: null } : {}),
+      })
+      .where("id", "=", r.runId)
+      .where("last_seq", "=", r.expectedSeq)
+      .where("lease_token", "=", r.leaseToken)
+      .returning("cancel_requested")
+      .executeTakeFirst();
+    if (!row) {
+      const current = await trx.selectFrom("runs").select(["lease_token"]).where("id", "=", r.runId).executeTakeFirst();
+      return new CommitConflict(current && current.lease_token === r.leaseToken ? "seq_conflict" : "lease_lost", r.runId);
+    }
+    if (r.events.length > 0) {
+      await trx
+        .insertInto("events")
+        .values(
+          r.events.map((e, i) => ({
+            run_id: r.runId,
+            seq: r.expectedSeq + i + 1,
+            type: e.type,
+            data: JSON.stringify(e.data),
+            at,
+            v: EVENT_SCHEMA_VERSION,
+          })),
+        )
+        .execute();
+    }
+    if (r.approval) {
+      const a = r.approval;
+      await sql`INSERT INTO approvals (id, workspace, run_id, call_id, agent, tool, arguments, status, created_at)
+        SELECT ${a.id}, workspace, id, ${a.callId}, agent, ${a.tool}, ${JSON.stringify(a.arguments ?? null)}, 'pending', ${at}
+        FROM runs WHERE id = ${r.runId}`.execute(trx);
+    }
+    return { lastSeq, at, cancelRequested: row.cancel_requested };
+  }
+
+  async claimRuns(owner: string, limit: number, leaseMs: number): Promise<ClaimedRun[]> {
+    const now = Date.now();
+    const token = newLeaseToken();
+    const { rows } = await sql<Selectable<RunsTable> & { old_status: string }>`
+      WITH c AS (
+        SELECT r.id, r.status AS old_status FROM runs r
+        WHERE (r.status = 'queued'
+            OR (r.status = 'waiting' AND r.wake_at IS NOT NULL AND r.wake_at <= ${now})
+            OR (r.status = 'running' AND (r.lease_expires_at IS NULL OR r.lease_expires_at < ${now})))
+          AND (r.lease_expires_at IS NULL OR r.lease_expires_at < ${now})
+          AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.session_id = r.session_id AND p.session_seq < r.session_seq
+                          AND p.status IN ('queued', 'running', 'waiting'))
+        ORDER BY r.id LIMIT ${limit}
+        FOR UPDATE OF r SKIP LOCKED)
+      UPDATE runs SET status = 'running', lease_owner = ${owner}, lease_token = ${token},
+        lease_expires_at = ${now + leaseMs}, updated_at = ${now}
+      FROM c WHERE runs.id = c.id
+      RETURNING runs.*, c.old_status`.execute(this.db);
+    return rows
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .map((row) => ({ run: { ...toRunRecord(row), status: row.old_status as ClaimedRun["run"]["status"] }, leaseToken: token }));
+  }
+
+  async close(): Promise<void> {
+    while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    await this.db.destroy();
+  }
+}

@@ -1,0 +1,374 @@
+/**
+ * The store over Kysely, shared by both drivers. Reads and the rare
+ * transactional writes (create a run, decide an approval, claim) are written
+ * once here; each driver supplies its hot path (`commit`, group-committed)
+ * and the few statements whose SQL differs (row locks, claiming).
+ */
+import { randomBytes } from "node:crypto";
+import { type Kysely, type Selectable, type Transaction, sql } from "kysely";
+import type { ApprovalStatus, RunStatus, WaitingFor } from "../core/api.js";
+import { OutpostError, notFound } from "../core/errors.js";
+import { EVENT_SCHEMA_VERSION, type NewEvent, type RunEvent, ev, parseEvent } from "../core/events.js";
+import { newId } from "../core/ids.js";
+import type { ApprovalsTable, Database, RunsTable } from "./schema.js";
+import type {
+  ApprovalRecord,
+  ClaimedRun,
+  CommitRequest,
+  CommitResult,
+  CreateRunInput,
+  ExternalInput,
+  ExternalResult,
+  ListRunsFilter,
+  RunRecord,
+  SessionRecord,
+  Store,
+} from "./types.js";
+
+export const ACTIVE_STATUSES: RunStatus[] = ["queued", "running", "waiting"];
+
+export function toRunRecord(r: Selectable<RunsTable>): RunRecord {
+  return {
+    id: r.id,
+    workspace: r.workspace,
+    agent: r.agent,
+    sessionId: r.session_id,
+    sessionSeq: Number(r.session_seq),
+    status: r.status as RunStatus,
+    input: r.input,
+    output: r.output,
+    error: r.error_code ? { code: r.error_code, message: r.error_message ?? "" } : null,
+    inputTokens: Number(r.input_tokens),
+    outputTokens: Number(r.output_tokens),
+    costUsd: Number(r.cost_usd),
+    steps: Number(r.steps),
+    waitingFor: r.waiting_for ? (JSON.parse(r.waiting_for) as WaitingFor) : null,
+    wakeAt: r.wake_at == null ? null : Number(r.wake_at),
+    leaseOwner: r.lease_owner,
+    leaseExpiresAt: r.lease_expires_at == null ? null : Number(r.lease_expires_at),
+    lastSeq: Number(r.last_seq),
+    cancelRequested: r.cancel_requested,
+    idempotencyKey: r.idempotency_key,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+    completedAt: r.completed_at == null ? null : Number(r.completed_at),
+  };
+}
+
+function toApprovalRecord(a: Selectable<ApprovalsTable>): ApprovalRecord {
+  return {
+    id: a.id,
+    workspace: a.workspace,
+    runId: a.run_id,
+    callId: a.call_id,
+    agent: a.agent,
+    tool: a.tool,
+    arguments: JSON.parse(a.arguments),
+    status: a.status as ApprovalStatus,
+    reason: a.reason,
+    decidedBy: a.decided_by,
+    createdAt: Number(a.created_at),
+    decidedAt: a.decided_at == null ? null : Number(a.decided_at),
+  };
+}
+
+export const newLeaseToken = () => randomBytes(9).toString("base64url");
+
+export abstract class SqlStore implements Store {
+  abstract readonly kind: "sqlite" | "postgres";
+
+  constructor(protected readonly db: Kysely<Database>) {}
+
+  /** Run `fn` in a write transaction. SQLite serialises these with its commit path. */
+  protected abstract write<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
+  /** Lock one run row for the rest of the transaction (no-op where the database serialises writers). */
+  protected abstract lockRun(trx: Transaction<Database>, runId: string): Promise<Selectable<RunsTable> | undefined>;
+  abstract commit(request: CommitRequest): Promise<CommitResult>;
+  abstract claimRuns(owner: string, limit: number, leaseMs: number): Promise<ClaimedRun[]>;
+  abstract close(): Promise<void>;
+
+  async createRun(input: CreateRunInput): Promise<{ run: RunRecord; created: boolean }> {
+    return this.write(async (trx) => {
+      if (input.idempotencyKey) {
+        const existing = await trx
+          .selectFrom("runs")
+          .selectAll()
+          .where("workspace", "=", input.workspace)
+          .where("idempotency_key", "=", input.idempotencyKey)
+          .executeTakeFirst();
+        if (existing) {
+          const run = toRunRecord(existing);
+          if (run.agent !== input.agent || run.input !== input.input) {
+            throw new OutpostError(
+              "conflict",
+              `Idempotency-Key "${input.idempotencyKey}" was already used for a different run (${run.id})`,
+              "use a new key for a new request; reuse a key only to retry the very same request",
+            );
+          }
+          return { run, created: false };
+        }
+      }
+      const now = Date.now();
+      let sessionId = input.sessionId;
+      let sessionSeq: number;
+      if (sessionId) {
+        const session = await trx
+          .updateTable("sessions")
+          .set({ next_seq: sql`next_seq + 1`, updated_at: now })
+          .where("id", "=", sessionId)
+          .where("workspace", "=", input.workspace)
+          .returning("next_seq")
+          .executeTakeFirst();
+        if (!session) throw notFound("session", sessionId, "omit session_id to start a new session");
+        sessionSeq = Number(session.next_seq) - 1;
+      } else {
+        sessionId = newId("ses", now);
+        sessionSeq = 1;
+        await trx
+          .insertInto("sessions")
+          .values({ id: sessionId, workspace: input.workspace, agent: input.agent, created_at: now, updated_at: now, next_seq: 2 })
+          .execute();
+      }
+      const id = newId("run", now);
+      const row: Selectable<RunsTable> = {
+        id,
+        workspace: input.workspace,
+        agent: input.agent,
+        session_id: sessionId,
+        session_seq: sessionSeq,
+        status: "queued",
+        input: input.input,
+        output: null,
+        error_code: null,
+        error_message: null,
+        input_tokens: 0,
+        output_tokens: 0,
+        cost_usd: 0,
+        steps: 0,
+        waiting_for: null,
+        wake_at: null,
+        lease_owner: null,
+        lease_token: null,
+        lease_expires_at: null,
+        last_seq: 1,
+        cancel_requested: null,
+        idempotency_key: input.idempotencyKey ?? null,
+        created_at: now,
+        updated_at: now,
+        completed_at: null,
+      };
+      await trx.insertInto("runs").values(row).execute();
+      await this.insertEvents(trx, id, 0, now, [
+        ev("run.started", { agent: input.agent, input: input.input, session_id: sessionId }),
+      ]);
+      return { run: toRunRecord(row), created: true };
+    });
+  }
+
+  protected async insertEvents(trx: Transaction<Database>, runId: string, afterSeq: number, at: number, events: NewEvent[]) {
+    if (events.length === 0) return;
+    await trx
+      .insertInto("events")
+      .values(
+        events.map((e, i) => ({
+          run_id: runId,
+          seq: afterSeq + i + 1,
+          type: e.type,
+          data: JSON.stringify(e.data),
+          at,
+          v: EVENT_SCHEMA_VERSION,
+        })),
+      )
+      .execute();
+  }
+
+  async getRun(workspace: string, id: string): Promise<RunRecord | null> {
+    const row = await this.db.selectFrom("runs").selectAll().where("id", "=", id).where("workspace", "=", workspace).executeTakeFirst();
+    return row ? toRunRecord(row) : null;
+  }
+
+  async listRuns(f: ListRunsFilter): Promise<RunRecord[]> {
+    let q = this.db.selectFrom("runs").selectAll().where("workspace", "=", f.workspace);
+    if (f.agent) q = q.where("agent", "=", f.agent);
+    if (f.status) q = q.where("status", "=", f.status);
+    if (f.sessionId) q = q.where("session_id", "=", f.sessionId);
+    if (f.before) q = q.where("id", "<", f.before);
+    const rows = await q.orderBy("id", "desc").limit(f.limit).execute();
+    return rows.map(toRunRecord);
+  }
+
+  async getEvents(runId: string, afterSeq = 0): Promise<RunEvent[]> {
+    const rows = await this.db
+      .selectFrom("events")
+      .selectAll()
+      .where("run_id", "=", runId)
+      .where("seq", ">", afterSeq)
+      .orderBy("seq")
+      .execute();
+    return rows.map((r) =>
+      parseEvent({ seq: Number(r.seq), type: r.type, data: JSON.parse(r.data), at: Number(r.at), v: Number(r.v) }),
+    );
+  }
+
+  async getSession(workspace: string, id: string): Promise<SessionRecord | null> {
+    const s = await this.db.selectFrom("sessions").selectAll().where("id", "=", id).where("workspace", "=", workspace).executeTakeFirst();
+    return s
+      ? { id: s.id, workspace: s.workspace, agent: s.agent, createdAt: Number(s.created_at), updatedAt: Number(s.updated_at) }
+      : null;
+  }
+
+  async listSessionRuns(sessionId: string): Promise<RunRecord[]> {
+    const rows = await this.db.selectFrom("runs").selectAll().where("session_id", "=", sessionId).orderBy("session_seq").execute();
+    return rows.map(toRunRecord);
+  }
+
+  async getApproval(workspace: string, id: string): Promise<ApprovalRecord | null> {
+    const a = await this.db.selectFrom("approvals").selectAll().where("id", "=", id).where("workspace", "=", workspace).executeTakeFirst();
+    return a ? toApprovalRecord(a) : null;
+  }
+
+  async listApprovals(workspace: string, status?: ApprovalStatus): Promise<ApprovalRecord[]> {
+    let q = this.db.selectFrom("approvals").selectAll().where("workspace", "=", workspace);
+    if (status) q = q.where("status", "=", status);
+    const rows = await q.orderBy("created_at", "desc").orderBy("id", "desc").limit(500).execute();
+    return rows.map(toApprovalRecord);
+  }
+
+  async renewLeases(owner: string, runIds: string[], leaseMs: number): Promise<void> {
+    if (runIds.length === 0) return;
+    await this.write((trx) =>
+      trx
+        .updateTable("runs")
+        .set({ lease_expires_at: Date.now() + leaseMs })
+        .where("lease_owner", "=", owner)
+        .where("id", "in", runIds)
+        .execute(),
+    );
+  }
+
+  async releaseAllLeases(): Promise<number> {
+    const r = await this.write((trx) =>
+      trx
+        .updateTable("runs")
+        .set({ lease_owner: null, lease_token: null, lease_expires_at: null })
+        .where("lease_owner", "is not", null)
+        .executeTakeFirst(),
+    );
+    return Number(r.numUpdatedRows);
+  }
+
+  async releaseLease(runId: string, leaseToken: string): Promise<void> {
+    await this.write((trx) =>
+      trx
+        .updateTable("runs")
+        .set({ lease_owner: null, lease_token: null, lease_expires_at: null })
+        .where("id", "=", runId)
+        .where("lease_token", "=", leaseToken)
+        .execute(),
+    );
+  }
+
+  async applyExternal(workspace: string, input: ExternalInput): Promise<ExternalResult> {
+    return this.write(async (trx) => {
+      const now = Date.now();
+      let approval: ApprovalRecord | undefined;
+      let runId: string;
+      if (input.kind === "approval") {
+        const a = await trx.selectFrom("approvals").selectAll().where("id", "=", input.approvalId).where("workspace", "=", workspace).executeTakeFirst();
+        if (!a) throw notFound("approval", input.approvalId, "list pending approvals with GET /v1/approvals?status=pending");
+        runId = a.run_id;
+        approval = toApprovalRecord(a);
+      } else {
+        runId = input.runId;
+      }
+      const row = await this.lockRun(trx, runId);
+      if (!row || row.workspace !== workspace) throw notFound("run", runId, "list runs with GET /v1/runs");
+      const run = toRunRecord(row);
+      const terminal = run.status === "completed" || run.status === "failed" || run.status === "cancelled";
+      const events: NewEvent[] = [];
+      const set: Partial<RunsTable> = {};
+      let woke = false;
+
+      if (input.kind === "approval") {
+        // Fail closed: only a pending approval can be decided, exactly once.
+        const updated = await trx
+          .updateTable("approvals")
+          .set({
+            status: input.decision === "approve" ? "approved" : "denied",
+            reason: input.reason,
+            decided_by: input.by,
+            decided_at: now,
+          })
+          .where("id", "=", input.approvalId)
+          .where("status", "=", "pending")
+          .executeTakeFirst();
+        if (Number(updated.numUpdatedRows) !== 1 || terminal) {
+          throw new OutpostError(
+            "conflict",
+            `approval ${input.approvalId} is no longer pending (it is ${approval?.status}${terminal ? `; run ${run.id} is ${run.status}` : ""})`,
+            "only pending approvals can be decided; list them with GET /v1/approvals?status=pending",
+          );
+        }
+        approval = {
+          ...(approval as ApprovalRecord),
+          status: input.decision === "approve" ? "approved" : "denied",
+          reason: input.reason,
+          decidedBy: input.by,
+          decidedAt: now,
+        };
+        events.push(
+          ev("approval.decided", { approval_id: input.approvalId, decision: input.decision, reason: input.reason, by: input.by }),
+        );
+        if (run.status === "waiting" && run.waitingFor?.kind === "approval" && run.waitingFor.approval_id === input.approvalId) {
+          events.push(ev("run.resumed", { reason: `approval ${input.decision === "approve" ? "approved" : "denied"}` }));
+          Object.assign(set, { status: "queued", waiting_for: null, wake_at: null });
+          woke = true;
+        }
+      } else if (input.kind === "event") {
+        if (terminal) {
+          throw new OutpostError("conflict", `run ${run.id} is ${run.status}; events can only be delivered to active runs`);
+        }
+        events.push(ev("event.received", { name: input.name, payload: input.payload ?? null }));
+        if (run.status === "waiting" && run.waitingFor?.kind === "event" && run.waitingFor.event === input.name) {
+          events.push(ev("run.resumed", { reason: `event ${input.name}` }));
+          Object.assign(set, { status: "queued", waiting_for: null, wake_at: null });
+          woke = true;
+        }
+      } else {
+        if (terminal) return { run, woke: false };
+        const leased = run.leaseOwner !== null && (run.leaseExpiresAt ?? 0) > now;
+        if (leased) {
+          set.cancel_requested = input.reason;
+        } else {
+          events.push(ev("run.cancelled", { reason: input.reason }));
+          Object.assign(set, {
+            status: "cancelled",
+            error_code: "cancelled",
+            error_message: input.reason,
+            waiting_for: null,
+            wake_at: null,
+            completed_at: now,
+            lease_owner: null,
+            lease_token: null,
+            lease_expires_at: null,
+          });
+          await trx
+            .updateTable("approvals")
+            .set({ status: "denied", reason: `run cancelled: ${input.reason}`, decided_by: "outpost", decided_at: now })
+            .where("run_id", "=", run.id)
+            .where("status", "=", "pending")
+            .execute();
+        }
+      }
+
+      await this.insertEvents(trx, run.id, run.lastSeq, now, events);
+      const updated = await trx
+        .updateTable("runs")
+        .set({ ...set, last_seq: run.lastSeq + events.length, updated_at: now })
+        .where("id", "=", run.id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return { run: toRunRecord(updated), approval, woke };
+    });
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * Embedded store: better-sqlite3 in WAL mode. The commit path bypasses the
+ * query builder: commits requested in the same turn of the event loop are
+ * written in one transaction (group commit), each caller awaiting its own.
+ */
+import BetterSqlite3 from "better-sqlite3";
+import { Kysely, type Selectable, SqliteDialect, type Transaction, sql } from "kysely";
+import { EVENT_SCHEMA_VERSION } from "../core/events.js";
+import { newLeaseToken, SqlStore, toRunRecord } from "./sql-store.js";
+import type { Database, RunsTable } from "./schema.js";
+import { CommitConflict, type ClaimedRun, type CommitRequest, type CommitResult } from "./types.js";
+
+interface Pending {
+  request: CommitRequest;
+  resolve: (r: CommitResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/** A promise chain: SQLite has one connection, so async transactions must not interleave with commits. */
+class WriteLock {
+  private tail: Promise<unknown> = Promise.resolve();
+  private held = false;
+  get busy() {
+    return this.held;
+  }
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(async () => {
+      this.held = true;
+      try {
+        return await fn();
+      } finally {
+        this.held = false;
+      }
+    });
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+export class SqliteStore extends SqlStore {
+  readonly kind = "sqlite" as const;
+  private readonly lock = new WriteLock();
+  private queue: Pending[] = [];
+  private scheduled = false;
+  private readonly stmts;
+
+  constructor(
+    private readonly raw: BetterSqlite3.Database,
+    db: Kysely<Database>,
+  ) {
+    super(db);
+    this.stmts = {
+      advance: raw.prepare(
+        `UPDATE runs SET last_seq = ?, status = ?, steps = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?,
+           output = ?, error_code = ?, error_message = ?, waiting_for = ?, wake_at = ?, updated_at = ?, completed_at = ?,
+           lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END,
+           lease_token = CASE WHEN ? THEN NULL ELSE lease_token END,
+           lease_expires_at = CASE WHEN ? THEN NULL ELSE lease_expires_at END
+         WHERE id = ? AND last_seq = ? AND lease_token = ?
+         RETURNING cancel_requested`,
+      ),
+      probe: raw.prepare("SELECT last_seq, lease_token FROM runs WHERE id = ?"),
+      insertEvent: raw.prepare("INSERT INTO events (run_id, seq, type, data, at, v) VALUES (?, ?, ?, ?, ?, ?)"),
+      insertApproval: raw.prepare(
+        `INSERT INTO approvals (id, workspace, run_id, call_id, agent, tool, arguments, status, created_at)
+         SELECT ?, workspace, id, ?, agent, ?, ?, 'pending', ? FROM runs WHERE id = ?`,
+      ),
+    };
+  }
+
+  static async open(path: string): Promise<SqliteStore> {
+    const raw = new BetterSqlite3(path);
+    raw.pragma("journal_mode = WAL");
+    raw.pragma("synchronous = NORMAL");
+    raw.pragma("busy_timeout = 5000");
+    raw.pragma("foreign_keys = ON");
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+    const { migrate } = await import("./migrate.js");
+    await migrate(db);
+    return new SqliteStore(raw, db);
+  }
+
+  protected write<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    return this.lock.run(() => this.db.transaction().execute(fn));
+  }
+
+  protected async lockRun(trx: Transaction<Database>, runId: string): Promise<Selectable<RunsTable> | undefined> {
+    return trx.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirst();
+  }
+
+  commit(request: CommitRequest): Promise<CommitResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ request, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.flush);
+      }
+    });
+  }
+
+  private readonly flush = (): void => {
+    if (this.lock.busy) {
+      // An async transaction holds the connection; write the batch right after it.
+      void this.lock.run(async () => this.writeBatch());
+      return;
+    }
+    this.writeBatch();
+  };
+
+  private writeBatch(): void {
+    this.scheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    const at = Date.now();
+    const outcomes: (CommitResult | CommitConflict)[] = new Array(batch.length);
+    try {
+      this.raw.transaction(() => {
+        for (let i = 0; i < batch.length; i++) outcomes[i] = this.applyOne(batch[i].request, at);
+      })();
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const o = outcomes[i];
+      if (o instanceof CommitConflict) batch[i].reject(o);
+      else batch[i].resolve(o);
+    }
+  }
+
+  private applyOne(r: CommitRequest, at: number): CommitResult | CommitConflict {
+    const p = r.patch;
+    const lastSeq = r.expectedSeq + r.events.length;
+    const terminal = p.status === "completed" || p.status === "failed" || p.status === "cancelled";
+    const release = p.release ? 1 : 0;
+    const row = this.stmts.advance.get(
+      lastSeq,
+      p.status,
+      p.steps,
+      p.inputTokens,
+      p.outputTokens,
+      p.costUsd,
+      p.output ?? null,
+      p.error?.code ?? null,
+      p.error?.message ?? null,
+      p.waitingFor ? JSON.stringify(p.waitingFor) : null,
+      p.wakeAt ?? null,
+      at,
+      terminal ? at : null,
+      release,
+      release,
+      release,
+      r.runId,
+      r.expectedSeq,
+      r.leaseToken,
+    ) as { cancel_requested: string | null } | undefined;
+    if (!row) {
+      const current = this.stmts.probe.get(r.runId) as { last_seq: number; lease_token: string | null } | undefined;
+      return new CommitConflict(current && current.lease_token === r.leaseToken ? "seq_conflict" : "lease_lost", r.runId);
+    }
+    for (let i = 0; i < r.events.length; i++) {
+      const e = r.events[i];
+      this.stmts.insertEvent.run(r.runId, r.expectedSeq + i + 1, e.type, JSON.stringify(e.data), at, EVENT_SCHEMA_VERSION);
+    }
+    if (r.approval) {
+      const a = r.approval;
+      this.stmts.insertApproval.run(a.id, a.callId, a.tool, JSON.stringify(a.arguments ?? null), at, r.runId);
+    }
+    return { lastSeq, at, cancelRequested: row.cancel_requested };
+  }
+
+  async claimRuns(owner: string, limit: number, leaseMs: number): Promise<ClaimedRun[]> {
+    return this.lock.run(async () => {
+      const now = Date.now();
+      const token = newLeaseToken();
+      const claim = this.raw.transaction(() => {
+        const rows = this.raw
+          .prepare(
+            `SELECT r.* FROM runs r
+             WHERE (r.status = 'queued'
+                OR (r.status = 'waiting' AND r.wake_at IS NOT NULL AND r.wake_at <= ?)
+                OR (r.status = 'running' AND (r.lease_expires_at IS NULL OR r.lease_expires_at < ?)))
+               AND (r.lease_expires_at IS NULL OR r.lease_expires_at < ?)
+               AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.session_id = r.session_id AND p.session_seq < r.session_seq
+                               AND p.status IN ('queued', 'running', 'waiting'))
+             ORDER BY r.id LIMIT ?`,
+          )
+          .all(now, now, now, limit) as Selectable<RunsTable>[];
+        const update = this.raw.prepare(
+          "UPDATE runs SET status = 'running', lease_owner = ?, lease_token = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?",
+        );
+        for (const row of rows) update.run(owner, token, now + leaseMs, now, row.id);
+        return rows;
+      });
+      const rows = claim();
+      return rows.map((row) => ({ run: toRunRecord(row), leaseToken: token }));
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.lock.run(async () => undefined);
+    while (this.queue.length > 0 || this.scheduled) await new Promise((r) => setImmediate(r));
+    await this.db.destroy();
+  }
+}
+
+export { sql };

@@ -1,0 +1,172 @@
+/**
+ * The store contract. Every driver (SQLite, PostgreSQL) implements it and
+ * passes the same conformance suite (test/store/conformance.ts).
+ *
+ * Two rules carry durability:
+ *  - `commit` is conditional: it succeeds only while the caller still holds
+ *    the run's lease (fencing) and its view of the log is current (`expectedSeq`).
+ *  - Waking is a store operation: approvals, events and timers make a run
+ *    runnable in the store; no process keeps anything for a waiting run.
+ */
+import type { ApprovalStatus, RunStatus, WaitingFor } from "../core/api.js";
+import type { NewEvent, RunEvent } from "../core/events.js";
+
+export interface RunRecord {
+  id: string;
+  workspace: string;
+  agent: string;
+  sessionId: string;
+  sessionSeq: number;
+  status: RunStatus;
+  input: string;
+  output: string | null;
+  error: { code: string; message: string } | null;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  steps: number;
+  waitingFor: WaitingFor | null;
+  wakeAt: number | null;
+  leaseOwner: string | null;
+  leaseExpiresAt: number | null;
+  lastSeq: number;
+  cancelRequested: string | null;
+  idempotencyKey: string | null;
+  createdAt: number;
+  updatedAt: number;
+  completedAt: number | null;
+}
+
+export interface ApprovalRecord {
+  id: string;
+  workspace: string;
+  runId: string;
+  callId: string;
+  agent: string;
+  tool: string;
+  arguments: unknown;
+  status: ApprovalStatus;
+  reason: string | null;
+  decidedBy: string | null;
+  createdAt: number;
+  decidedAt: number | null;
+}
+
+export interface SessionRecord {
+  id: string;
+  workspace: string;
+  agent: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface CreateRunInput {
+  workspace: string;
+  agent: string;
+  input: string;
+  /** Continue an existing session; omitted = a new session. */
+  sessionId?: string;
+  idempotencyKey?: string;
+}
+
+/** What a commit changes on the run row besides appending events. */
+export interface RunPatch {
+  status: RunStatus;
+  steps: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  output?: string | null;
+  error?: { code: string; message: string } | null;
+  waitingFor?: WaitingFor | null;
+  wakeAt?: number | null;
+  /** Give up the lease (the run waits or ended). */
+  release?: boolean;
+}
+
+export interface CommitRequest {
+  runId: string;
+  leaseToken: string;
+  /** The last seq the caller has seen; the commit fails if the log moved on. */
+  expectedSeq: number;
+  events: NewEvent[];
+  patch: RunPatch;
+  /** Created in the same transaction (a run that starts waiting for approval). */
+  approval?: { id: string; callId: string; tool: string; arguments: unknown };
+}
+
+export interface CommitResult {
+  /** Seq of the last event written (= new lastSeq). */
+  lastSeq: number;
+  /** Commit time (epoch ms), the `at` of every event written. */
+  at: number;
+  /** A cancel asked for while the caller held the run. */
+  cancelRequested: string | null;
+}
+
+/** The commit was refused: the run's lease was taken over, or the log moved on. */
+export class CommitConflict extends Error {
+  constructor(
+    readonly reason: "lease_lost" | "seq_conflict",
+    readonly runId: string,
+  ) {
+    super(reason === "lease_lost" ? `lease on run ${runId} was lost` : `run ${runId} log moved on`);
+    this.name = "CommitConflict";
+  }
+}
+
+export interface ClaimedRun {
+  run: RunRecord;
+  leaseToken: string;
+}
+
+export interface ListRunsFilter {
+  workspace: string;
+  agent?: string;
+  status?: RunStatus;
+  sessionId?: string;
+  limit: number;
+  /** Return runs with id < before (ids sort by creation time). */
+  before?: string;
+}
+
+export type ExternalInput =
+  | { kind: "approval"; approvalId: string; decision: "approve" | "deny"; reason: string | null; by: string | null }
+  | { kind: "event"; runId: string; name: string; payload: unknown }
+  | { kind: "cancel"; runId: string; reason: string };
+
+export interface ExternalResult {
+  run: RunRecord;
+  approval?: ApprovalRecord;
+  /** The run became runnable (a worker should be woken). */
+  woke: boolean;
+}
+
+export interface Store {
+  readonly kind: "sqlite" | "postgres";
+
+  createRun(input: CreateRunInput): Promise<{ run: RunRecord; created: boolean }>;
+  getRun(workspace: string, id: string): Promise<RunRecord | null>;
+  listRuns(filter: ListRunsFilter): Promise<RunRecord[]>;
+  getEvents(runId: string, afterSeq?: number): Promise<RunEvent[]>;
+  getSession(workspace: string, id: string): Promise<SessionRecord | null>;
+  /** Runs of a session in execution order (the conversation). */
+  listSessionRuns(sessionId: string): Promise<RunRecord[]>;
+  getApproval(workspace: string, id: string): Promise<ApprovalRecord | null>;
+  listApprovals(workspace: string, status?: ApprovalStatus): Promise<ApprovalRecord[]>;
+
+  /** Claim up to `limit` runnable runs: queued (first in their session), waiting with a due timer, or
+   * running with an expired lease. Each gets a fresh lease token. */
+  claimRuns(owner: string, limit: number, leaseMs: number): Promise<ClaimedRun[]>;
+  renewLeases(owner: string, runIds: string[], leaseMs: number): Promise<void>;
+  /** Drop every lease (embedded mode at start, when this process owns the data folder exclusively). */
+  releaseAllLeases(): Promise<number>;
+  /** Hand a run back without changing it (worker shutdown). */
+  releaseLease(runId: string, leaseToken: string): Promise<void>;
+  /** Commits of concurrent runs are grouped into one transaction; each caller waits for its own. */
+  commit(request: CommitRequest): Promise<CommitResult>;
+  /** Approvals, external events and cancels: appended under the run's lock, waking it where due. */
+  applyExternal(workspace: string, input: ExternalInput): Promise<ExternalResult>;
+
+  close(): Promise<void>;
+}
