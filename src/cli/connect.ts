@@ -3,9 +3,11 @@
  * OUTPOST_SERVER, with OUTPOST_API_KEY as bearer token), or the local store,
  * opened in-process for the duration of the command.
  */
+import { existsSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import type { OutpostApi } from "../core/api.js";
+import { OutpostError } from "../core/errors.js";
 import { UsageError } from "./errors.js";
 import { quote } from "./hints.js";
 
@@ -73,6 +75,13 @@ export async function withConnection<T>(
 
   const projectDir = path.resolve(opts.project ?? ".");
   const dataDir = path.resolve(opts.data ?? DEFAULT_DATA_DIR);
+  if (!options.workers && !existsSync(dataDir)) {
+    throw new OutpostError(
+      "not_found",
+      `there is no Outpost data in ${dataDir}`,
+      'start a run first (outpost run AGENT "message"), pass --data DIR, or talk to a server with --server URL',
+    );
+  }
   const { loadProject } = await import("../definitions/index.js");
   const { startOutpost } = await import("../runtime/index.js");
   const project = await loadProject(projectDir);

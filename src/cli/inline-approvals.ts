@@ -10,13 +10,7 @@ export type Ask = (prompt: string) => Promise<string | undefined>;
  * Follows `runId` until it ends. Each approval it waits for is asked for with
  * `ask`; no answer (end of input) leaves the run waiting and returns it.
  */
-export async function followAskingApprovals(
-  api: OutpostApi,
-  runId: string,
-  printer: LivePrinter,
-  ask: Ask,
-  by: string,
-): Promise<RunView> {
+export async function followAskingApprovals(api: OutpostApi, runId: string, printer: LivePrinter, ask: Ask, by: string): Promise<RunView> {
   let after: number | undefined;
   for (;;) {
     const { run, lastSeq } = await followRun(api, runId, {

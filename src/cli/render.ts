@@ -4,7 +4,7 @@
  */
 import type { EventView, RunView } from "../core/api.js";
 import { command, quote } from "./hints.js";
-import { Spinner, formatInt, formatUsd, out, short, truncate } from "./output.js";
+import { formatInt, formatUsd, out, Spinner, short, truncate } from "./output.js";
 
 type Data = Record<string, any>;
 
@@ -109,6 +109,7 @@ export class LivePrinter {
         if (!text) break;
         const step = typeof d.step === "number" ? d.step : -1;
         this.streamedSteps.add(step);
+        if (this.streamingStep === undefined) out.line();
         this.streamingStep = step;
         out.write(text);
         this.lastText += text;

@@ -131,13 +131,11 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
 
   const seg = encodeURIComponent;
 
-  async function* streamEvents(
-    runId: string,
-    streamOptions: { after?: number; signal?: AbortSignal } = {},
-  ): AsyncGenerator<EventView> {
+  async function* streamEvents(runId: string, streamOptions: { after?: number; signal?: AbortSignal } = {}): AsyncGenerator<EventView> {
     const outer = streamOptions.signal;
     let last = streamOptions.after ?? 0;
     let failures = 0;
+    let connected = false;
     while (!outer?.aborted) {
       // One controller per connection: aborting it closes the socket when the caller stops early.
       const connection = new AbortController();
@@ -153,7 +151,8 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
           });
         } catch {
           if (outer?.aborted) return;
-          if (++failures > MAX_STREAM_RETRIES) throw unavailable();
+          // Never reached: say so at once. Lost after connecting: retry with backoff.
+          if (!connected || ++failures > MAX_STREAM_RETRIES) throw unavailable();
           await sleep(backoff(failures), outer);
           continue;
         }
@@ -165,6 +164,7 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
           continue;
         }
         if (!response.body) throw new OutpostError("internal", `Outpost at ${base} sent an empty event stream`);
+        connected = true;
         try {
           for await (const message of parseSse(response.body)) {
             if (message.event === "end") {
@@ -178,7 +178,12 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
             } catch {
               continue; // not an event of ours (never sent by Outpost)
             }
-            if (typeof event.seq !== "number" || event.seq <= last) continue;
+            if (typeof event.seq !== "number") continue;
+            if (event.seq < 1) {
+              yield event; // transient (model.delta): not part of the log, never replayed
+              continue;
+            }
+            if (event.seq <= last) continue;
             last = event.seq;
             failures = 0;
             yield event;
@@ -228,8 +233,7 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
           cursor: request.cursor,
         },
       })) as Page<RunView>,
-    getEvents: async (runId, after) =>
-      (await send("GET", `/v1/runs/${seg(runId)}/events`, { query: { after } })) as EventView[],
+    getEvents: async (runId, after) => (await send("GET", `/v1/runs/${seg(runId)}/events`, { query: { after } })) as EventView[],
     streamEvents,
     cancelRun: async (id, reason) =>
       (await send("POST", `/v1/runs/${seg(id)}/cancel`, { body: reason !== undefined ? { reason } : {} })) as RunView,

@@ -41,6 +41,8 @@ export interface RunView {
 
 export interface EventView {
   run_id: string;
+  /** Position in the run's log, from 1. Live streams also carry transient events that are not
+   * in the log (`model.delta`, streamed text): those have seq -1 and must not be used to resume. */
   seq: number;
   type: string;
   data: Record<string, unknown>;

@@ -6,7 +6,7 @@
 export { defineTool } from "./define-tool.js";
 export { parseDuration } from "./duration.js";
 export { formatIssue, type Issue, ProjectError } from "./errors.js";
-export { initProject, type InitOptions } from "./init.js";
+export { type InitOptions, initProject } from "./init.js";
 export { DEFAULT_LIMITS, type LoadOptions, loadProject, type Validation, validateProject } from "./load-project.js";
 export { expandEnv, selectCandidate } from "./models.js";
 export { PROVIDERS, type Provider } from "./schemas.js";

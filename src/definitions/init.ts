@@ -26,7 +26,11 @@ export async function initProject(dir: string, options: InitOptions = {}): Promi
   const existing = await readdir(root).catch((error: NodeJS.ErrnoException) => {
     if (error.code === "ENOENT") return [] as string[];
     if (error.code === "ENOTDIR") {
-      throw new OutpostError("conflict", `${root} is a file, not a folder`, "choose a new or empty folder for the project");
+      throw new OutpostError(
+        "conflict",
+        `${root} is a file, not a folder`,
+        "choose a new or empty folder for the project",
+      );
     }
     throw error;
   });
@@ -138,8 +142,8 @@ An Outpost project: agents defined in YAML, tools in TypeScript.
 ## Try it
 
 \`\`\`sh
-outpost validate .          # checks every file; mistakes come back as file:line messages
-outpost up --project .      # starts Outpost on this project
+outpost validate --project .  # checks every file; mistakes come back as file:line messages
+outpost up --project .        # starts Outpost on this project
 \`\`\`
 
 Ask the \`helper\` agent "what time is it?". Without an API key it runs on the scripted model;

@@ -5,7 +5,7 @@
  */
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
-import { type Issue, ProjectError, byLocation } from "./errors.js";
+import { byLocation, type Issue, ProjectError } from "./errors.js";
 import { loadTools } from "./load-tools.js";
 import { toCandidate } from "./models.js";
 import { checkYaml } from "./schema-issues.js";
@@ -167,7 +167,8 @@ async function readProjectFile(root: string, issues: Issue[]): Promise<ProjectSe
   issues.push(...checked.issues);
   const raw = source.data as { models?: unknown } | null | undefined;
   const rawModels = raw && typeof raw === "object" ? raw.models : undefined;
-  const aliases = rawModels && typeof rawModels === "object" && !Array.isArray(rawModels) ? Object.keys(rawModels) : undefined;
+  const aliases =
+    rawModels && typeof rawModels === "object" && !Array.isArray(rawModels) ? Object.keys(rawModels) : undefined;
   return { source, aliases };
 }
 

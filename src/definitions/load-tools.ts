@@ -7,7 +7,9 @@
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { tsImport } from "tsx/esm/api";
+import { randomUUID } from "node:crypto";
+import { register as registerTsxRequire } from "tsx/cjs/api";
+import { register as registerTsx } from "tsx/esm/api";
 import { isBrandedTool } from "./define-tool.js";
 import type { Issue } from "./errors.js";
 import { registerOutpostResolution } from "./resolve-hook.js";
@@ -16,7 +18,16 @@ import { didYouMean } from "./suggest.js";
 import type { ToolDefinition } from "./types.js";
 
 const TOOL_FILE = /\.(ts|mts|js|mjs)$/;
-const TOOL_FIELDS = ["name", "description", "input", "handler", "approval", "sideEffects", "classification", "timeoutMs"];
+const TOOL_FIELDS = [
+  "name",
+  "description",
+  "input",
+  "handler",
+  "approval",
+  "sideEffects",
+  "classification",
+  "timeoutMs",
+];
 const CLASSIFICATIONS = ["public", "internal", "confidential", "restricted"];
 
 export interface LoadedTools {
@@ -43,7 +54,14 @@ export async function listToolFiles(root: string): Promise<string[]> {
 export async function loadTools(root: string): Promise<LoadedTools> {
   const result: LoadedTools = { tools: [], issues: [], incomplete: false };
   const files = await listToolFiles(root);
-  if (files.length > 0) registerOutpostResolution();
+  if (files.length === 0) return result;
+  registerOutpostResolution();
+  // One fresh tsx namespace per load: the files share their imports (zod, outpost, helpers), which
+  // are evaluated once, and a later load sees edited files instead of cached modules.
+  // (As tsImport does, register for require() too: files without "type": "module" compile to CommonJS.)
+  const namespace = randomUUID();
+  registerTsxRequire({ namespace });
+  const tsx = registerTsx({ namespace });
   const seen = new Map<string, string>();
 
   for (const file of files) {
@@ -52,16 +70,17 @@ export async function loadTools(root: string): Promise<LoadedTools> {
     const lineOf = (needle: string) => findLine(source, needle);
     let mod: Record<string, unknown>;
     try {
-      mod = await tsImport(pathToFileURL(absolute).href, import.meta.url);
+      mod = await tsx.import(pathToFileURL(absolute).href, import.meta.url);
     } catch (error) {
       result.incomplete = true;
-      result.issues.push(importIssue(file, absolute, error));
+      result.issues.push(importIssue(file, error));
       continue;
     }
 
     const found = exportedTools(unwrapCommonJs(mod));
     if (found.problems.length > 0) {
-      for (const message of found.problems) result.issues.push({ file, line: lineOf("export default"), path: "", message });
+      for (const message of found.problems)
+        result.issues.push({ file, line: lineOf("export default"), path: "", message });
     }
     if (found.candidates.length === 0 && found.problems.length === 0) {
       result.issues.push({
@@ -212,7 +231,7 @@ function findLine(source: string, needle: string): number | undefined {
 }
 
 /** The file's import error, without a stack; with the line when the error says where. */
-function importIssue(file: string, absolute: string, error: unknown): Issue {
+function importIssue(file: string, error: unknown): Issue {
   const err = error instanceof Error ? error : new Error(String(error));
   const text = err.message;
   // esbuild: "Transform failed with 1 error:\n/abs/tools/x.ts:3:10: ERROR: Expected ..."
@@ -226,21 +245,8 @@ function importIssue(file: string, absolute: string, error: unknown): Issue {
       message: `cannot be compiled: ${esbuild[3]}`,
     };
   }
-  // A stack frame in the file itself. Its line is the source line only when source maps are on
-  // (as under the tsx CLI) and the file was loaded as ESM; otherwise give no line rather than a wrong one.
-  const frame =
-    err.stack && process.sourceMapsEnabled
-    ? new RegExp(`(?:^|[\\s(])(?:file://)?${escapeRegExp(absolute)}(?:\\?[^:\\s]*)?:(\\d+):\\d+`, "m").exec(err.stack)
-    : null;
   const first = text.split("\n")[0].trim();
-  return {
-    file,
-    line: frame ? Number(frame[1]) : undefined,
-    path: "",
-    message: `failed to load: ${first}`,
-  };
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  // No line from the stack: under test runners and some loaders its positions are those of the
+  // compiled code, and a wrong line is worse than none.
+  return { file, path: "", message: `failed to load: ${first}` };
 }

@@ -39,7 +39,9 @@ export function toCandidate(input: CandidateInput, env: NodeJS.ProcessEnv): Mode
     provider: input.provider,
     model: input.provider === "scripted" ? "scripted" : (expand(input.model) ?? ""),
     requiresEnv: [],
-    location: input.location ?? (input.provider === "scripted" || input.provider === "openai-compatible" ? "local" : "external"),
+    location:
+      input.location ??
+      (input.provider === "scripted" || input.provider === "openai-compatible" ? "local" : "external"),
     price: { inputPerMTok: input.price?.input_per_mtok ?? 0, outputPerMTok: input.price?.output_per_mtok ?? 0 },
     timeoutMs: input.timeout ?? DEFAULT_TIMEOUT_MS,
     maxRetries: input.max_retries ?? DEFAULT_MAX_RETRIES,
@@ -48,7 +50,9 @@ export function toCandidate(input: CandidateInput, env: NodeJS.ProcessEnv): Mode
   if (baseUrl !== undefined) candidate.baseUrl = baseUrl;
   if (input.api_key_env) candidate.apiKeyEnv = input.api_key_env;
   if (input.headers) {
-    candidate.headers = Object.fromEntries(Object.entries(input.headers).map(([key, value]) => [key, expand(value) ?? ""]));
+    candidate.headers = Object.fromEntries(
+      Object.entries(input.headers).map(([key, value]) => [key, expand(value) ?? ""]),
+    );
   }
   const region = expand(input.region);
   if (region !== undefined) candidate.region = region;

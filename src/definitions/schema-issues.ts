@@ -51,7 +51,8 @@ function describe(issue: ZodIssue, prefix: Path, root: z.ZodType, source: YamlSo
     case "invalid_type": {
       if (path.length === 0) {
         const fields = knownKeys(root, []).join(", ");
-        const what = issue.input === undefined || issue.input === null ? "the file is empty" : `got ${inputName(issue.input)}`;
+        const what =
+          issue.input === undefined || issue.input === null ? "the file is empty" : `got ${inputName(issue.input)}`;
         return [at(path, `${what} — expected a mapping with the fields ${fields}`)];
       }
       if (issue.input === undefined) {
@@ -92,11 +93,16 @@ function sizeMessage(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig, s
   const got = `(got ${inputName(issue.input)})`;
   switch (issue.origin) {
     case "string":
-      return side === "small" && limit === 1 ? "must not be empty" : `must be at ${side === "small" ? "least" : "most"} ${limit} characters`;
+      return side === "small" && limit === 1
+        ? "must not be empty"
+        : `must be at ${side === "small" ? "least" : "most"} ${limit} characters`;
     case "array":
-      return side === "small" ? `must list at least ${limit} ${limit === 1 ? "entry" : "entries"}` : `must list at most ${limit} entries`;
+      return side === "small"
+        ? `must list at least ${limit} ${limit === 1 ? "entry" : "entries"}`
+        : `must list at most ${limit} entries`;
     default: {
-      if (side === "small") return issue.inclusive ? `must be at least ${limit} ${got}` : `must be greater than ${limit} ${got}`;
+      if (side === "small")
+        return issue.inclusive ? `must be at least ${limit} ${got}` : `must be greater than ${limit} ${got}`;
       return issue.inclusive ? `must be at most ${limit} ${got}` : `must be less than ${limit} ${got}`;
     }
   }

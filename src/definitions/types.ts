@@ -23,6 +23,8 @@ export interface ModelCandidate {
   headers?: Record<string, string>;
   /** amazon-bedrock region. */
   region?: string;
+  /** Env vars that must be set (non-empty) for this candidate to be chosen: `requires_env`, plus
+   * `api_key_env` and any `${VAR}` referenced without a default in model/base_url/headers/region. */
   requiresEnv: string[];
   location: ModelLocation;
   price: ModelPrice;

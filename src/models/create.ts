@@ -54,8 +54,13 @@ export function createScriptedClient(alias: string, script: ScriptSource, option
 
 const descriptions = new WeakMap<ModelClient, string>();
 
-/** One line for humans, e.g. `openai gpt-4.1-mini (external)`. */
-export function describeModel(client: ModelClient): string {
-  if (client instanceof ScriptedModelClient) return client.description;
+/**
+ * One line for humans, e.g. `openai gpt-4.1-mini (external)` or, given the
+ * agent, `scripted (offline, deterministic replay of scripts/support.yaml)`.
+ */
+export function describeModel(client: ModelClient, agent?: string): string {
+  if (client instanceof ScriptedModelClient) {
+    return agent ? client.description.replace("<agent>", agent) : client.description;
+  }
   return descriptions.get(client) ?? `${client.provider} ${client.modelId} (${client.location})`;
 }

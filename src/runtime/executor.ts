@@ -11,7 +11,6 @@
  * leaves an intent without a result: the next owner runs the tool again with
  * the same key, and the tool (or the system behind it) de-duplicates.
  */
-import type { EventView } from "../core/api.js";
 import { type NewEvent, type RunEvent, ev } from "../core/events.js";
 import { newId } from "../core/ids.js";
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
@@ -31,17 +30,36 @@ export interface ExecutorDeps {
   modelFor(agent: AgentDefinition): ModelClient;
   toolSpecsFor(agent: AgentDefinition): ToolSpec[];
   dataDir: string;
-  /** Committed (and transient `model.delta`) events, for live streams. */
-  publish(event: EventView): void;
+  /** Committed events (and transient `model.delta` ones, seq -1), for live streams. */
+  publish(runId: string, seq: number, type: string, data: unknown, at: number): void;
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
-export interface RunControl {
-  /** Aborted when the worker shuts down: stop, commit nothing more, hand the run back. */
-  shutdown: AbortSignal;
-  /** Set by an in-process cancel; also learned from commits. */
-  cancel: AbortController;
-  cancelReason?: string;
+/** How the outside stops a run: one signal per run, aborted on shutdown or cancel. */
+export class RunControl {
+  private readonly controller = new AbortController();
+  /** Why the run is being stopped, once it is. */
+  why: "shutdown" | "cancel" | null = null;
+  cancelReason: string | null = null;
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** The worker is stopping: commit nothing more, hand the run back. */
+  shutdown(): void {
+    if (this.why) return;
+    this.why = "shutdown";
+    this.controller.abort(new Error("Outpost is shutting down"));
+  }
+
+  /** End the run as cancelled at the next step. */
+  cancel(reason: string): void {
+    if (this.why) return;
+    this.why = "cancel";
+    this.cancelReason = reason;
+    this.controller.abort(new Error(`cancelled: ${reason}`));
+  }
 }
 
 class Stop extends Error {}
@@ -56,7 +74,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
 
   const agent = deps.project.agents.get(run.agent);
   const publishAll = (list: NewEvent[], firstSeq: number, at: number) => {
-    list.forEach((e, i) => deps.publish({ run_id: run.id, seq: firstSeq + i, type: e.type, data: e.data as Record<string, unknown>, at: new Date(at).toISOString() }));
+    for (let i = 0; i < list.length; i++) deps.publish(run.id, firstSeq + i, list[i].type, list[i].data, at);
   };
 
   /** Apply events to the in-memory state now; they reach the store at the next commit. */
@@ -81,9 +99,14 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
     });
     publishAll(batch, committedSeq + 1, result.at);
     committedSeq = result.lastSeq;
-    if (result.cancelRequested && !control.cancel.signal.aborted) {
-      control.cancelReason = result.cancelRequested;
-      control.cancel.abort();
+    if (result.cancelRequested) control.cancel(result.cancelRequested);
+  };
+
+  /** A cancel that arrived with the commit that made the run wait: the run is unleased now, so cancel it in the store. */
+  const cancelIfAsked = async () => {
+    if (control.why === "cancel" && !state.terminal) {
+      await store.applyExternal(run.workspace, { kind: "cancel", runId: run.id, reason: control.cancelReason ?? "cancelled" });
+      for (const e of await store.getEvents(run.id, committedSeq)) deps.publish(run.id, e.seq, e.type, e.data, e.at);
     }
   };
 
@@ -100,8 +123,8 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
 
   try {
     for (;;) {
-      if (control.shutdown.aborted) throw new Stop();
-      if (control.cancel.signal.aborted && !state.terminal) {
+      if (control.why === "shutdown") throw new Stop();
+      if (control.why === "cancel" && !state.terminal) {
         stage([ev("run.cancelled", { reason: control.cancelReason ?? "cancelled" })]);
         await commit(undefined, true);
         return;
@@ -115,6 +138,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
         case "finished":
         case "wait":
           await commit(undefined, true); // also hands the lease back
+          await cancelIfAsked();
           return;
         case "request_approval": {
           const approvalId = newId("apr");
@@ -123,11 +147,13 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
             ev("run.waiting", { for: { kind: "approval", approval_id: approvalId } }),
           ]);
           await commit({ id: approvalId, callId: action.call.id, tool: action.call.name, arguments: action.args });
+          await cancelIfAsked();
           return;
         }
         case "call_model": {
           stage([action.intent]);
           await commit();
+          if (control.why) continue; // a cancel learned from the commit: never start the call
           const step = state.modelCalls + 1;
           const response = await callModel(deps, model, agent, history, state, toolSpecs, control, step);
           if (response === null) continue; // cancelled: loop commits run.cancelled
@@ -137,6 +163,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
         case "call_tool": {
           if (action.intent) stage([action.intent]);
           await commit();
+          if (control.why) continue; // a cancel learned from the commit: never start the call
           const result = await callTool(deps, action, run, control);
           if (result === null) continue;
           stage([result]);
@@ -158,6 +185,15 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
     }
     throw err;
   }
+}
+
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 function patchOf(s: RunState, release: boolean): RunPatch {
@@ -200,17 +236,18 @@ async function callModel(
   control: RunControl,
   step: number,
 ): Promise<NewEvent | null> {
-  const signal = AbortSignal.any([control.shutdown, control.cancel.signal]);
+  const signal = control.signal;
   const messages: ChatMessage[] = [{ role: "system", content: agent.instructions }, ...history, ...state.messages];
   try {
-    const r = await model.generate({
+    const call = model.generate({
       agent: agent.name,
       messages,
       tools,
       signal,
-      onTextDelta: (text) =>
-        deps.publish({ run_id: state.runId, seq: -1, type: "model.delta", data: { step, text }, at: new Date().toISOString() }),
+      onTextDelta: (text) => deps.publish(state.runId, -1, "model.delta", { step, text }, Date.now()),
     });
+    // A provider that ignores its signal must still not hold a cancel or a shutdown hostage.
+    const r = await raceAbort(call, signal);
     return ev("model.responded", {
       step,
       text: r.text,
@@ -221,8 +258,8 @@ async function callModel(
       finish_reason: r.finishReason,
     });
   } catch (err) {
-    if (control.shutdown.aborted) throw new Stop();
-    if (control.cancel.signal.aborted) return null;
+    if (control.why === "shutdown") throw new Stop();
+    if (control.why === "cancel") return null;
     const e = err instanceof ModelError ? err : new ModelError((err as Error)?.message ?? String(err), "unknown", false);
     return ev("model.failed", { step, error: { code: `model_${e.code}`, message: `model "${model.alias}" failed: ${e.message}` } });
   }
@@ -236,29 +273,45 @@ async function callTool(
 ): Promise<NewEvent | null> {
   const { call, tool } = action;
   const timeoutMs = tool.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS;
-  const signal = AbortSignal.any([control.shutdown, control.cancel.signal, AbortSignal.timeout(timeoutMs)]);
+  let callSignal: AbortSignal | undefined;
+  let timedOut = false;
+  const timeout = new AbortController();
+  const context = {
+    runId: run.id,
+    sessionId: run.sessionId,
+    agent: run.agent,
+    workspace: run.workspace,
+    dataDir: deps.dataDir,
+    // Built on first use: most tools never look at it, and signals are not free.
+    get signal(): AbortSignal {
+      callSignal ??= AbortSignal.any([control.signal, timeout.signal]);
+      return callSignal;
+    },
+  };
   let output: string;
   let isError = false;
   try {
-    const result = await Promise.race([
-      Promise.resolve(
-        tool.handler({
-          input: action.args,
-          idempotencyKey: call.key,
-          context: { runId: run.id, sessionId: run.sessionId, agent: run.agent, workspace: run.workspace, dataDir: deps.dataDir, signal },
-        }),
-      ),
-      new Promise<never>((_, reject) => {
-        if (signal.aborted) reject(signal.reason);
-        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-      }),
-    ]);
+    let result: unknown = tool.handler({ input: action.args, idempotencyKey: call.key, context });
+    if (result instanceof Promise) {
+      let timer: NodeJS.Timeout | undefined;
+      const timed = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          timeout.abort(new Error(`${tool.name} timed out`));
+          reject(new Error("timeout"));
+        }, timeoutMs);
+      });
+      try {
+        result = await raceAbort(Promise.race([result, timed]), control.signal);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
     output = typeof result === "string" ? result : JSON.stringify(result ?? null);
   } catch (err) {
-    if (control.shutdown.aborted) throw new Stop();
-    if (control.cancel.signal.aborted) return null;
+    if (control.why === "shutdown") throw new Stop();
+    if (control.why === "cancel") return null;
     isError = true;
-    const timedOut = (err as Error)?.name === "TimeoutError";
     output = timedOut
       ? `error: ${tool.name} did not finish within ${timeoutMs} ms`
       : `error: ${tool.name} failed: ${(err as Error)?.message ?? String(err)}`;

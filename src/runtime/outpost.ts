@@ -26,7 +26,7 @@ import type { AgentDefinition, Project, ToolDefinition } from "../definitions/ty
 import { createModelClient, describeModel, type ModelClient, type ToolSpec } from "../models/index.js";
 import { type ApprovalRecord, openStore, type RunRecord, type Store } from "../store/index.js";
 import { builtinTools } from "../tools/builtin.js";
-import { executeRun, type RunControl } from "./executor.js";
+import { executeRun, RunControl } from "./executor.js";
 import { Scheduler } from "./scheduler.js";
 
 export const VERSION = "0.1.0";
@@ -47,6 +47,8 @@ export interface OutpostOptions {
   leaseMs?: number;
   /** Fallback poll for due timers and expired leases. Default 500 ms. */
   pollMs?: number;
+  /** Observes every event this process commits or streams (telemetry, benchmarks). Must not throw. */
+  onEvent?: (event: EventView) => void;
 }
 
 export interface Outpost extends OutpostApi {
@@ -124,7 +126,6 @@ class LocalOutpost implements Outpost {
   private readonly toolSpecs = new Map<string, ToolSpec[]>();
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly controls = new Map<string, RunControl>();
-  private readonly shutdown = new AbortController();
   private readonly log: pino.Logger;
   private scheduler: Scheduler | null = null;
   private closed = false;
@@ -170,7 +171,8 @@ class LocalOutpost implements Outpost {
   }
 
   private async execute(claimed: Parameters<typeof executeRun>[1]): Promise<void> {
-    const control: RunControl = { shutdown: this.shutdown.signal, cancel: new AbortController() };
+    const control = new RunControl();
+    if (this.closed) control.shutdown();
     this.controls.set(claimed.run.id, control);
     try {
       await executeRun(
@@ -181,7 +183,11 @@ class LocalOutpost implements Outpost {
           modelFor: (agent) => this.modelFor(agent),
           toolSpecsFor: (agent) => this.toolSpecsFor(agent),
           dataDir: this.dataDir,
-          publish: (e) => this.publish(e),
+          publish: (runId, seq, type, data, at) => {
+            if (this.options.onEvent || this.listeners.has(runId)) {
+              this.publish({ run_id: runId, seq, type, data: data as Record<string, unknown>, at: iso(at) });
+            }
+          },
           log: this.log,
         },
         claimed,
@@ -231,6 +237,7 @@ class LocalOutpost implements Outpost {
   }
 
   private publish(e: EventView): void {
+    this.options.onEvent?.(e);
     const set = this.listeners.get(e.run_id);
     if (set) for (const l of set) l(e);
   }
@@ -357,6 +364,7 @@ class LocalOutpost implements Outpost {
         if (queue.length === 0) {
           const run = await this.store.getRun(this.workspace, runId);
           if (run && isTerminal(run.status) && run.lastSeq <= last) return;
+          if (queue.length > 0) continue; // published while we looked
           await new Promise<void>((resolve) => {
             const t = setTimeout(resolve, 1000); // fallback poll: events from other processes
             notify = () => {
@@ -375,13 +383,12 @@ class LocalOutpost implements Outpost {
   }
 
   async cancelRun(id: string, reason = "cancelled by request"): Promise<RunView> {
-    await this.requireRun(id);
-    const r = await this.store.applyExternal(this.workspace, { kind: "cancel", runId: id, reason });
-    const control = this.controls.get(id);
-    if (r.run.cancelRequested && control && !control.cancel.signal.aborted) {
-      control.cancelReason = reason;
-      control.cancel.abort();
+    const current = await this.requireRun(id);
+    if (current.status === "completed" || current.status === "failed") {
+      throw new OutpostError("conflict", `run ${id} already ${current.status}; there is nothing to cancel`);
     }
+    const r = await this.store.applyExternal(this.workspace, { kind: "cancel", runId: id, reason });
+    if (r.run.cancelRequested) this.controls.get(id)?.cancel(reason);
     await this.publishNew(id, r.run);
     return runView(r.run);
   }
@@ -422,7 +429,7 @@ class LocalOutpost implements Outpost {
 
   async getSession(id: string): Promise<SessionView> {
     const s = await this.store.getSession(this.workspace, id);
-    if (!s) throw notFound("session", id);
+    if (!s) throw notFound("session", id, "a run's session_id names its session (GET /v1/runs/{id})");
     const runs = await this.store.listSessionRuns(id);
     const messages: SessionView["messages"] = [];
     for (const r of runs) {
@@ -435,7 +442,7 @@ class LocalOutpost implements Outpost {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.shutdown.abort();
+    for (const control of this.controls.values()) control.shutdown();
     for (const set of this.listeners.values()) for (const l of set) l({ run_id: "", seq: -2, type: "outpost.closing", data: {}, at: "" });
     await this.scheduler?.stop();
     await this.store.close();

@@ -107,7 +107,14 @@ export function apply(s: RunState, e: RunEvent): RunState {
       s.inputTokens += d.usage.input_tokens;
       s.outputTokens += d.usage.output_tokens;
       s.costUsd += d.cost_usd;
-      s.calls = d.tool_calls.map((c) => ({
+      // Models may repeat a call id within one response: the fold makes them unique, deterministically.
+      const seen = new Set<string>();
+      const toolCalls = d.tool_calls.map((c, i) => {
+        const id = seen.has(c.id) ? `${c.id}#${i}` : c.id;
+        seen.add(id);
+        return id === c.id ? c : { ...c, id };
+      });
+      s.calls = toolCalls.map((c) => ({
         id: c.id,
         name: c.name,
         argumentsText: c.arguments,
@@ -117,7 +124,7 @@ export function apply(s: RunState, e: RunEvent): RunState {
       s.messages.push({
         role: "assistant",
         content: d.text,
-        ...(d.tool_calls.length > 0 ? { toolCalls: d.tool_calls } : {}),
+        ...(toolCalls.length > 0 ? { toolCalls } : {}),
       });
       if (d.tool_calls.length === 0) {
         if (d.text.trim() === "") {

@@ -17,10 +17,7 @@ const envelope = (code: string, message: string, hint?: string): ErrorBody => ({
 });
 
 /** `body.agent: required`, `query.limit: must be <= 200`, … */
-export function describeValidation(
-  errors: readonly FastifySchemaValidationError[],
-  context: string | undefined,
-): string {
+export function describeValidation(errors: readonly FastifySchemaValidationError[], context: string | undefined): string {
   const part = context === "querystring" ? "query" : (context ?? "request");
   const seen = new Set<string>();
   const lines: string[] = [];
@@ -82,10 +79,7 @@ function validationHint(request: FastifyRequest, context: string | undefined): s
 function clientError(error: FastifyError, request: FastifyRequest, bodyLimit: number): [number, ErrorBody] | null {
   switch (error.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return [
-        413,
-        envelope("payload_too_large", `request body is larger than ${bodyLimit} bytes`, "send a smaller body"),
-      ];
+      return [413, envelope("payload_too_large", `request body is larger than ${bodyLimit} bytes`, "send a smaller body")];
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return [
         415,
@@ -134,9 +128,7 @@ export function makeErrorHandler(bodyLimit: number) {
     const known = clientError(error, request, bodyLimit);
     if (known) return reply.code(known[0]).send(known[1]);
     request.log.error({ err: error }, "unhandled error");
-    return reply
-      .code(500)
-      .send(envelope("internal", "internal error", `see the server log (request id ${request.id})`));
+    return reply.code(500).send(envelope("internal", "internal error", `see the server log (request id ${request.id})`));
   };
 }
 

@@ -9,9 +9,17 @@
  *   the original (201, the run in its current state).
  * - `GET /v1/runs/{id}/stream` is text/event-stream (see ./sse.ts).
  */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from "fastify";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from "fastify";
 import type pino from "pino";
 import type { ApprovalStatus, ListRunsRequest, OutpostApi, RunStatus } from "../core/api.js";
 import { makeErrorHandler, notFoundHandler } from "./errors.js";
@@ -40,6 +48,7 @@ const DEFAULT_BODY_LIMIT = 1024 * 1024;
 export async function createServer(api: ServableApi, options: ServerOptions): Promise<FastifyInstance> {
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const heartbeatMs = options.sseHeartbeatMs ?? 15_000;
+  const handleError = makeErrorHandler(bodyLimit);
 
   const base: FastifyServerOptions = {
     bodyLimit,
@@ -49,6 +58,10 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
     },
     routerOptions: { ignoreTrailingSlash: true },
     return503OnClosing: true,
+    // Errors Fastify raises before routing (a malformed URL): same envelope.
+    frameworkErrors: (error, request, reply) => {
+      void handleError(error, request as FastifyRequest, reply as FastifyReply);
+    },
   };
   const server: FastifyInstance =
     options.logger && typeof options.logger === "object"
@@ -67,13 +80,7 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
         version: options.version,
         description: "Run, watch and govern Outpost agents. Every failure answers `{error: {code, message, hint}}`.",
       },
-      tags: [
-        { name: "system" },
-        { name: "agents" },
-        { name: "runs" },
-        { name: "approvals" },
-        { name: "sessions" },
-      ],
+      tags: [{ name: "system" }, { name: "agents" }, { name: "runs" }, { name: "approvals" }, { name: "sessions" }],
     },
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`),
@@ -81,7 +88,7 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   });
   await server.register(swaggerUi, { routePrefix: "/docs" });
 
-  server.setErrorHandler(makeErrorHandler(bodyLimit));
+  server.setErrorHandler(handleError);
   server.setNotFoundHandler(notFoundHandler);
 
   server.addHook("onRequest", async (request, reply) => {
@@ -105,8 +112,10 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   });
 
   const shutdown = new AbortController();
+  const connections = trackConnections(server);
   server.addHook("preClose", async () => {
-    shutdown.abort();
+    shutdown.abort(); // ends open event streams
+    connections.drain(); // then lets every connection go once its request is answered
   });
   server.addHook("onClose", async () => {
     await api.close?.();
@@ -148,14 +157,10 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
     return api.listRuns(filter);
   });
 
-  server.get<{ Params: { id: string } }>("/v1/runs/:id", { schema: s.getRun }, async (request) =>
-    api.getRun(request.params.id),
-  );
+  server.get<{ Params: { id: string } }>("/v1/runs/:id", { schema: s.getRun }, async (request) => api.getRun(request.params.id));
 
-  server.get<{ Params: { id: string }; Querystring: { after?: number } }>(
-    "/v1/runs/:id/events",
-    { schema: s.getEvents },
-    async (request) => api.getEvents(request.params.id, request.query.after),
+  server.get<{ Params: { id: string }; Querystring: { after?: number } }>("/v1/runs/:id/events", { schema: s.getEvents }, async (request) =>
+    api.getEvents(request.params.id, request.query.after),
   );
 
   server.get<{ Params: { id: string }; Querystring: { after?: number } }>(
@@ -179,10 +184,8 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
     },
   );
 
-  server.post<{ Params: { id: string }; Body: { reason?: string } }>(
-    "/v1/runs/:id/cancel",
-    { schema: s.cancelRun },
-    async (request) => api.cancelRun(request.params.id, request.body.reason),
+  server.post<{ Params: { id: string }; Body: { reason?: string } }>("/v1/runs/:id/cancel", { schema: s.cancelRun }, async (request) =>
+    api.cancelRun(request.params.id, request.body.reason),
   );
 
   server.post<{ Params: { id: string }; Body: { name: string; payload?: unknown } }>(
@@ -195,10 +198,8 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
       }),
   );
 
-  server.get<{ Querystring: { status?: ApprovalStatus } }>(
-    "/v1/approvals",
-    { schema: s.listApprovals },
-    async (request) => api.listApprovals(request.query.status ? { status: request.query.status } : {}),
+  server.get<{ Querystring: { status?: ApprovalStatus } }>("/v1/approvals", { schema: s.listApprovals }, async (request) =>
+    api.listApprovals(request.query.status ? { status: request.query.status } : {}),
   );
 
   server.post<{
@@ -218,6 +219,37 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   );
 
   return server;
+}
+
+/**
+ * Graceful shutdown needs every socket closed: Node's `server.close()` only
+ * closes idle keep-alive sockets, not ones that connected but never sent a
+ * request (HTTP clients open those), which would hold `close()` open until
+ * Node's request timeout. Once draining, sockets without a request in flight
+ * are ended at once, the others right after their response.
+ */
+function trackConnections(server: FastifyInstance): { drain(): void } {
+  const inFlight = new Map<Socket, number>();
+  let draining = false;
+  server.server.on("connection", (socket: Socket) => {
+    inFlight.set(socket, 0);
+    socket.once("close", () => inFlight.delete(socket));
+  });
+  server.server.on("request", (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket;
+    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
+    response.once("close", () => {
+      const left = Math.max(0, (inFlight.get(socket) ?? 1) - 1);
+      inFlight.set(socket, left);
+      if (draining && left === 0) socket.end();
+    });
+  });
+  return {
+    drain() {
+      draining = true;
+      for (const [socket, n] of inFlight) if (n === 0) socket.end();
+    },
+  };
 }
 
 /** Starts listening; resolves to the address clients should use (e.g. http://127.0.0.1:4000). */

@@ -248,11 +248,12 @@ const errorDescriptions: Record<number, string> = {
 /** Every route may answer 400/500; POST routes also 413/415. */
 const common = (...extra: number[]) => errorResponses(400, 500, ...extra);
 
-const idParam = (what: string) => ({
-  type: "object",
-  properties: { id: { type: "string", minLength: 1, description: `${what} id` } },
-  required: ["id"],
-}) as const;
+const idParam = (what: string) =>
+  ({
+    type: "object",
+    properties: { id: { type: "string", minLength: 1, description: `${what} id` } },
+    required: ["id"],
+  }) as const;
 
 export const routeSchemas = {
   health: {
@@ -355,9 +356,10 @@ export const routeSchemas = {
     summary: "Stream a run's events (server-sent events)",
     description:
       "A `text/event-stream`: every event after `after` (or the `Last-Event-ID` header), then live ones. " +
-      "Each event is sent as `id: <seq>`, `event: <type>`, `data: <Event JSON>`. " +
+      "Each event is sent as `id: <seq>`, `event: <type>`, `data: <Event JSON>`; transient events " +
+      "(`model.delta`, seq -1) carry no `id:` and are not replayed on reconnect. " +
       "A comment line is sent every 15 s as a heartbeat. Once the run is terminal the server sends " +
-      "`event: end` with `data: {\"run_id\", \"status\"}` and closes the stream; a stream that closes " +
+      '`event: end` with `data: {"run_id", "status"}` and closes the stream; a stream that closes ' +
       "without `end` was interrupted — reconnect with `Last-Event-ID`.",
     params: idParam("Run"),
     querystring: {

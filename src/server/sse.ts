@@ -7,13 +7,14 @@
  *     event: <type>
  *     data: <EventView JSON>
  *
+ * (transient events such as `model.delta` have seq -1 and no `id:` line),
  * plus `: heartbeat` comments while idle, and a final `event: end` (data
  * `{"run_id","status"}`) once the run is terminal. A stream that closes
  * without `end` was interrupted; the client resumes with `Last-Event-ID`.
  */
 import type { ServerResponse } from "node:http";
 import type { FastifyBaseLogger } from "fastify";
-import type { EventView, OutpostApi } from "../core/api.js";
+import { type EventView, isTerminal, type OutpostApi } from "../core/api.js";
 import { OutpostError } from "../core/errors.js";
 
 export interface StreamOptions {
@@ -26,9 +27,11 @@ export interface StreamOptions {
   shutdown: AbortSignal;
 }
 
+/** Committed events carry `id: <seq>`; transient ones (seq < 1, e.g. model.delta) carry no id, so they never move `Last-Event-ID`. */
 export function formatEvent(event: EventView): string {
   const type = String(event.type).replace(/[\r\n]/g, " ");
-  return `id: ${event.seq}\nevent: ${type}\ndata: ${JSON.stringify(event)}\n\n`;
+  const id = Number.isInteger(event.seq) && event.seq > 0 ? `id: ${event.seq}\n` : "";
+  return `${id}event: ${type}\ndata: ${JSON.stringify(event)}\n\n`;
 }
 
 /** Streams a run's events onto an already-hijacked response; resolves when the stream is over. */
@@ -74,8 +77,12 @@ export async function streamRun(api: OutpostApi, raw: ServerResponse, options: S
       await write(formatEvent(next.value));
     }
     if (open()) {
-      const run = await api.getRun(runId);
-      await write(`event: end\ndata: ${JSON.stringify({ run_id: runId, status: run.status })}\n\n`);
+      // The iterator also ends when the runtime shuts down: only a terminal run gets `end`;
+      // otherwise the stream just closes and the client reconnects.
+      const run = await api.getRun(runId).catch(() => null);
+      if (run && isTerminal(run.status)) {
+        await write(`event: end\ndata: ${JSON.stringify({ run_id: runId, status: run.status })}\n\n`);
+      }
     }
   } catch (err) {
     if (open()) {

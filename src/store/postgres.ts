@@ -69,19 +69,36 @@ export class PostgresStore extends SqlStore {
         this.queue = [];
         const at = Date.now();
         try {
-          const outcomes = await this.db.transaction().execute(async (trx) => {
-            const out: (CommitResult | CommitConflict)[] = [];
-            for (const p of batch) out.push(await this.applyOne(trx, p.request, at));
-            return out;
-          });
+          const outcomes = await this.writeAll(batch, at);
           outcomes.forEach((o, i) => (o instanceof CommitConflict ? batch[i].reject(o) : batch[i].resolve(o)));
         } catch (err) {
-          for (const p of batch) p.reject(err);
+          if (batch.length === 1) {
+            batch[0].reject(err);
+            continue;
+          }
+          // One commit broke the batch, which rolled back whole: write each alone, so only the broken one fails.
+          for (const p of batch) {
+            try {
+              const [o] = await this.writeAll([p], at);
+              if (o instanceof CommitConflict) p.reject(o);
+              else p.resolve(o);
+            } catch (e) {
+              p.reject(e);
+            }
+          }
         }
       }
     } finally {
       this.flushing = false;
     }
+  }
+
+  private writeAll(batch: Pending[], at: number): Promise<(CommitResult | CommitConflict)[]> {
+    return this.db.transaction().execute(async (trx) => {
+      const out: (CommitResult | CommitConflict)[] = [];
+      for (const p of batch) out.push(await this.applyOne(trx, p.request, at));
+      return out;
+    });
   }
 
   private async applyOne(trx: Transaction<Database>, r: CommitRequest, at: number): Promise<CommitResult | CommitConflict> {

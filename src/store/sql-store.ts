@@ -72,6 +72,62 @@ function toApprovalRecord(a: Selectable<ApprovalsTable>): ApprovalRecord {
   };
 }
 
+/** A retried request with the same Idempotency-Key gets the same run; a different request with it is refused. */
+export function sameRequestOrConflict(run: RunRecord, input: CreateRunInput): RunRecord {
+  if (run.agent !== input.agent || run.input !== input.input) {
+    throw new OutpostError(
+      "conflict",
+      `Idempotency-Key "${input.idempotencyKey}" was already used for a different run (${run.id})`,
+      "use a new key for a new request; reuse a key only to retry the very same request",
+    );
+  }
+  return run;
+}
+
+export const sessionNotFound = (id: string) => notFound("session", id, "omit session_id to start a new session");
+
+export function newRunRow(input: CreateRunInput, sessionId: string, sessionSeq: number, now: number): Selectable<RunsTable> {
+  return {
+    id: newId("run", now),
+    workspace: input.workspace,
+    agent: input.agent,
+    session_id: sessionId,
+    session_seq: sessionSeq,
+    status: "queued",
+    input: input.input,
+    output: null,
+    error_code: null,
+    error_message: null,
+    input_tokens: 0,
+    output_tokens: 0,
+    cost_usd: 0,
+    steps: 0,
+    waiting_for: null,
+    wake_at: null,
+    lease_owner: null,
+    lease_token: null,
+    lease_expires_at: null,
+    last_seq: 1,
+    cancel_requested: null,
+    idempotency_key: input.idempotencyKey ?? null,
+    created_at: now,
+    updated_at: now,
+    completed_at: null,
+  };
+}
+
+export const startedEvent = (row: Selectable<RunsTable>) =>
+  ev("run.started", { agent: row.agent, input: row.input, session_id: row.session_id });
+
+/** A unique-constraint violation, as PostgreSQL (23505) or SQLite reports it. */
+export const isUniqueViolation = (err: unknown) => {
+  const code = (err as { code?: string })?.code;
+  return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+};
+
+export const toRunEvent = (r: { seq: number; type: string; data: string; at: number; v: number }): RunEvent =>
+  parseEvent({ seq: Number(r.seq), type: r.type, data: JSON.parse(r.data), at: Number(r.at), v: Number(r.v) });
+
 export const newLeaseToken = () => randomBytes(9).toString("base64url");
 
 export abstract class SqlStore implements Store {
@@ -88,6 +144,24 @@ export abstract class SqlStore implements Store {
   abstract close(): Promise<void>;
 
   async createRun(input: CreateRunInput): Promise<{ run: RunRecord; created: boolean }> {
+    try {
+      return await this.createRunOnce(input);
+    } catch (err) {
+      // Two retries of one request raced: the loser reads the winner's run.
+      if (input.idempotencyKey && isUniqueViolation(err)) {
+        const existing = await this.db
+          .selectFrom("runs")
+          .selectAll()
+          .where("workspace", "=", input.workspace)
+          .where("idempotency_key", "=", input.idempotencyKey)
+          .executeTakeFirst();
+        if (existing) return { run: sameRequestOrConflict(toRunRecord(existing), input), created: false };
+      }
+      throw err;
+    }
+  }
+
+  private async createRunOnce(input: CreateRunInput): Promise<{ run: RunRecord; created: boolean }> {
     return this.write(async (trx) => {
       if (input.idempotencyKey) {
         const existing = await trx
@@ -98,14 +172,7 @@ export abstract class SqlStore implements Store {
           .executeTakeFirst();
         if (existing) {
           const run = toRunRecord(existing);
-          if (run.agent !== input.agent || run.input !== input.input) {
-            throw new OutpostError(
-              "conflict",
-              `Idempotency-Key "${input.idempotencyKey}" was already used for a different run (${run.id})`,
-              "use a new key for a new request; reuse a key only to retry the very same request",
-            );
-          }
-          return { run, created: false };
+          return { run: sameRequestOrConflict(run, input), created: false };
         }
       }
       const now = Date.now();
@@ -119,7 +186,7 @@ export abstract class SqlStore implements Store {
           .where("workspace", "=", input.workspace)
           .returning("next_seq")
           .executeTakeFirst();
-        if (!session) throw notFound("session", sessionId, "omit session_id to start a new session");
+        if (!session) throw sessionNotFound(sessionId);
         sessionSeq = Number(session.next_seq) - 1;
       } else {
         sessionId = newId("ses", now);
@@ -129,38 +196,9 @@ export abstract class SqlStore implements Store {
           .values({ id: sessionId, workspace: input.workspace, agent: input.agent, created_at: now, updated_at: now, next_seq: 2 })
           .execute();
       }
-      const id = newId("run", now);
-      const row: Selectable<RunsTable> = {
-        id,
-        workspace: input.workspace,
-        agent: input.agent,
-        session_id: sessionId,
-        session_seq: sessionSeq,
-        status: "queued",
-        input: input.input,
-        output: null,
-        error_code: null,
-        error_message: null,
-        input_tokens: 0,
-        output_tokens: 0,
-        cost_usd: 0,
-        steps: 0,
-        waiting_for: null,
-        wake_at: null,
-        lease_owner: null,
-        lease_token: null,
-        lease_expires_at: null,
-        last_seq: 1,
-        cancel_requested: null,
-        idempotency_key: input.idempotencyKey ?? null,
-        created_at: now,
-        updated_at: now,
-        completed_at: null,
-      };
+      const row = newRunRow(input, sessionId, sessionSeq, now);
       await trx.insertInto("runs").values(row).execute();
-      await this.insertEvents(trx, id, 0, now, [
-        ev("run.started", { agent: input.agent, input: input.input, session_id: sessionId }),
-      ]);
+      await this.insertEvents(trx, row.id, 0, now, [startedEvent(row)]);
       return { run: toRunRecord(row), created: true };
     });
   }
@@ -205,9 +243,7 @@ export abstract class SqlStore implements Store {
       .where("seq", ">", afterSeq)
       .orderBy("seq")
       .execute();
-    return rows.map((r) =>
-      parseEvent({ seq: Number(r.seq), type: r.type, data: JSON.parse(r.data), at: Number(r.at), v: Number(r.v) }),
-    );
+    return rows.map(toRunEvent);
   }
 
   async getSession(workspace: string, id: string): Promise<SessionRecord | null> {

@@ -6,15 +6,28 @@
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, type Selectable, SqliteDialect, type Transaction, sql } from "kysely";
 import { EVENT_SCHEMA_VERSION } from "../core/events.js";
-import { newLeaseToken, SqlStore, toRunRecord } from "./sql-store.js";
+import { newId } from "../core/ids.js";
+import type { RunEvent } from "../core/events.js";
+import {
+  newLeaseToken,
+  newRunRow,
+  SqlStore,
+  sameRequestOrConflict,
+  sessionNotFound,
+  startedEvent,
+  toRunEvent,
+  toRunRecord,
+} from "./sql-store.js";
 import type { Database, RunsTable } from "./schema.js";
-import { CommitConflict, type ClaimedRun, type CommitRequest, type CommitResult } from "./types.js";
+import { type ClaimedRun, CommitConflict, type CommitRequest, type CommitResult, type CreateRunInput, type RunRecord } from "./types.js";
 
 interface Pending {
   request: CommitRequest;
   resolve: (r: CommitResult) => void;
   reject: (e: unknown) => void;
 }
+
+type Outcome = CommitResult | CommitConflict | { failed: unknown };
 
 /** A promise chain: SQLite has one connection, so async transactions must not interleave with commits. */
 class WriteLock {
@@ -43,12 +56,17 @@ export class SqliteStore extends SqlStore {
   private queue: Pending[] = [];
   private scheduled = false;
   private readonly stmts;
+  /** One transaction for a whole batch (made once: better-sqlite3 transaction wrappers are not free). */
+  private readonly writeAll: (batch: Pending[], at: number, outcomes: Outcome[]) => void;
 
   constructor(
     private readonly raw: BetterSqlite3.Database,
     db: Kysely<Database>,
   ) {
     super(db);
+    this.writeAll = raw.transaction((batch: Pending[], at: number, outcomes: Outcome[]) => {
+      for (let i = 0; i < batch.length; i++) outcomes[i] = this.applyOne(batch[i].request, at);
+    });
     this.stmts = {
       advance: raw.prepare(
         `UPDATE runs SET last_seq = ?, status = ?, steps = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?,
@@ -60,6 +78,33 @@ export class SqliteStore extends SqlStore {
          RETURNING cancel_requested`,
       ),
       probe: raw.prepare("SELECT last_seq, lease_token FROM runs WHERE id = ?"),
+      runByKey: raw.prepare("SELECT * FROM runs WHERE workspace = ? AND idempotency_key = ?"),
+      bumpSession: raw.prepare(
+        "UPDATE sessions SET next_seq = next_seq + 1, updated_at = ? WHERE id = ? AND workspace = ? RETURNING next_seq",
+      ),
+      insertSession: raw.prepare(
+        "INSERT INTO sessions (id, workspace, agent, created_at, updated_at, next_seq) VALUES (?, ?, ?, ?, ?, 2)",
+      ),
+      insertRun: raw.prepare(
+        `INSERT INTO runs (id, workspace, agent, session_id, session_seq, status, input, input_tokens, output_tokens, cost_usd,
+           steps, last_seq, idempotency_key, created_at, updated_at)
+         VALUES (@id, @workspace, @agent, @session_id, @session_seq, @status, @input, 0, 0, 0, 0, @last_seq, @idempotency_key,
+           @created_at, @updated_at)`,
+      ),
+      claimable: raw.prepare(
+        `SELECT r.* FROM runs r
+         WHERE (r.status = 'queued'
+            OR (r.status = 'waiting' AND r.wake_at IS NOT NULL AND r.wake_at <= ?)
+            OR (r.status = 'running' AND (r.lease_expires_at IS NULL OR r.lease_expires_at < ?)))
+           AND (r.lease_expires_at IS NULL OR r.lease_expires_at < ?)
+           AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.session_id = r.session_id AND p.session_seq < r.session_seq
+                           AND p.status IN ('queued', 'running', 'waiting'))
+         ORDER BY r.id LIMIT ?`,
+      ),
+      claim: raw.prepare(
+        "UPDATE runs SET status = 'running', lease_owner = ?, lease_token = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?",
+      ),
+      events: raw.prepare("SELECT seq, type, data, at, v FROM events WHERE run_id = ? AND seq > ? ORDER BY seq"),
       insertEvent: raw.prepare("INSERT INTO events (run_id, seq, type, data, at, v) VALUES (?, ?, ?, ?, ?, ?)"),
       insertApproval: raw.prepare(
         `INSERT INTO approvals (id, workspace, run_id, call_id, agent, tool, arguments, status, created_at)
@@ -73,11 +118,65 @@ export class SqliteStore extends SqlStore {
     raw.pragma("journal_mode = WAL");
     raw.pragma("synchronous = NORMAL");
     raw.pragma("busy_timeout = 5000");
+    raw.pragma("cache_size = -65536"); // 64 MiB: concurrent runs touch many pages per group commit
     raw.pragma("foreign_keys = ON");
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+    // Kysely prepares every query anew; caching statements by SQL text makes its queries several times cheaper.
+    const statements = new Map<string, BetterSqlite3.Statement>();
+    const database = {
+      prepare(text: string) {
+        let stmt = statements.get(text);
+        if (!stmt) {
+          stmt = raw.prepare(text);
+          if (statements.size < 500) statements.set(text, stmt);
+        }
+        return stmt;
+      },
+      close: () => raw.close(),
+    };
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
     const { migrate } = await import("./migrate.js");
     await migrate(db);
     return new SqliteStore(raw, db);
+  }
+
+  /** A synchronous transaction on the raw connection, ordered after any async one in progress. */
+  private syncWrite<T>(fn: () => T): Promise<T> {
+    if (this.lock.busy) return this.lock.run(async () => this.raw.transaction(fn)());
+    try {
+      return Promise.resolve(this.raw.transaction(fn)());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  // The per-run paths (create, read the log) skip the query builder: they run once per run and must cost microseconds.
+  override createRun(input: CreateRunInput): Promise<{ run: RunRecord; created: boolean }> {
+    return this.syncWrite(() => {
+      if (input.idempotencyKey) {
+        const existing = this.stmts.runByKey.get(input.workspace, input.idempotencyKey) as Selectable<RunsTable> | undefined;
+        if (existing) return { run: sameRequestOrConflict(toRunRecord(existing), input), created: false };
+      }
+      const now = Date.now();
+      let sessionId = input.sessionId;
+      let sessionSeq = 1;
+      if (sessionId) {
+        const session = this.stmts.bumpSession.get(now, sessionId, input.workspace) as { next_seq: number } | undefined;
+        if (!session) throw sessionNotFound(sessionId);
+        sessionSeq = session.next_seq - 1;
+      } else {
+        sessionId = newId("ses", now);
+        this.stmts.insertSession.run(sessionId, input.workspace, input.agent, now, now);
+      }
+      const row = newRunRow(input, sessionId, sessionSeq, now);
+      this.stmts.insertRun.run(row);
+      const started = startedEvent(row);
+      this.stmts.insertEvent.run(row.id, 1, started.type, JSON.stringify(started.data), now, EVENT_SCHEMA_VERSION);
+      return { run: toRunRecord(row), created: true };
+    });
+  }
+
+  override async getEvents(runId: string, afterSeq = 0): Promise<RunEvent[]> {
+    return (this.stmts.events.all(runId, afterSeq) as { seq: number; type: string; data: string; at: number; v: number }[]).map(toRunEvent);
   }
 
   protected write<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
@@ -112,18 +211,25 @@ export class SqliteStore extends SqlStore {
     const batch = this.queue;
     this.queue = [];
     const at = Date.now();
-    const outcomes: (CommitResult | CommitConflict)[] = new Array(batch.length);
+    const outcomes: Outcome[] = new Array(batch.length);
     try {
-      this.raw.transaction(() => {
-        for (let i = 0; i < batch.length; i++) outcomes[i] = this.applyOne(batch[i].request, at);
-      })();
-    } catch (err) {
-      for (const p of batch) p.reject(err);
-      return;
+      this.writeAll(batch, at, outcomes);
+    } catch {
+      // One commit broke the batch, which rolled back whole: write each alone, so only the broken one fails.
+      for (let i = 0; i < batch.length; i++) {
+        const one: Outcome[] = [];
+        try {
+          this.writeAll([batch[i]], at, one);
+          outcomes[i] = one[0];
+        } catch (err) {
+          outcomes[i] = { failed: err };
+        }
+      }
     }
     for (let i = 0; i < batch.length; i++) {
       const o = outcomes[i];
       if (o instanceof CommitConflict) batch[i].reject(o);
+      else if ("failed" in o) batch[i].reject(o.failed);
       else batch[i].resolve(o);
     }
   }
@@ -170,29 +276,11 @@ export class SqliteStore extends SqlStore {
   }
 
   async claimRuns(owner: string, limit: number, leaseMs: number): Promise<ClaimedRun[]> {
-    return this.lock.run(async () => {
+    return this.syncWrite(() => {
       const now = Date.now();
       const token = newLeaseToken();
-      const claim = this.raw.transaction(() => {
-        const rows = this.raw
-          .prepare(
-            `SELECT r.* FROM runs r
-             WHERE (r.status = 'queued'
-                OR (r.status = 'waiting' AND r.wake_at IS NOT NULL AND r.wake_at <= ?)
-                OR (r.status = 'running' AND (r.lease_expires_at IS NULL OR r.lease_expires_at < ?)))
-               AND (r.lease_expires_at IS NULL OR r.lease_expires_at < ?)
-               AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.session_id = r.session_id AND p.session_seq < r.session_seq
-                               AND p.status IN ('queued', 'running', 'waiting'))
-             ORDER BY r.id LIMIT ?`,
-          )
-          .all(now, now, now, limit) as Selectable<RunsTable>[];
-        const update = this.raw.prepare(
-          "UPDATE runs SET status = 'running', lease_owner = ?, lease_token = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?",
-        );
-        for (const row of rows) update.run(owner, token, now + leaseMs, now, row.id);
-        return rows;
-      });
-      const rows = claim();
+      const rows = this.stmts.claimable.all(now, now, now, limit) as Selectable<RunsTable>[];
+      for (const row of rows) this.stmts.claim.run(owner, token, now + leaseMs, now, row.id);
       return rows.map((row) => ({ run: toRunRecord(row), leaseToken: token }));
     });
   }

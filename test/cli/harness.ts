@@ -14,7 +14,14 @@ export const ACME = path.join(REPO, "examples/acme");
 /** No real model credentials, no ambient server: the scripted model and the local store. */
 export function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1", ...extra };
-  for (const name of ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OUTPOST_LLM_BASE_URL", "OUTPOST_SERVER", "OUTPOST_API_KEY", "OUTPOST_DATABASE_URL"]) {
+  for (const name of [
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "OUTPOST_LLM_BASE_URL",
+    "OUTPOST_SERVER",
+    "OUTPOST_API_KEY",
+    "OUTPOST_DATABASE_URL",
+  ]) {
     if (!(name in extra)) delete env[name];
   }
   return env;
@@ -78,10 +85,12 @@ export class CliProcess {
       this.stderr += d;
       wake();
     });
-    this.exited = new Promise((resolve) => this.child.on("close", (code, signal) => {
-      resolve({ code, signal });
-      wake();
-    }));
+    this.exited = new Promise((resolve) =>
+      this.child.on("close", (code, signal) => {
+        resolve({ code, signal });
+        wake();
+      }),
+    );
   }
 
   /** Resolves with the first match of `pattern` in stdout; rejects if the process exits first. */

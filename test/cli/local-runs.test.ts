@@ -61,6 +61,20 @@ describe("outpost run on the local store (examples/acme, scripted model)", () =>
     expect(decided.stdout).toMatch(new RegExp(`${approvalId}\\s+approved`));
   });
 
+  it("chats: each line is a run in the same session, /exit quits", async () => {
+    const chat = await runCli(["chat", "support", ...local], { input: "where is order 1042\nwhat can you do?\n/exit\n" });
+    expect(chat.stderr).not.toMatch(/error/);
+    expect(chat.code).toBe(0);
+    expect(chat.stdout).toContain("orders.lookup");
+    const session = chat.stdout.match(/session (ses_\S+)/)?.[1];
+    expect(session).toBeTruthy();
+
+    const ls = await runCli(["runs", "ls", "--json", "--limit", "2", ...local]);
+    const runs = JSON.parse(ls.stdout) as { session_id: string; input: string }[];
+    expect(runs.map((r) => r.input).sort()).toEqual(["what can you do?", "where is order 1042"]);
+    expect(runs.every((r) => r.session_id === session)).toBe(true);
+  });
+
   it("prints JSON with --json", async () => {
     const result = await runCli(["run", "support", "where is order 1042", "--json", ...local]);
     expect(result.code).toBe(0);

@@ -27,10 +27,11 @@ describe("outpost init / validate", () => {
     expect(validate.stdout).toMatch(/scripted model/);
   });
 
-  it("validates the example project", async () => {
-    const validate = await runCli(["validate", "--project", "examples/acme"]);
+  it("validates the example project, without colour codes when not on a terminal", async () => {
+    const validate = await runCli(["validate", "--project", "examples/acme"], { env: { NO_COLOR: "" } });
     expect(validate.code).toBe(0);
     expect(validate.stdout).toMatch(/support\s+\S+ → /);
+    expect(validate.stdout).not.toContain("\x1b[");
   });
 
   it("lists the problems of a broken project as file:line and exits 1", async () => {

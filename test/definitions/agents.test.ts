@@ -84,7 +84,10 @@ tools:
   });
 
   it("lists the known tools when nothing is close", async () => {
-    const issues = await issuesOf({ ...TOOLS, "agents/a.yaml": "name: a\ninstructions: x\ntools: [weather.forecast]\n" });
+    const issues = await issuesOf({
+      ...TOOLS,
+      "agents/a.yaml": "name: a\ninstructions: x\ntools: [weather.forecast]\n",
+    });
     expect(issues).toHaveLength(1);
     expect(issues[0]).toMatchObject({ file: "agents/a.yaml", line: 3, path: "tools[0]" });
     expect(issues[0].message).toBe(
@@ -167,8 +170,13 @@ limits:
   });
 
   it("rejects a tool listed twice", async () => {
-    const issues = await issuesOf({ ...TOOLS, "agents/a.yaml": "name: a\ninstructions: x\ntools:\n  - text.echo\n  - name: text.echo\n" });
-    expect(issues.map(formatIssue)).toEqual(['agents/a.yaml:5 tools[1]: tool "text.echo" is listed twice — remove one']);
+    const issues = await issuesOf({
+      ...TOOLS,
+      "agents/a.yaml": "name: a\ninstructions: x\ntools:\n  - text.echo\n  - name: text.echo\n",
+    });
+    expect(issues.map(formatIssue)).toEqual([
+      'agents/a.yaml:5 tools[1]: tool "text.echo" is listed twice — remove one',
+    ]);
   });
 
   it("locates syntax errors in agent files and an empty agent file", async () => {

@@ -62,7 +62,7 @@ models:
     });
     expect(issues.map(formatIssue)).toEqual([
       'outpost.yaml:1 workspace: missing required field "workspace"',
-      "outpost.yaml:5 models.assistant[1].model: missing required field \"model\" — provider anthropic needs a model id (e.g. model: claude-sonnet-4-5)",
+      'outpost.yaml:5 models.assistant[1].model: missing required field "model" — provider anthropic needs a model id (e.g. model: claude-sonnet-4-5)',
     ]);
   });
 
@@ -128,7 +128,8 @@ defaults:
 
   it("reports an unknown defaults.model alias", async () => {
     const issues = await issuesOf({
-      "outpost.yaml": "version: 1\nworkspace: acme\nmodels:\n  assistant:\n    provider: scripted\ndefaults:\n  model: asistant\n",
+      "outpost.yaml":
+        "version: 1\nworkspace: acme\nmodels:\n  assistant:\n    provider: scripted\ndefaults:\n  model: asistant\n",
     });
     expect(issues.map(formatIssue)).toEqual([
       'outpost.yaml:7 defaults.model: unknown model alias "asistant" — did you mean "assistant"?',

@@ -204,6 +204,7 @@ describe("scripted model from files", () => {
 
   it("describes itself for humans", () => {
     expect(describeModel(model)).toMatch(/^scripted \(offline, deterministic replay of .+\/<agent>\.yaml\)$/);
+    expect(describeModel(model, "support")).toMatch(/^scripted \(offline, deterministic replay of .+\/support\.yaml\)$/);
   });
 });
 

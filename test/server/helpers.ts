@@ -2,12 +2,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { FastifyInstance } from "fastify";
-import { collectLogs } from "./logs.js";
 import type { RunView } from "../../src/core/api.js";
 import { isTerminal } from "../../src/core/api.js";
 import { loadProject } from "../../src/definitions/index.js";
-import { startOutpost, type Outpost } from "../../src/runtime/index.js";
+import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 import { createServer, listen } from "../../src/server/index.js";
+import { collectLogs } from "./logs.js";
 
 export { collectLogs };
 

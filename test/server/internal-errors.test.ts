@@ -4,8 +4,8 @@
  */
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { EventView, OutpostApi, RunView } from "../../src/core/api.js";
 import { createClient } from "../../src/client/index.js";
+import type { EventView, OutpostApi, RunView } from "../../src/core/api.js";
 import { OutpostError } from "../../src/core/errors.js";
 import { createServer, listen } from "../../src/server/index.js";
 import { collectLogs } from "./logs.js";
@@ -45,7 +45,13 @@ const api = {
       throw new Error("store exploded");
     }
     // run_stall: one event, then wait (ignoring nothing: it honours the signal).
-    yield { run_id: runId, seq: (options?.after ?? 0) + 1, type: "run.started", data: { nested: { deep: [1, { x: null }] } }, at: run.created_at };
+    yield {
+      run_id: runId,
+      seq: (options?.after ?? 0) + 1,
+      type: "run.started",
+      data: { nested: { deep: [1, { x: null }] } },
+      at: run.created_at,
+    };
     await new Promise<void>((resolve) => options?.signal?.addEventListener("abort", () => resolve(), { once: true }));
     streamReleased = true;
   },
@@ -87,7 +93,7 @@ describe("unexpected runtime errors", () => {
   it("response serialization keeps fields the schema does not name", async () => {
     const res = await fetch(`${url}/v1/runs`);
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = (await res.json()) as { items: Record<string, unknown>[] };
     expect(body.items[0].secret_extra).toEqual({ kept: true });
   });
 
@@ -118,23 +124,33 @@ describe("unexpected runtime errors", () => {
     }
   });
 
+  it("sends heartbeat comments while a stream is idle", async () => {
+    const beating = await createServer(api, { version: "test", logger: logs.logger, sseHeartbeatMs: 10 });
+    const beatingUrl = await listen(beating, { host: "127.0.0.1", port: 0 });
+    try {
+      const controller = new AbortController();
+      const res = await fetch(`${beatingUrl}/v1/runs/run_stall/stream`, { signal: controller.signal });
+      const reader = res.body!.getReader();
+      let text = "";
+      while (!text.includes(": heartbeat\n\n")) text += new TextDecoder().decode((await reader.read()).value);
+      expect(text).toContain("id: 1\nevent: run.started\n");
+      controller.abort();
+    } finally {
+      await beating.close();
+    }
+  });
+
   it("closing the server ends open streams and releases the runtime iterator", async () => {
     streamReleased = false;
     const res = await fetch(`${url}/v1/runs/run_stall/stream`);
     const reader = res.body!.getReader();
-    console.log("D fetched");
     const first = await reader.read(); // headers + retry line at least
-    console.log("D first");
     expect(first.done).toBe(false);
     const closed = server.close();
     // Drain to the end: the server must end the response itself.
     let done = false;
-    while (!done) { const r = await reader.read(); done = r.done; console.log("D read", done); }
-    console.log("D drained");
-    server.server.getConnections((e, n) => console.log("D conns", n));
-    setTimeout(() => server.server.getConnections((e, n) => console.log("D conns later", n)), 1000);
+    while (!done) done = (await reader.read()).done;
     await closed;
-    console.log("D closed");
     expect(streamReleased).toBe(true);
   });
 });

@@ -1,14 +1,13 @@
 /** `outpost approvals ls | approve ID | deny ID --reason R`. */
 import type { Command } from "commander";
 import type { ApprovalView, OutpostApi } from "../../core/api.js";
-import { type ConnectionOptions, addConnectionOptions, withConnection } from "../connect.js";
+import { addConnectionOptions, type ConnectionOptions, withConnection } from "../connect.js";
 import { EXIT_OK, Exit, UsageError } from "../errors.js";
 import { followRun, lastSeqOf } from "../follow.js";
 import { command } from "../hints.js";
 import { age, out, short, table } from "../output.js";
 import { LivePrinter } from "../render.js";
 import { whoAmI } from "../whoami.js";
-import { exitCodeOf } from "./run.js";
 
 interface DecideOptions extends ConnectionOptions {
   reason?: string;
@@ -62,9 +61,9 @@ export function registerApprovals(program: Command): void {
 
   const deny = approvals
     .command("deny")
-    .description("deny a pending action; the agent is told why")
+    .description("deny a pending action, with the reason on record")
     .argument("<id>", "approval id")
-    .requiredOption("--reason <text>", "why (the agent sees it)")
+    .requiredOption("--reason <text>", "why (recorded in the run and the audit log)")
     .option("--no-follow", "do not follow the run after deciding");
   addConnectionOptions(deny).action(async (id: string, opts: DecideOptions) => {
     if (!opts.reason?.trim()) throw new UsageError("--reason must not be empty", "say why, e.g. --reason 'amount too high'");
@@ -95,7 +94,8 @@ async function decide(id: string, decision: "approve" | "deny", opts: DecideOpti
       },
     });
     printer.summary(run);
-    return exitCodeOf(run);
+    // The decision is what this command does; the run's own outcome is shown, not the exit code.
+    return EXIT_OK;
   });
 }
 

@@ -1,7 +1,7 @@
 /** `outpost chat AGENT`: an interactive session, one run per line. */
 import readline from "node:readline";
 import type { Command } from "commander";
-import { type ConnectionOptions, addConnectionOptions, withConnection } from "../connect.js";
+import { addConnectionOptions, type ConnectionOptions, withConnection } from "../connect.js";
 import { followAskingApprovals, lineReader } from "../inline-approvals.js";
 import { out } from "../output.js";
 import { LivePrinter } from "../render.js";

@@ -2,7 +2,7 @@
 import readline from "node:readline";
 import type { Command } from "commander";
 import type { RunView } from "../../core/api.js";
-import { type ConnectionOptions, addConnectionOptions, withConnection } from "../connect.js";
+import { addConnectionOptions, type ConnectionOptions, withConnection } from "../connect.js";
 import { EXIT_FAILED, EXIT_OK, Exit, UsageError } from "../errors.js";
 import { followRun } from "../follow.js";
 import { command } from "../hints.js";
@@ -63,7 +63,7 @@ Examples:
         ({ run } = await followRun(api, started.id, { stopWhenWaiting: !opts.wait, onEvent: (ev) => printer.handle(ev) }));
       }
       printer.summary(run);
-      if (run.status === "waiting") out.line(out.dim(`follow it: ${command(["runs", "tail", run.id], flags)}`));
+      if (run.status === "waiting" && kind === "server") out.line(out.dim(`follow it: ${command(["runs", "tail", run.id], flags)}`));
       return exitCodeOf(run);
     });
     throw new Exit(code);

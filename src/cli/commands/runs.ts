@@ -1,11 +1,11 @@
 /** `outpost runs ls | show ID | tail ID`. */
 import type { Command } from "commander";
 import type { RunStatus, RunView } from "../../core/api.js";
-import { type ConnectionOptions, addConnectionOptions, withConnection } from "../connect.js";
+import { addConnectionOptions, type ConnectionOptions, withConnection } from "../connect.js";
 import { Exit, UsageError } from "../errors.js";
 import { followRun } from "../follow.js";
 import { age, clock, formatUsd, out, table, truncate } from "../output.js";
-import { LivePrinter, approveCommand, denyCommand, describeEvent, usageLine } from "../render.js";
+import { approveCommand, denyCommand, describeEvent, LivePrinter, usageLine } from "../render.js";
 import { exitCodeOf } from "./run.js";
 
 const STATUSES: RunStatus[] = ["queued", "running", "waiting", "completed", "failed", "cancelled"];
@@ -65,7 +65,7 @@ export function registerRuns(program: Command): void {
         return;
       }
       if (page.items.length === 0) {
-        out.line(out.dim("no runs yet — start one with: outpost run AGENT \"message\""));
+        out.line(out.dim('no runs yet — start one with: outpost run AGENT "message"'));
         return;
       }
       out.line(
@@ -111,14 +111,12 @@ export function registerRuns(program: Command): void {
     });
   });
 
-  const tail = runs
-    .command("tail")
-    .description("follow a run live until it ends")
-    .argument("<id>", "run id");
+  const tail = runs.command("tail").description("follow a run live until it ends").argument("<id>", "run id");
   addConnectionOptions(tail).action(async (id: string, opts: ConnectionOptions) => {
-    const code = await withConnection(opts, { workers: true }, async ({ api, flags }) => {
+    const code = await withConnection(opts, { workers: true }, async ({ api, flags, kind }) => {
       const printer = new LivePrinter({ flags, showStart: true, showInput: true });
-      const { run } = await followRun(api, id, { stopWhenWaiting: false, onEvent: (ev) => printer.handle(ev) });
+      // Locally nobody else can decide while this process holds the store: stop at a wait.
+      const { run } = await followRun(api, id, { stopWhenWaiting: kind === "local", onEvent: (ev) => printer.handle(ev) });
       printer.summary(run);
       return exitCodeOf(run);
     });

@@ -2,12 +2,13 @@
 import path from "node:path";
 import type { Command } from "commander";
 import type { OutpostApi } from "../../core/api.js";
+import { OutpostError } from "../../core/errors.js";
 import { DEFAULT_DATA_DIR, quietLogger } from "../connect.js";
 import { UsageError } from "../errors.js";
 import { command, quote } from "../hints.js";
+import { markServing } from "../lifecycle.js";
 import { agentModels, scriptedHint } from "../models.js";
 import { err, out } from "../output.js";
-import { markServing } from "../lifecycle.js";
 import { cliVersion } from "../version.js";
 
 interface UpOptions {
@@ -73,7 +74,7 @@ export function registerUp(program: Command): void {
         await server?.close().catch(() => {});
         await outpost.close();
         if ((e as { code?: string }).code === "EADDRINUSE") {
-          throw new UsageError(`port ${port} is already in use`, `pick another with --port, or --port 0 for a free one`);
+          throw new OutpostError("conflict", `port ${port} is already in use`, "pick another with --port, or --port 0 for a free one");
         }
         throw e;
       }
@@ -121,7 +122,7 @@ function printBanner(info: {
   const { url, project } = info;
   // A wildcard listen address is not one to send requests to.
   const reach = url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:");
-  const row = (label: string, value: string) => out.line(`  ${out.dim(label.padEnd(8))}${value}`);
+  const row = (label: string, value: string) => out.line(`  ${out.dim(label.padEnd(9))}${value}`);
   out.line(`${out.green("●")} ${out.bold(`Outpost ${cliVersion()}`)} is running`);
   row("API", url);
   row("Docs", `${reach}/docs`);
@@ -142,10 +143,11 @@ function printBanner(info: {
   if (hint) out.line(`  ${out.yellow("note:")} ${hint}`);
   out.line();
   const agent = models[0]?.agent ?? "AGENT";
-  const body = JSON.stringify({ agent, input: "hello" });
+  const input = "what can you do?";
+  const body = JSON.stringify({ agent, input });
   out.line(out.bold("Try"));
   out.line(`  curl -s ${reach}/v1/runs -H 'content-type: application/json' -d ${quote(body)}`);
-  out.line(`  ${command(["run", agent, "hello", "--server", reach])}`);
+  out.line(`  ${command(["run", agent, input, "--server", reach])}`);
   out.line(`  ${command(["runs", "ls", "--server", reach])}`);
   out.line();
   out.line(out.dim("Press Ctrl+C to stop."));

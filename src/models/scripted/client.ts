@@ -289,7 +289,10 @@ const WORDS = /\s*\S+/g;
 /** Emits text a few words at a time, like a model streaming. The chunks concatenate to the text. */
 function emitInChunks(text: string, onTextDelta: (delta: string) => void): void {
   const words = text.match(WORDS);
-  if (!words) return onTextDelta(text);
+  if (!words) {
+    onTextDelta(text);
+    return;
+  }
   let consumed = 0;
   for (let i = 0; i < words.length; i += 3) {
     let chunk = words[i] + (words[i + 1] ?? "") + (words[i + 2] ?? "");

@@ -64,17 +64,26 @@ export class SdkModelClient implements ModelClient {
     request.signal?.throwIfAborted();
 
     const names = new ToolNameTable(request.tools.map((t) => t.name));
-    const deadline = Date.now() + this.timeoutMs;
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new Error("timeout")), this.timeoutMs);
-    const signal = request.signal ? AbortSignal.any([request.signal, timeout.signal]) : timeout.signal;
     const options: V3CallOptions = {
       prompt: toPrompt(request.messages, names, this.config.promptOptions),
       tools: request.tools.length > 0 ? toTools(request.tools, names) : undefined,
       toolChoice: request.tools.length > 0 ? { type: "auto" } : undefined,
       maxOutputTokens: request.maxOutputTokens,
-      abortSignal: signal,
     };
+
+    // One controller aborts the HTTP request on timeout or on the caller's signal.
+    // (Not AbortSignal.any: with a long-lived caller signal it leaks on Node 20.)
+    const deadline = Date.now() + this.timeoutMs;
+    const controller = new AbortController();
+    const signal = controller.signal;
+    options.abortSignal = signal;
+    const state = { timedOut: false };
+    const onCallerAbort = () => controller.abort(request.signal?.reason);
+    request.signal?.addEventListener("abort", onCallerAbort, { once: true });
+    const timer = setTimeout(() => {
+      state.timedOut = true;
+      controller.abort(new DOMException(`model call timed out after ${this.timeoutMs} ms`, "TimeoutError"));
+    }, this.timeoutMs);
 
     try {
       for (let attempt = 0; ; attempt++) {
@@ -84,7 +93,7 @@ export class SdkModelClient implements ModelClient {
             ? await this.stream(options, names, request.onTextDelta, progress)
             : await this.once(options, names);
         } catch (error) {
-          this.throwIfAborted(request.signal, timeout.signal);
+          this.throwIfAborted(request.signal, state.timedOut);
           const failure = toModelError(error, this.config.errorContext);
           if (!failure.retryable || progress.emitted || attempt >= this.maxRetries) {
             throw attempt > 0 ? withAttempts(failure, attempt + 1) : failure;
@@ -98,18 +107,19 @@ export class SdkModelClient implements ModelClient {
           try {
             await sleep(wait.ms, signal);
           } catch {
-            this.throwIfAborted(request.signal, timeout.signal);
+            this.throwIfAborted(request.signal, state.timedOut);
           }
         }
       }
     } finally {
       clearTimeout(timer);
+      request.signal?.removeEventListener("abort", onCallerAbort);
     }
   }
 
-  private throwIfAborted(callerSignal: AbortSignal | undefined, timeoutSignal: AbortSignal): void {
+  private throwIfAborted(callerSignal: AbortSignal | undefined, timedOut: boolean): void {
     if (callerSignal?.aborted) throw callerSignal.reason ?? new DOMException("The operation was aborted.", "AbortError");
-    if (timeoutSignal.aborted) {
+    if (timedOut) {
       throw new ModelError(
         `${this.config.errorContext.label}: no complete answer within ${this.timeoutMs} ms; the request was aborted. ` +
           `Check that ${this.config.errorContext.endpoint} is responsive, or raise timeoutMs for the alias in outpost.yaml`,

@@ -16,7 +16,7 @@ export function encodeToolName(name: string): string {
   if (VALID.test(name)) return name;
   let encoded = cache.get(name);
   if (encoded !== undefined) return encoded;
-  encoded = name.replace(/[^a-zA-Z0-9_-]/g, (c) => (c === "." ? "__" : `_x${c.codePointAt(0)!.toString(16)}_`));
+  encoded = name.replace(/[^a-zA-Z0-9_-]/g, (c) => (c === "." ? "__" : `_x${(c.codePointAt(0) ?? 0).toString(16)}_`));
   if (encoded.length === 0) encoded = "_";
   if (encoded.length > 64) encoded = `${encoded.slice(0, 55)}_${fnv1a(name)}`;
   cache.set(name, encoded);

@@ -71,7 +71,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("decided_at", "bigint")
     .execute();
   await db.schema.createIndex("approvals_status").on("approvals").columns(["workspace", "status", "created_at"]).execute();
-  await db.schema.createIndex("approvals_run").on("approvals").columns(["run_id", "call_id"]).unique().execute();
+  await db.schema.createIndex("approvals_run").on("approvals").columns(["run_id"]).execute();
   void sql;
 }
 

@@ -1,0 +1,13 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // Tests spawn real processes and servers; forks isolate native modules (better-sqlite3) cleanly.
+    pool: "forks",
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Two cores: keep parallel files bounded so process-killing tests do not starve each other.
+    maxWorkers: 2,
+  },
+});
