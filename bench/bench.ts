@@ -5,13 +5,13 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, freemem, totalmem, tmpdir } from "node:os";
+import { cpus, freemem, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import BetterSqlite3 from "better-sqlite3";
 import type { EventView } from "../src/core/api.js";
 import { startOutpost } from "../src/runtime/index.js";
-import { STEPS_PER_RUN, benchModel, benchProject } from "./workload.js";
+import { benchModel, benchProject, STEPS_PER_RUN } from "./workload.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
@@ -28,7 +28,9 @@ function bareLoop(runs: number): number {
   const db = new BetterSqlite3(join(dir, "bare.db"));
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
-  db.exec("CREATE TABLE events (run_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (run_id, seq))");
+  db.exec(
+    "CREATE TABLE events (run_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (run_id, seq))",
+  );
   const insert = db.prepare("INSERT INTO events VALUES (?, ?, ?, ?, ?)");
   const commitOne = db.transaction((run: string, seq: number, type: string, data: string) => insert.run(run, seq, type, data, Date.now()));
   const t0 = process.hrtime.bigint();
@@ -153,7 +155,11 @@ async function main() {
   await measure(20, 1, 0); // warm-up: JIT, module loading
   const seq = await measure(seqRuns, 1, 0);
   const seqUs = (seq.wallMs * 1000) / (seqRuns * STEPS_PER_RUN);
-  record("Outpost, sequential runs (µs/step)", seqUs.toFixed(1), `${seqRuns} runs × ${STEPS_PER_RUN} steps; ${(seqUs / bare).toFixed(2)}× the bare loop`);
+  record(
+    "Outpost, sequential runs (µs/step)",
+    seqUs.toFixed(1),
+    `${seqRuns} runs × ${STEPS_PER_RUN} steps; ${(seqUs / bare).toFixed(2)}× the bare loop`,
+  );
 
   const conc = quick ? 200 : 500;
   const c = await measure(conc * 2, conc, 0);
@@ -164,18 +170,18 @@ async function main() {
 
   const many = quick ? 2000 : 10_000;
   const l = await measure(many, many, 100);
-  record(`${many} concurrent runs, model latency 100 ms (runs/s)`, (many / (l.wallMs / 1000)).toFixed(0), `${STEPS_PER_RUN} steps each; ${(l.wallMs / 1000).toFixed(1)} s in all`);
+  record(
+    `${many} concurrent runs, model latency 100 ms (runs/s)`,
+    (many / (l.wallMs / 1000)).toFixed(0),
+    `${STEPS_PER_RUN} steps each; ${(l.wallMs / 1000).toFixed(1)} s in all`,
+  );
   record(`${many} concurrent runs: peak RSS`, mb(l.peakRss), "whole process");
 
   const r = await restartToResume(quick ? 200 : 1000);
   record("restart → all in-flight runs resumed (ms)", r.ms.toFixed(0), `${r.inFlight} runs in flight at SIGKILL`);
 
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, ${mb(totalmem())} RAM (${mb(freemem())} free at start), Node ${process.version}, ${process.platform}`;
-  const table = [
-    "| measure | value | note |",
-    "|---|---:|---|",
-    ...rows.map((x) => `| ${x.name} | ${x.value} | ${x.note} |`),
-  ].join("\n");
+  const table = ["| measure | value | note |", "|---|---:|---|", ...rows.map((x) => `| ${x.name} | ${x.value} | ${x.note} |`)].join("\n");
   const md = `# Benchmarks
 
 Measured by \`npm run bench\`${quick ? " --quick" : ""} on ${new Date().toISOString().slice(0, 10)}.

@@ -36,9 +36,7 @@ export function benchProject(): Project {
   return {
     root,
     workspace: "bench",
-    models: new Map([
-      ["scripted", { name: "scripted", candidates: [] }],
-    ]),
+    models: new Map([["scripted", { name: "scripted", candidates: [] }]]),
     agents: new Map([["bench", agent]]),
     tools: new Map([["counter.add", tool as ToolDefinition]]),
     defaults: { model: "scripted", limits },

@@ -17,10 +17,7 @@ export interface UsageView {
   cost_usd: number;
 }
 
-export type WaitingFor =
-  | { kind: "approval"; approval_id: string }
-  | { kind: "timer"; until: string }
-  | { kind: "event"; event: string };
+export type WaitingFor = { kind: "approval"; approval_id: string } | { kind: "timer"; until: string } | { kind: "event"; event: string };
 
 export interface RunView {
   id: string;

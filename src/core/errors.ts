@@ -43,5 +43,4 @@ export class OutpostError extends Error {
   }
 }
 
-export const notFound = (what: string, id: string, hint?: string) =>
-  new OutpostError("not_found", `${what} "${id}" does not exist`, hint);
+export const notFound = (what: string, id: string, hint?: string) => new OutpostError("not_found", `${what} "${id}" does not exist`, hint);

@@ -26,11 +26,7 @@ export async function initProject(dir: string, options: InitOptions = {}): Promi
   const existing = await readdir(root).catch((error: NodeJS.ErrnoException) => {
     if (error.code === "ENOENT") return [] as string[];
     if (error.code === "ENOTDIR") {
-      throw new OutpostError(
-        "conflict",
-        `${root} is a file, not a folder`,
-        "choose a new or empty folder for the project",
-      );
+      throw new OutpostError("conflict", `${root} is a file, not a folder`, "choose a new or empty folder for the project");
     }
     throw error;
   });

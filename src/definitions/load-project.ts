@@ -167,8 +167,7 @@ async function readProjectFile(root: string, issues: Issue[]): Promise<ProjectSe
   issues.push(...checked.issues);
   const raw = source.data as { models?: unknown } | null | undefined;
   const rawModels = raw && typeof raw === "object" ? raw.models : undefined;
-  const aliases =
-    rawModels && typeof rawModels === "object" && !Array.isArray(rawModels) ? Object.keys(rawModels) : undefined;
+  const aliases = rawModels && typeof rawModels === "object" && !Array.isArray(rawModels) ? Object.keys(rawModels) : undefined;
   return { source, aliases };
 }
 

@@ -4,10 +4,11 @@
  * and/or as named exports. Files whose name starts with "_" are helpers and
  * are not scanned for tools.
  */
+
+import { randomUUID } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { randomUUID } from "node:crypto";
 import { register as registerTsxRequire } from "tsx/cjs/api";
 import { register as registerTsx } from "tsx/esm/api";
 import { isBrandedTool } from "./define-tool.js";
@@ -18,16 +19,7 @@ import { didYouMean } from "./suggest.js";
 import type { ToolDefinition } from "./types.js";
 
 const TOOL_FILE = /\.(ts|mts|js|mjs)$/;
-const TOOL_FIELDS = [
-  "name",
-  "description",
-  "input",
-  "handler",
-  "approval",
-  "sideEffects",
-  "classification",
-  "timeoutMs",
-];
+const TOOL_FIELDS = ["name", "description", "input", "handler", "approval", "sideEffects", "classification", "timeoutMs"];
 const CLASSIFICATIONS = ["public", "internal", "confidential", "restricted"];
 
 export interface LoadedTools {
@@ -79,15 +71,13 @@ export async function loadTools(root: string): Promise<LoadedTools> {
 
     const found = exportedTools(unwrapCommonJs(mod));
     if (found.problems.length > 0) {
-      for (const message of found.problems)
-        result.issues.push({ file, line: lineOf("export default"), path: "", message });
+      for (const message of found.problems) result.issues.push({ file, line: lineOf("export default"), path: "", message });
     }
     if (found.candidates.length === 0 && found.problems.length === 0) {
       result.issues.push({
         file,
         path: "",
-        message:
-          'exports no tools — add `export default defineTool({ ... })` (put helper modules in files whose name starts with "_")',
+        message: 'exports no tools — add `export default defineTool({ ... })` (put helper modules in files whose name starts with "_")',
       });
     }
 

@@ -39,9 +39,7 @@ export function toCandidate(input: CandidateInput, env: NodeJS.ProcessEnv): Mode
     provider: input.provider,
     model: input.provider === "scripted" ? "scripted" : (expand(input.model) ?? ""),
     requiresEnv: [],
-    location:
-      input.location ??
-      (input.provider === "scripted" || input.provider === "openai-compatible" ? "local" : "external"),
+    location: input.location ?? (input.provider === "scripted" || input.provider === "openai-compatible" ? "local" : "external"),
     price: { inputPerMTok: input.price?.input_per_mtok ?? 0, outputPerMTok: input.price?.output_per_mtok ?? 0 },
     timeoutMs: input.timeout ?? DEFAULT_TIMEOUT_MS,
     maxRetries: input.max_retries ?? DEFAULT_MAX_RETRIES,
@@ -50,9 +48,7 @@ export function toCandidate(input: CandidateInput, env: NodeJS.ProcessEnv): Mode
   if (baseUrl !== undefined) candidate.baseUrl = baseUrl;
   if (input.api_key_env) candidate.apiKeyEnv = input.api_key_env;
   if (input.headers) {
-    candidate.headers = Object.fromEntries(
-      Object.entries(input.headers).map(([key, value]) => [key, expand(value) ?? ""]),
-    );
+    candidate.headers = Object.fromEntries(Object.entries(input.headers).map(([key, value]) => [key, expand(value) ?? ""]));
   }
   const region = expand(input.region);
   if (region !== undefined) candidate.region = region;
@@ -64,9 +60,7 @@ export function toCandidate(input: CandidateInput, env: NodeJS.ProcessEnv): Mode
 export function selectCandidate(alias: ModelAlias, env: NodeJS.ProcessEnv = process.env): ModelCandidate {
   const usable = alias.candidates.find((candidate) => candidate.requiresEnv.every((name) => Boolean(env[name])));
   if (usable) return usable;
-  const options = alias.candidates.map(
-    (candidate) => `${candidate.provider} ${candidate.model} needs ${candidate.requiresEnv.join(", ")}`,
-  );
+  const options = alias.candidates.map((candidate) => `${candidate.provider} ${candidate.model} needs ${candidate.requiresEnv.join(", ")}`);
   throw new OutpostError(
     "invalid_project",
     `no model for alias "${alias.name}" can be used here: ${options.join("; ")}`,

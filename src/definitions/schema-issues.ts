@@ -12,10 +12,7 @@ type ZodIssue = z.core.$ZodIssue;
 type Path = Array<string | number>;
 
 /** Validates `source.data` against `schema`; returns the output or the located issues. */
-export function checkYaml<T>(
-  source: YamlSource,
-  schema: z.ZodType<T>,
-): { ok: true; value: T } | { ok: false; issues: Issue[] } {
+export function checkYaml<T>(source: YamlSource, schema: z.ZodType<T>): { ok: true; value: T } | { ok: false; issues: Issue[] } {
   const result = schema.safeParse(source.data, { reportInput: true });
   if (result.success) return { ok: true, value: result.data };
   const issues = result.error.issues.flatMap((issue) => describe(issue, [], schema, source));
@@ -51,8 +48,7 @@ function describe(issue: ZodIssue, prefix: Path, root: z.ZodType, source: YamlSo
     case "invalid_type": {
       if (path.length === 0) {
         const fields = knownKeys(root, []).join(", ");
-        const what =
-          issue.input === undefined || issue.input === null ? "the file is empty" : `got ${inputName(issue.input)}`;
+        const what = issue.input === undefined || issue.input === null ? "the file is empty" : `got ${inputName(issue.input)}`;
         return [at(path, `${what} — expected a mapping with the fields ${fields}`)];
       }
       if (issue.input === undefined) {
@@ -81,9 +77,7 @@ function describe(issue: ZodIssue, prefix: Path, root: z.ZodType, source: YamlSo
 
 /** In a union every branch fails; the one that got past the type check describes the real mistake. */
 function pickBranch(branches: ZodIssue[][]): ZodIssue[] | undefined {
-  const typeMatched = branches.filter(
-    (issues) => !issues.some((issue) => issue.code === "invalid_type" && issue.path.length === 0),
-  );
+  const typeMatched = branches.filter((issues) => !issues.some((issue) => issue.code === "invalid_type" && issue.path.length === 0));
   if (typeMatched.length === 0) return undefined;
   return typeMatched.reduce((best, issues) => (issues.length < best.length ? issues : best));
 }
@@ -97,12 +91,9 @@ function sizeMessage(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig, s
         ? "must not be empty"
         : `must be at ${side === "small" ? "least" : "most"} ${limit} characters`;
     case "array":
-      return side === "small"
-        ? `must list at least ${limit} ${limit === 1 ? "entry" : "entries"}`
-        : `must list at most ${limit} entries`;
+      return side === "small" ? `must list at least ${limit} ${limit === 1 ? "entry" : "entries"}` : `must list at most ${limit} entries`;
     default: {
-      if (side === "small")
-        return issue.inclusive ? `must be at least ${limit} ${got}` : `must be greater than ${limit} ${got}`;
+      if (side === "small") return issue.inclusive ? `must be at least ${limit} ${got}` : `must be greater than ${limit} ${got}`;
       return issue.inclusive ? `must be at most ${limit} ${got}` : `must be less than ${limit} ${got}`;
     }
   }

@@ -20,19 +20,11 @@ const ALIAS_PATTERN = /^[a-z][a-z0-9._-]*$/;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const name = (what: string, example: string) =>
-  z
-    .string()
-    .regex(
-      NAME_PATTERN,
-      `${what} must be lowercase letters, digits, "-" or "_", starting with a letter (e.g. "${example}")`,
-    );
+  z.string().regex(NAME_PATTERN, `${what} must be lowercase letters, digits, "-" or "_", starting with a letter (e.g. "${example}")`);
 
 export const toolName = z
   .string()
-  .regex(
-    TOOL_NAME_PATTERN,
-    'tool names are lowercase words of letters, digits and "_", joined by dots (e.g. "orders.lookup")',
-  );
+  .regex(TOOL_NAME_PATTERN, 'tool names are lowercase words of letters, digits and "_", joined by dots (e.g. "orders.lookup")');
 
 const envName = z
   .string()
@@ -109,9 +101,7 @@ export const projectFileShape = {
   version: z.literal(1),
   workspace: name("workspace names", "acme"),
   models: z.record(
-    z
-      .string()
-      .regex(ALIAS_PATTERN, 'model alias names are lowercase letters, digits, ".", "-" or "_" (e.g. "assistant")'),
+    z.string().regex(ALIAS_PATTERN, 'model alias names are lowercase letters, digits, ".", "-" or "_" (e.g. "assistant")'),
     z.union([candidateSchema, z.array(candidateSchema).min(1)]),
   ),
   defaults: z

@@ -1,6 +1,6 @@
 import { relative } from "node:path";
 import type { ModelCandidate } from "../definitions/types.js";
-import { ScriptedModelClient, codeScripts, fileScripts, type ScriptSource } from "./scripted/client.js";
+import { codeScripts, fileScripts, ScriptedModelClient, type ScriptSource } from "./scripted/client.js";
 import { SdkModelClient } from "./sdk/client.js";
 import { setUpProvider } from "./sdk/providers.js";
 import type { ModelClient, ModelLocation, ModelPrice } from "./types.js";

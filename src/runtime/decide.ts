@@ -103,7 +103,8 @@ function decideCall(ctx: DecideContext, s: RunState, call: ToolCallState): Actio
   let args: unknown = call.arguments;
   if (!call.intentCommitted) {
     const parsed = parseArguments(call.argumentsText);
-    if (!parsed.ok) return reject(call, `error: the arguments for ${call.name} are not valid JSON (${parsed.error}). Call it again with a JSON object.`);
+    if (!parsed.ok)
+      return reject(call, `error: the arguments for ${call.name} are not valid JSON (${parsed.error}). Call it again with a JSON object.`);
     const checked = tool.input.safeParse(parsed.value);
     if (!checked.success) {
       const problems = checked.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(arguments)"}: ${i.message}`).join("; ");
@@ -157,7 +158,9 @@ function decideWait(ctx: DecideContext, s: RunState, call: ToolCallState, args: 
       const done = ev("tool.completed", { call_id: call.id, tool: call.name, output: `waited until ${until}`, is_error: false });
       return { kind: "commit", events: s.waiting ? [ev("run.resumed", { reason: "timer" }), done] : [done] };
     }
-    return s.waiting ? { kind: "wait", for: s.waiting } : { kind: "commit", events: [ev("run.waiting", { for: { kind: "timer", until } })] };
+    return s.waiting
+      ? { kind: "wait", for: s.waiting }
+      : { kind: "commit", events: [ev("run.waiting", { for: { kind: "timer", until } })] };
   }
   const name = a.name as string;
   const message = s.inbox.find((m) => m.name === name);
@@ -165,11 +168,18 @@ function decideWait(ctx: DecideContext, s: RunState, call: ToolCallState, args: 
     const events: NewEvent[] = [];
     if (s.waiting) events.push(ev("run.resumed", { reason: `event ${name}` }));
     events.push(
-      ev("tool.completed", { call_id: call.id, tool: call.name, output: JSON.stringify({ event: name, payload: message.payload }), is_error: false }),
+      ev("tool.completed", {
+        call_id: call.id,
+        tool: call.name,
+        output: JSON.stringify({ event: name, payload: message.payload }),
+        is_error: false,
+      }),
     );
     return { kind: "commit", events };
   }
-  return s.waiting ? { kind: "wait", for: s.waiting } : { kind: "commit", events: [ev("run.waiting", { for: { kind: "event", event: name } })] };
+  return s.waiting
+    ? { kind: "wait", for: s.waiting }
+    : { kind: "commit", events: [ev("run.waiting", { for: { kind: "event", event: name } })] };
 }
 
 function parseArguments(text: string): { ok: true; value: unknown } | { ok: false; error: string } {

@@ -11,13 +11,13 @@
  * leaves an intent without a result: the next owner runs the tool again with
  * the same key, and the tool (or the system behind it) de-duplicates.
  */
-import { type NewEvent, type RunEvent, ev } from "../core/events.js";
+import { ev, type NewEvent, type RunEvent } from "../core/events.js";
 import { newId } from "../core/ids.js";
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
-import { type ChatMessage, ModelError, type ModelClient, type ToolSpec, costUsd } from "../models/types.js";
+import { type ChatMessage, costUsd, type ModelClient, ModelError, type ToolSpec } from "../models/types.js";
 import { type ClaimedRun, CommitConflict, type RunPatch, type Store } from "../store/types.js";
 import { type Action, decide } from "./decide.js";
-import { apply, replay, type RunState } from "./state.js";
+import { apply, type RunState, replay } from "./state.js";
 
 /** Tool output beyond this is cut (with a note) before it reaches the log and the model. */
 const MAX_TOOL_OUTPUT = 64 * 1024;

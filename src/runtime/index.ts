@@ -1,4 +1,4 @@
 /** The runtime: durable runs (decide + executor), the scheduler, and a running Outpost. */
 export { type Action, type DecideContext, decide } from "./decide.js";
 export { type Outpost, type OutpostOptions, runView, startOutpost, VERSION } from "./outpost.js";
-export { apply, initialState, replay, type RunState } from "./state.js";
+export { apply, initialState, type RunState, replay } from "./state.js";

@@ -1,7 +1,7 @@
 /**
  * A running Outpost: store + scheduler + executor behind the OutpostApi face.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import pino from "pino";
@@ -19,7 +19,7 @@ import type {
   StartRunRequest,
 } from "../core/api.js";
 import { isTerminal } from "../core/api.js";
-import { OutpostError, notFound } from "../core/errors.js";
+import { notFound, OutpostError } from "../core/errors.js";
 import { newId } from "../core/ids.js";
 import { selectCandidate } from "../definitions/index.js";
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
@@ -56,6 +56,8 @@ export interface Outpost extends OutpostApi {
   readonly storeKind: "sqlite" | "postgres";
   readonly store: Store;
   describeModels(): { agent: string; model: string }[];
+  /** Tell other processes where this one serves its API (embedded mode: written to the data folder's lock). */
+  advertise(url: string): void;
   close(): Promise<void>;
 }
 
@@ -66,44 +68,58 @@ export async function startOutpost(options: OutpostOptions): Promise<Outpost> {
   const dataDir = resolve(options.dataDir ?? join(process.cwd(), ".outpost"));
   const databaseUrl = options.databaseUrl ?? env.OUTPOST_DATABASE_URL ?? undefined;
   const embedded = !databaseUrl;
-  const unlock = embedded ? lockDataDir(dataDir) : () => undefined;
+  const lock: DataDirLock = embedded ? lockDataDir(dataDir) : { release: () => undefined, advertise: () => undefined };
   let store: Store;
   try {
     store = await openStore({ dataDir, databaseUrl });
   } catch (err) {
-    unlock();
+    lock.release();
     throw err;
   }
-  return new LocalOutpost(options, store, dataDir, env, embedded, unlock).start();
+  return new LocalOutpost(options, store, dataDir, env, embedded, lock).start();
+}
+
+interface DataDirLock {
+  release(): void;
+  /** Record where this process serves its API, so a second one can point people there. */
+  advertise(url: string): void;
 }
 
 /** One embedded Outpost per data folder: a second one would resume the first one's runs. */
-function lockDataDir(dataDir: string): () => void {
+function lockDataDir(dataDir: string): DataDirLock {
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, "outpost.lock");
+  const read = (): { pid: number; url?: string } => {
+    try {
+      return JSON.parse(readFileSync(file, "utf8"));
+    } catch {
+      return { pid: 0 };
+    }
+  };
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(file, "wx");
-      writeSync(fd, String(process.pid));
+      writeSync(fd, JSON.stringify({ pid: process.pid }));
       closeSync(fd);
-      return () => {
-        try {
-          if (readFileSync(file, "utf8") === String(process.pid)) unlinkSync(file);
-        } catch {
-          /* already gone */
-        }
+      return {
+        release: () => {
+          if (read().pid === process.pid) rmSync(file, { force: true });
+        },
+        advertise: (url) => writeFileSync(file, JSON.stringify({ pid: process.pid, url })),
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const pid = Number(readFileSync(file, "utf8"));
-      if (pid && pid !== process.pid && alive(pid)) {
+      const holder = read();
+      if (holder.pid && holder.pid !== process.pid && alive(holder.pid)) {
         throw new OutpostError(
           "conflict",
-          `the data folder ${dataDir} is in use by another Outpost (pid ${pid})`,
-          "talk to it with --server http://127.0.0.1:7700 (or its URL), stop it first, or use another --data folder",
+          `the data folder ${dataDir} is in use by another Outpost (pid ${holder.pid})`,
+          holder.url
+            ? `talk to it with --server ${holder.url}, stop it first, or use another --data folder`
+            : "stop it first, or use another --data folder",
         );
       }
-      if (existsSync(file)) unlinkSync(file); // stale: its process is gone
+      rmSync(file, { force: true }); // stale: its process is gone
     }
   }
   throw new OutpostError("conflict", `cannot lock the data folder ${dataDir}`, "remove outpost.lock there if no Outpost is running");
@@ -136,7 +152,7 @@ class LocalOutpost implements Outpost {
     private readonly dataDir: string,
     private readonly env: NodeJS.ProcessEnv,
     private readonly embedded: boolean,
-    private readonly unlock: () => void,
+    private readonly lock: DataDirLock,
   ) {
     this.storeKind = store.kind;
     this.workspace = options.project.workspace;
@@ -224,6 +240,10 @@ class LocalOutpost implements Outpost {
       this.toolSpecs.set(agent.name, specs);
     }
     return specs;
+  }
+
+  advertise(url: string): void {
+    this.lock.advertise(url);
   }
 
   describeModels(): { agent: string; model: string }[] {
@@ -411,10 +431,7 @@ class LocalOutpost implements Outpost {
     return (await this.store.listApprovals(this.workspace, req.status)).map(approvalView);
   }
 
-  async decideApproval(
-    id: string,
-    d: { decision: "approve" | "deny"; reason?: string; by?: string },
-  ): Promise<ApprovalView> {
+  async decideApproval(id: string, d: { decision: "approve" | "deny"; reason?: string; by?: string }): Promise<ApprovalView> {
     const r = await this.store.applyExternal(this.workspace, {
       kind: "approval",
       approvalId: id,
@@ -446,7 +463,7 @@ class LocalOutpost implements Outpost {
     for (const set of this.listeners.values()) for (const l of set) l({ run_id: "", seq: -2, type: "outpost.closing", data: {}, at: "" });
     await this.scheduler?.stop();
     await this.store.close();
-    this.unlock();
+    this.lock.release();
   }
 }
 

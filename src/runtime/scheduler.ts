@@ -32,10 +32,13 @@ export class Scheduler {
 
   start(): void {
     this.loop = this.run();
-    this.heartbeat = setInterval(() => {
-      const ids = [...this.active.keys()];
-      if (ids.length > 0) this.store.renewLeases(this.options.owner, ids, this.options.leaseMs).catch(this.onError);
-    }, Math.max(50, Math.floor(this.options.leaseMs / 3)));
+    this.heartbeat = setInterval(
+      () => {
+        const ids = [...this.active.keys()];
+        if (ids.length > 0) this.store.renewLeases(this.options.owner, ids, this.options.leaseMs).catch(this.onError);
+      },
+      Math.max(50, Math.floor(this.options.leaseMs / 3)),
+    );
     this.heartbeat.unref();
   }
 

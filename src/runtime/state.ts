@@ -48,10 +48,7 @@ export interface RunState {
   /** Active (non-waiting) time accumulated, and when the current active stretch began. */
   activeMs: number;
   activeSince: number | null;
-  terminal:
-    | { status: "completed"; output: string }
-    | { status: "failed" | "cancelled"; error: { code: string; message: string } }
-    | null;
+  terminal: { status: "completed"; output: string } | { status: "failed" | "cancelled"; error: { code: string; message: string } } | null;
   lastSeq: number;
 }
 
@@ -85,8 +82,7 @@ export function initialState(runId: string): RunState {
 export const WAIT_FOR_EVENT = "wait.for_event";
 export const WAIT_UNTIL = "wait.until";
 
-export const EMPTY_ANSWER_NOTE =
-  "[outpost] Your previous answer was empty. Answer the user, or call one of the tools you were given.";
+export const EMPTY_ANSWER_NOTE = "[outpost] Your previous answer was empty. Answer the user, or call one of the tools you were given.";
 
 export function apply(s: RunState, e: RunEvent): RunState {
   s.lastSeq = e.seq;

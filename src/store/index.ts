@@ -31,7 +31,11 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     }
   }
   if (url) {
-    throw new OutpostError("invalid_request", `unsupported database URL "${url.split(":")[0]}:…"`, "use postgres://user@host:5432/db, or leave OUTPOST_DATABASE_URL unset for the embedded SQLite store");
+    throw new OutpostError(
+      "invalid_request",
+      `unsupported database URL "${url.split(":")[0]}:…"`,
+      "use postgres://user@host:5432/db, or leave OUTPOST_DATABASE_URL unset for the embedded SQLite store",
+    );
   }
   mkdirSync(options.dataDir, { recursive: true });
   const { SqliteStore } = await import("./sqlite.js");

@@ -4,7 +4,12 @@ import { migrationProvider } from "./migrations/index.js";
 
 /** Applies pending numbered migrations; refuses to run on a database from a newer Outpost. */
 export async function migrate(db: Kysely<any>): Promise<void> {
-  const migrator = new Migrator({ db, provider: migrationProvider, migrationTableName: "outpost_migrations", migrationLockTableName: "outpost_migrations_lock" });
+  const migrator = new Migrator({
+    db,
+    provider: migrationProvider,
+    migrationTableName: "outpost_migrations",
+    migrationLockTableName: "outpost_migrations_lock",
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === "Error");

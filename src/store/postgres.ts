@@ -3,13 +3,13 @@
  * (`FOR UPDATE`), claims use `FOR UPDATE SKIP LOCKED`, and commits of
  * concurrent runs share a transaction while the previous one is in flight.
  */
-import { Kysely, PostgresDialect, type Selectable, type Transaction, sql } from "kysely";
+import { Kysely, PostgresDialect, type Selectable, sql, type Transaction } from "kysely";
 import pg from "pg";
 import { EVENT_SCHEMA_VERSION } from "../core/events.js";
 import { migrate } from "./migrate.js";
 import type { Database, RunsTable } from "./schema.js";
 import { newLeaseToken, SqlStore, toRunRecord } from "./sql-store.js";
-import { CommitConflict, type ClaimedRun, type CommitRequest, type CommitResult } from "./types.js";
+import { type ClaimedRun, CommitConflict, type CommitRequest, type CommitResult } from "./types.js";
 
 interface Pending {
   request: CommitRequest;
@@ -29,10 +29,7 @@ export class PostgresStore extends SqlStore {
   private queue: Pending[] = [];
   private flushing = false;
 
-  constructor(
-    db: Kysely<Database>,
-    private readonly pool: pg.Pool,
-  ) {
+  constructor(db: Kysely<Database>) {
     super(db);
   }
 
@@ -42,7 +39,7 @@ export class PostgresStore extends SqlStore {
     pool.on("error", () => undefined);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     await migrate(db);
-    return new PostgresStore(db, pool);
+    return new PostgresStore(db);
   }
 
   protected write<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
@@ -70,7 +67,11 @@ export class PostgresStore extends SqlStore {
         const at = Date.now();
         try {
           const outcomes = await this.writeAll(batch, at);
-          outcomes.forEach((o, i) => (o instanceof CommitConflict ? batch[i].reject(o) : batch[i].resolve(o)));
+          for (let i = 0; i < batch.length; i++) {
+            const o = outcomes[i];
+            if (o instanceof CommitConflict) batch[i].reject(o);
+            else batch[i].resolve(o);
+          }
         } catch (err) {
           if (batch.length === 1) {
             batch[0].reject(err);

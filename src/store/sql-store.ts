@@ -5,10 +5,10 @@
  * and the few statements whose SQL differs (row locks, claiming).
  */
 import { randomBytes } from "node:crypto";
-import { type Kysely, type Selectable, type Transaction, sql } from "kysely";
+import { type Kysely, type Selectable, sql, type Transaction } from "kysely";
 import type { ApprovalStatus, RunStatus, WaitingFor } from "../core/api.js";
-import { OutpostError, notFound } from "../core/errors.js";
-import { EVENT_SCHEMA_VERSION, type NewEvent, type RunEvent, ev, parseEvent } from "../core/events.js";
+import { notFound, OutpostError } from "../core/errors.js";
+import { EVENT_SCHEMA_VERSION, ev, type NewEvent, parseEvent, type RunEvent } from "../core/events.js";
 import { newId } from "../core/ids.js";
 import type { ApprovalsTable, Database, RunsTable } from "./schema.js";
 import type {
@@ -310,7 +310,12 @@ export abstract class SqlStore implements Store {
       let approval: ApprovalRecord | undefined;
       let runId: string;
       if (input.kind === "approval") {
-        const a = await trx.selectFrom("approvals").selectAll().where("id", "=", input.approvalId).where("workspace", "=", workspace).executeTakeFirst();
+        const a = await trx
+          .selectFrom("approvals")
+          .selectAll()
+          .where("id", "=", input.approvalId)
+          .where("workspace", "=", workspace)
+          .executeTakeFirst();
         if (!a) throw notFound("approval", input.approvalId, "list pending approvals with GET /v1/approvals?status=pending");
         runId = a.run_id;
         approval = toApprovalRecord(a);

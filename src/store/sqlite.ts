@@ -4,10 +4,11 @@
  * written in one transaction (group commit), each caller awaiting its own.
  */
 import BetterSqlite3 from "better-sqlite3";
-import { Kysely, type Selectable, SqliteDialect, type Transaction, sql } from "kysely";
+import { Kysely, type Selectable, SqliteDialect, sql, type Transaction } from "kysely";
+import type { RunEvent } from "../core/events.js";
 import { EVENT_SCHEMA_VERSION } from "../core/events.js";
 import { newId } from "../core/ids.js";
-import type { RunEvent } from "../core/events.js";
+import type { Database, RunsTable } from "./schema.js";
 import {
   newLeaseToken,
   newRunRow,
@@ -18,7 +19,6 @@ import {
   toRunEvent,
   toRunRecord,
 } from "./sql-store.js";
-import type { Database, RunsTable } from "./schema.js";
 import { type ClaimedRun, CommitConflict, type CommitRequest, type CommitResult, type CreateRunInput, type RunRecord } from "./types.js";
 
 interface Pending {
@@ -82,9 +82,7 @@ export class SqliteStore extends SqlStore {
       bumpSession: raw.prepare(
         "UPDATE sessions SET next_seq = next_seq + 1, updated_at = ? WHERE id = ? AND workspace = ? RETURNING next_seq",
       ),
-      insertSession: raw.prepare(
-        "INSERT INTO sessions (id, workspace, agent, created_at, updated_at, next_seq) VALUES (?, ?, ?, ?, ?, 2)",
-      ),
+      insertSession: raw.prepare("INSERT INTO sessions (id, workspace, agent, created_at, updated_at, next_seq) VALUES (?, ?, ?, ?, ?, 2)"),
       insertRun: raw.prepare(
         `INSERT INTO runs (id, workspace, agent, session_id, session_seq, status, input, input_tokens, output_tokens, cost_usd,
            steps, last_seq, idempotency_key, created_at, updated_at)

@@ -13,11 +13,14 @@ const neverCalled = () => {
 export const builtinTools: ToolDefinition[] = [
   {
     name: "wait.until",
-    description:
-      "Pause this run until a time has passed, then continue. Give `seconds` from now, or `until` as an ISO-8601 time.",
+    description: "Pause this run until a time has passed, then continue. Give `seconds` from now, or `until` as an ISO-8601 time.",
     input: z
       .object({
-        seconds: z.number().positive().max(366 * 24 * 3600).optional(),
+        seconds: z
+          .number()
+          .positive()
+          .max(366 * 24 * 3600)
+          .optional(),
         until: z.iso.datetime({ offset: true }).optional(),
       })
       .refine((a) => (a.seconds === undefined) !== (a.until === undefined), { message: "give exactly one of seconds or until" }),

@@ -38,6 +38,7 @@ describe("outpost up", () => {
     expect(locked.code).toBe(1);
     expect(locked.stderr).toMatch(/^error: /m);
     expect(locked.stderr).toMatch(/^hint: /m);
+    expect(locked.stderr).toContain(`--server ${url}`); // the hint names the server actually holding it
 
     server.child.kill("SIGTERM");
     const exit = await server.exit();

@@ -78,9 +78,7 @@ tools:
   - orders.lookp
 `,
     });
-    expect(issues.map(formatIssue)).toEqual([
-      'agents/triage.yaml:9 tools[2]: unknown tool "orders.lookp" — did you mean "orders.lookup"?',
-    ]);
+    expect(issues.map(formatIssue)).toEqual(['agents/triage.yaml:9 tools[2]: unknown tool "orders.lookp" — did you mean "orders.lookup"?']);
   });
 
   it("lists the known tools when nothing is close", async () => {
@@ -174,9 +172,7 @@ limits:
       ...TOOLS,
       "agents/a.yaml": "name: a\ninstructions: x\ntools:\n  - text.echo\n  - name: text.echo\n",
     });
-    expect(issues.map(formatIssue)).toEqual([
-      'agents/a.yaml:5 tools[1]: tool "text.echo" is listed twice — remove one',
-    ]);
+    expect(issues.map(formatIssue)).toEqual(['agents/a.yaml:5 tools[1]: tool "text.echo" is listed twice — remove one']);
   });
 
   it("locates syntax errors in agent files and an empty agent file", async () => {

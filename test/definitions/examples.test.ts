@@ -43,18 +43,12 @@ describe("examples/acme", () => {
     expect(selectCandidate(offline.models.get("assistant") as never, {}).provider).toBe("scripted");
 
     const localEnv = { OUTPOST_LLM_BASE_URL: "http://localhost:11434/v1" };
-    const local = selectCandidate(
-      (await loadProject(ACME, { env: localEnv })).models.get("assistant") as never,
-      localEnv,
-    );
+    const local = selectCandidate((await loadProject(ACME, { env: localEnv })).models.get("assistant") as never, localEnv);
     expect(local).toMatchObject({ provider: "openai-compatible", model: "llama3.1", location: "local" });
     expect(local.baseUrl).toBe("http://localhost:11434/v1");
 
     const cloudEnv = { OPENAI_API_KEY: "sk-test", ...localEnv };
-    const cloud = selectCandidate(
-      (await loadProject(ACME, { env: cloudEnv })).models.get("assistant") as never,
-      cloudEnv,
-    );
+    const cloud = selectCandidate((await loadProject(ACME, { env: cloudEnv })).models.get("assistant") as never, cloudEnv);
     expect(cloud).toMatchObject({ provider: "openai", model: "gpt-4.1-mini", location: "external" });
   });
 
@@ -72,8 +66,7 @@ describe("examples/acme", () => {
     const project = await loadProject(ACME, { env: {} });
     const refund = project.tools.get("orders.refund");
     const ctx = await context();
-    const call = (key: string) =>
-      refund?.handler({ input: { order_id: "1042", reason: "late" }, context: ctx, idempotencyKey: key });
+    const call = (key: string) => refund?.handler({ input: { order_id: "1042", reason: "late" }, context: ctx, idempotencyKey: key });
 
     const first = await call("call-1");
     const retry = await call("call-1");
@@ -83,9 +76,9 @@ describe("examples/acme", () => {
 
     const ledger = await readFile(path.join(ctx.dataDir, "acme", "refunds.jsonl"), "utf8");
     expect(ledger.trim().split("\n")).toHaveLength(1);
-    await expect(
-      refund?.handler({ input: { order_id: "1041", reason: "x" }, context: ctx, idempotencyKey: "k" }),
-    ).rejects.toThrow("only shipped, delivered or lost orders can be refunded");
+    await expect(refund?.handler({ input: { order_id: "1041", reason: "x" }, context: ctx, idempotencyKey: "k" })).rejects.toThrow(
+      "only shipped, delivered or lost orders can be refunded",
+    );
   });
 
   it("adds ticket notes once per idempotency key", async () => {
@@ -109,8 +102,7 @@ describe("examples/acme", () => {
     const script = parse(await readFile(path.join(project.scriptsDir, "support.yaml"), "utf8")) as Script;
     const route = (message: string) =>
       script.dialogues.find((dialogue) => dialogue.when === undefined || new RegExp(dialogue.when, "i").test(message));
-    const toolsOf = (message: string) =>
-      route(message)?.turns.flatMap((turn) => (turn.tool_calls ?? []).map((call) => call.name));
+    const toolsOf = (message: string) => route(message)?.turns.flatMap((turn) => (turn.tool_calls ?? []).map((call) => call.name));
 
     expect(toolsOf("Where is order 1042?")).toEqual(["orders.lookup"]);
     expect(toolsOf("Please refund order 1042")).toEqual(["orders.lookup", "orders.refund"]);
@@ -178,9 +170,7 @@ describe("initProject", () => {
       message: expect.stringContaining(`${dir} is not empty`),
     });
     const other = path.join(await tempDir(), "x");
-    await expect(initProject(other, { name: "Acme Corp" })).rejects.toThrow(
-      '"Acme Corp" is not a valid workspace name',
-    );
+    await expect(initProject(other, { name: "Acme Corp" })).rejects.toThrow('"Acme Corp" is not a valid workspace name');
     await expect(readFile(path.join(other, "outpost.yaml"))).rejects.toThrow();
   });
 });

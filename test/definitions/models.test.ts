@@ -1,12 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { OutpostError } from "../../src/core/errors.js";
-import {
-  expandEnv,
-  loadProject,
-  type ModelAlias,
-  parseDuration,
-  selectCandidate,
-} from "../../src/definitions/index.js";
+import { expandEnv, loadProject, type ModelAlias, parseDuration, selectCandidate } from "../../src/definitions/index.js";
 import { closest } from "../../src/definitions/suggest.js";
 import { writeProject } from "./fixtures.js";
 
@@ -87,9 +81,7 @@ describe("model aliases", () => {
       }
     })();
     expect(error).toBeInstanceOf(OutpostError);
-    expect(error?.message).toBe(
-      'no model for alias "strict" can be used here: anthropic claude-sonnet-4-5 needs ANTHROPIC_API_KEY',
-    );
+    expect(error?.message).toBe('no model for alias "strict" can be used here: anthropic claude-sonnet-4-5 needs ANTHROPIC_API_KEY');
     expect(error?.hint).toContain("provider: scripted");
   });
 });

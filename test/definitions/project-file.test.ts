@@ -128,12 +128,9 @@ defaults:
 
   it("reports an unknown defaults.model alias", async () => {
     const issues = await issuesOf({
-      "outpost.yaml":
-        "version: 1\nworkspace: acme\nmodels:\n  assistant:\n    provider: scripted\ndefaults:\n  model: asistant\n",
+      "outpost.yaml": "version: 1\nworkspace: acme\nmodels:\n  assistant:\n    provider: scripted\ndefaults:\n  model: asistant\n",
     });
-    expect(issues.map(formatIssue)).toEqual([
-      'outpost.yaml:7 defaults.model: unknown model alias "asistant" — did you mean "assistant"?',
-    ]);
+    expect(issues.map(formatIssue)).toEqual(['outpost.yaml:7 defaults.model: unknown model alias "asistant" — did you mean "assistant"?']);
   });
 
   it("gives YAML syntax errors with line and column", async () => {
@@ -187,11 +184,7 @@ defaults:
     });
     const error = (await loadProject(root).catch((caught: unknown) => caught)) as ProjectError;
     expect(error).toBeInstanceOf(ProjectError);
-    expect(error.issues.map((issue) => `${issue.file}:${issue.line}`)).toEqual([
-      "outpost.yaml:5",
-      "agents/a.yaml:3",
-      "agents/b.yaml:1",
-    ]);
+    expect(error.issues.map((issue) => `${issue.file}:${issue.line}`)).toEqual(["outpost.yaml:5", "agents/a.yaml:3", "agents/b.yaml:1"]);
     const lines = error.message.split("\n");
     expect(lines[0]).toBe(`project ${root} has 3 problems:`);
     expect(lines.slice(1)).toEqual(error.issues.map(formatIssue));

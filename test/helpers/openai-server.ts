@@ -262,7 +262,11 @@ function streamReply(res: ServerResponse, request: any, b: ReplyBehaviour, calls
     // The first delta names the call; its arguments follow in small pieces, as OpenAI sends them.
     writeChunk(
       res,
-      chunk(request, { delta: { tool_calls: [{ index, id: call.id, type: "function", function: { name: call.name, arguments: "" } }] } }, b.model),
+      chunk(
+        request,
+        { delta: { tool_calls: [{ index, id: call.id, type: "function", function: { name: call.name, arguments: "" } }] } },
+        b.model,
+      ),
     );
     for (let i = 0; i < call.arguments.length; i += 7) {
       writeChunk(

@@ -31,7 +31,13 @@ const history: ChatMessage[] = [
 const request: ModelRequest = {
   agent: "support",
   messages: history,
-  tools: [{ name: "orders.lookup", description: "Look up an order", inputSchema: { type: "object", properties: { order_id: { type: "string" } } } }],
+  tools: [
+    {
+      name: "orders.lookup",
+      description: "Look up an order",
+      inputSchema: { type: "object", properties: { order_id: { type: "string" } } },
+    },
+  ],
 };
 
 function candidate(over: Partial<ModelCandidate>): ModelCandidate {
@@ -59,7 +65,11 @@ describe("anthropic provider", () => {
       stop_sequence: null,
       usage: { input_tokens: 30, output_tokens: 7 },
     });
-    const client = createModelClient("smart", candidate({}), { scriptsDir: "/x", env: { ANTHROPIC_API_KEY: "sk-ant-secret" }, fetch: fetchFn });
+    const client = createModelClient("smart", candidate({}), {
+      scriptsDir: "/x",
+      env: { ANTHROPIC_API_KEY: "sk-ant-secret" },
+      fetch: fetchFn,
+    });
     const res = await client.generate(request);
     expect(res.toolCalls).toEqual([{ id: "toolu_1", name: "orders.lookup", arguments: '{"order_id":"42"}' }]);
     expect(res.finishReason).toBe("tool-calls");
@@ -87,15 +97,21 @@ describe("amazon-bedrock provider", () => {
 
   it("converts messages (later system messages become user text) and decodes tool calls", async () => {
     const { fetchFn, bodies, urls } = recordingFetch({
-      output: { message: { role: "assistant", content: [{ toolUse: { toolUseId: "tu_1", name: "orders__lookup", input: { order_id: "42" } } }] } },
+      output: {
+        message: { role: "assistant", content: [{ toolUse: { toolUseId: "tu_1", name: "orders__lookup", input: { order_id: "42" } } }] },
+      },
       stopReason: "tool_use",
       usage: { inputTokens: 40, outputTokens: 9, totalTokens: 49 },
     });
-    const client = createModelClient("bedrock", candidate({ provider: "amazon-bedrock", model: "anthropic.claude-test", region: "eu-west-1" }), {
-      scriptsDir: "/x",
-      env,
-      fetch: fetchFn,
-    });
+    const client = createModelClient(
+      "bedrock",
+      candidate({ provider: "amazon-bedrock", model: "anthropic.claude-test", region: "eu-west-1" }),
+      {
+        scriptsDir: "/x",
+        env,
+        fetch: fetchFn,
+      },
+    );
     const res = await client.generate(request);
     expect(res.toolCalls).toEqual([{ id: "tu_1", name: "orders.lookup", arguments: '{"order_id":"42"}' }]);
     expect(res.usage).toEqual({ inputTokens: 40, outputTokens: 9 });
@@ -110,11 +126,19 @@ describe("amazon-bedrock provider", () => {
 
   it("fails clearly without region or credentials", async () => {
     const { fetchFn } = recordingFetch({});
-    const noRegion = createModelClient("b", candidate({ provider: "amazon-bedrock", model: "m" }), { scriptsDir: "/x", env, fetch: fetchFn });
+    const noRegion = createModelClient("b", candidate({ provider: "amazon-bedrock", model: "m" }), {
+      scriptsDir: "/x",
+      env,
+      fetch: fetchFn,
+    });
     const e1 = await noRegion.generate(request).catch((e: unknown) => e);
     expect(e1).toBeInstanceOf(ModelError);
     expect((e1 as ModelError).message).toContain("AWS_REGION");
-    const noCreds = createModelClient("b", candidate({ provider: "amazon-bedrock", model: "m", region: "us-east-1" }), { scriptsDir: "/x", env: {}, fetch: fetchFn });
+    const noCreds = createModelClient("b", candidate({ provider: "amazon-bedrock", model: "m", region: "us-east-1" }), {
+      scriptsDir: "/x",
+      env: {},
+      fetch: fetchFn,
+    });
     await expect(noCreds.generate(request)).rejects.toMatchObject({ code: "auth", message: expect.stringContaining("AWS_ACCESS_KEY_ID") });
   });
 });

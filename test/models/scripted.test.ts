@@ -173,9 +173,7 @@ describe("scripted model from files", () => {
       { role: "system", content: "12345" },
       { role: "user", content: "echo abc" },
     ];
-    const res = await model.generate(
-      req(messages, { tools: [{ name: "orders.lookup", description: "Look up", inputSchema: {} }] }),
-    );
+    const res = await model.generate(req(messages, { tools: [{ name: "orders.lookup", description: "Look up", inputSchema: {} }] }));
     expect(res.text).toBe("You said: echo abc");
     expect(res.usage).toEqual({
       inputTokens: Math.ceil((5 + 8 + "orders.lookup".length + "Look up".length) / 4),
@@ -239,7 +237,10 @@ describe("script validation with file:line errors", () => {
   });
 
   it("reports an invalid regex at its line", async () => {
-    const err = await errorFor("badregex", ["dialogues:", "  - turns:", "      - text: a", '  - when: "order ("', "    turns:", "      - text: b"].join("\n"));
+    const err = await errorFor(
+      "badregex",
+      ["dialogues:", "  - turns:", "      - text: a", '  - when: "order ("', "    turns:", "      - text: b"].join("\n"),
+    );
     expect(err.message).toContain("badregex.yaml:4: dialogues[1].when: invalid regular expression");
   });
 
@@ -281,7 +282,12 @@ describe("createScriptedClient (in code)", () => {
     const m = createScriptedClient("fast", (request) =>
       request.messages.some((x) => x.role === "tool")
         ? "done"
-        : { toolCalls: [{ name: "orders.lookup", arguments: { order_id: "1" } }, { name: "x.y", arguments: "{bad" }] },
+        : {
+            toolCalls: [
+              { name: "orders.lookup", arguments: { order_id: "1" } },
+              { name: "x.y", arguments: "{bad" },
+            ],
+          },
     );
     const first = await m.generate(req([{ role: "user", content: "go" }]));
     expect(first.toolCalls).toEqual([
@@ -311,6 +317,9 @@ describe("createScriptedClient (in code)", () => {
     const m = createScriptedClient("fast", { dialogues: [{ turns: [{ text: "hi" }] }] });
     const controller = new AbortController();
     controller.abort();
-    await expect(m.generate(req([{ role: "user", content: "x" }], { signal: controller.signal }))).rejects.toHaveProperty("name", "AbortError");
+    await expect(m.generate(req([{ role: "user", content: "x" }], { signal: controller.signal }))).rejects.toHaveProperty(
+      "name",
+      "AbortError",
+    );
   });
 });

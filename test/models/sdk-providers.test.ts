@@ -15,15 +15,7 @@ import {
   type ModelRequest,
   type ToolSpec,
 } from "../../src/models/index.js";
-import {
-  disconnect,
-  hang,
-  httpError,
-  type OpenAIServer,
-  startOpenAIServer,
-  text,
-  toolCalls,
-} from "../helpers/openai-server.js";
+import { disconnect, hang, httpError, type OpenAIServer, startOpenAIServer, text, toolCalls } from "../helpers/openai-server.js";
 
 const KEY = "sk-test-secret-key-0123456789";
 const env = { TEST_KEY: KEY };
@@ -126,7 +118,10 @@ describe.each(["openai-compatible", "openai"] as const)("%s provider", (provider
     expect(res.toolCalls).toEqual([{ id: "call_a", name: "orders.lookup", arguments: raw }]);
     expect(res.finishReason).toBe("tool-calls");
 
-    const tools = server.requests[0].body.tools as Array<{ type: string; function: { name: string; description: string; parameters: unknown } }>;
+    const tools = server.requests[0].body.tools as Array<{
+      type: string;
+      function: { name: string; description: string; parameters: unknown };
+    }>;
     expect(tools.map((t) => t.function.name)).toEqual(["orders__lookup", "payments__refund"]);
     expect(tools[0]).toMatchObject({ type: "function", function: { description: "Look up an order", parameters: lookup.inputSchema } });
     for (const t of tools) expect(t.function.name).toMatch(/^[a-zA-Z0-9_-]{1,64}$/);

@@ -6,7 +6,15 @@ const WIRE = /^[a-zA-Z0-9_-]{1,64}$/;
 
 describe("tool names on the wire", () => {
   it("encodes dots and other forbidden characters, and decodes them back", () => {
-    const names = ["orders.lookup", "crm.contacts.find_by_email", "plain_name", "my-tool", "weird name/with:chars", "x".repeat(80), "a.b".repeat(30)];
+    const names = [
+      "orders.lookup",
+      "crm.contacts.find_by_email",
+      "plain_name",
+      "my-tool",
+      "weird name/with:chars",
+      "x".repeat(80),
+      "a.b".repeat(30),
+    ];
     const table = new ToolNameTable(names);
     for (const name of names) {
       const wire = encodeToolName(name);

@@ -72,7 +72,9 @@ describe.skipIf(!reachable)("runtime on PostgreSQL", () => {
     await outpost.decideApproval(approval.id, { decision: "approve", reason: "ok", by: "test" });
     const done = await finish(run.id);
     expect(done.status).toBe("completed");
-    const refunds = readFileSync(join(dataDir, "acme", "refunds.jsonl"), "utf8").trim().split("\n");
+    const refunds = readFileSync(join(dataDir, "acme", "refunds.jsonl"), "utf8")
+      .trim()
+      .split("\n");
     expect(refunds.filter((l) => l.includes(run.id))).toHaveLength(1);
     await expect(outpost.decideApproval(approval.id, { decision: "deny" })).rejects.toMatchObject({ code: "conflict" });
   });

@@ -139,7 +139,9 @@ describe("executor", () => {
       handler: () => new Promise(() => undefined),
     };
     const script = createScriptedClient("m", {
-      dialogues: [{ turns: [{ tool_calls: [{ name: "crm.flaky", args: {} }] }, { tool_calls: [{ name: "crm.slow", args: {} }] }, { text: "sorry" }] }],
+      dialogues: [
+        { turns: [{ tool_calls: [{ name: "crm.flaky", args: {} }] }, { tool_calls: [{ name: "crm.slow", args: {} }] }, { text: "sorry" }] },
+      ],
     });
     const o = await start(project([flaky, slow]), script);
     const run = await o.startRun({ agent: "clerk", input: "look it up" });
@@ -190,7 +192,9 @@ describe("executor", () => {
     await first.close(); // the model call is aborted; nothing more is committed
     expect((await startOutpostRead(p, dataDir, run.id)).status).toBe("running");
 
-    const script = createScriptedClient("m", { dialogues: [{ turns: [{ tool_calls: [{ name: "hotel.book", args: {} }] }, { text: "booked it" }] }] });
+    const script = createScriptedClient("m", {
+      dialogues: [{ turns: [{ tool_calls: [{ name: "hotel.book", args: {} }] }, { text: "booked it" }] }],
+    });
     const second = await startOutpost({ project: p, dataDir, modelFor: () => script });
     outposts.push(second);
     const done = await finish(second, run.id);

@@ -51,11 +51,7 @@ const running = (over: Partial<RunPatch> = {}): RunPatch => ({
 
 const step = (n: number): NewEvent => ev("model.called", { step: n, model: "fast" });
 
-export function describeStoreConformance(
-  name: string,
-  open: () => Promise<Store>,
-  cleanup?: () => Promise<void>,
-): void {
+export function describeStoreConformance(name: string, open: () => Promise<Store>, cleanup?: () => Promise<void>): void {
   describe(`store conformance: ${name}`, () => {
     let store: Store;
     let W: string; // this test's workspace

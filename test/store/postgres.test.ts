@@ -68,7 +68,6 @@ describe.skipIf(unavailable !== null)(unavailable ? `postgres (skipped: ${unavai
     async () => {
       await admin((c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`));
     },
-
   );
 });
 

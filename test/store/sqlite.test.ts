@@ -16,5 +16,4 @@ describeStoreConformance(
   async () => {
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   },
-
 );

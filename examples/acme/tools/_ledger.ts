@@ -27,10 +27,7 @@ export async function readLedger<T extends LedgerEntry>(file: string): Promise<T
 }
 
 /** Appends `entry` unless an entry with the same idempotency key exists; returns the stored entry. */
-export async function appendOnce<T extends LedgerEntry>(
-  file: string,
-  entry: T,
-): Promise<{ entry: T; duplicate: boolean }> {
+export async function appendOnce<T extends LedgerEntry>(file: string, entry: T): Promise<{ entry: T; duplicate: boolean }> {
   const existing = (await readLedger<T>(file)).find((item) => item.idempotency_key === entry.idempotency_key);
   if (existing) return { entry: existing, duplicate: true };
   await mkdir(path.dirname(file), { recursive: true });

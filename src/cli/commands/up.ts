@@ -70,6 +70,7 @@ export function registerUp(program: Command): void {
       try {
         server = await createServer(apiOnly(outpost), { logger, version: cliVersion() });
         url = await listen(server, { host: opts.host, port });
+        outpost.advertise(url);
       } catch (e) {
         await server?.close().catch(() => {});
         await outpost.close();

@@ -63,7 +63,8 @@ export class ScriptedModelClient implements ModelClient {
   async generate(request: ModelRequest): Promise<ModelResponse> {
     if (request.signal?.aborted) throw request.signal.reason;
     const script = this.resolve(request);
-    const response = typeof script === "function" ? fromReply(await script(request), request, this.modelId) : play(script, request, this.modelId);
+    const response =
+      typeof script === "function" ? fromReply(await script(request), request, this.modelId) : play(script, request, this.modelId);
     if (request.onTextDelta && response.text) emitInChunks(response.text, request.onTextDelta);
     return response;
   }
@@ -85,7 +86,11 @@ export function fileScripts(scriptsDir: string): Resolve {
   return (request) => {
     const agent = request.agent;
     if (!SAFE_AGENT.test(agent)) {
-      throw new ModelError(`scripted model: agent name "${agent}" cannot name a script file (letters, digits, _ . - only)`, "bad_request", false);
+      throw new ModelError(
+        `scripted model: agent name "${agent}" cannot name a script file (letters, digits, _ . - only)`,
+        "bad_request",
+        false,
+      );
     }
     const path = join(scriptsDir, `${agent}.yaml`);
     const stat = statSync(path, { throwIfNoEntry: false });

@@ -125,7 +125,9 @@ export function compileScript(input: unknown, source: string, locate: Locate = (
       const toolCalls = (t.tool_calls ?? []).map((c, ci): CompiledToolCall => {
         const argsPath: Path = [...base, "tool_calls", ci, "args"];
         const args =
-          typeof c.args === "string" ? { constant: c.args, usesToolResult: false, render: () => c.args as string } : compileArgs(c.args ?? {}, argsPath, template);
+          typeof c.args === "string"
+            ? { constant: c.args, usesToolResult: false, render: () => c.args as string }
+            : compileArgs(c.args ?? {}, argsPath, template);
         return { name: c.name, args };
       });
       return { text, toolCalls, usesToolResult: (text?.usesToolResult ?? false) || toolCalls.some((c) => c.args.usesToolResult) };

@@ -89,9 +89,7 @@ export class SdkModelClient implements ModelClient {
       for (let attempt = 0; ; attempt++) {
         const progress = { emitted: false };
         try {
-          return request.onTextDelta
-            ? await this.stream(options, names, request.onTextDelta, progress)
-            : await this.once(options, names);
+          return request.onTextDelta ? await this.stream(options, names, request.onTextDelta, progress) : await this.once(options, names);
         } catch (error) {
           this.throwIfAborted(request.signal, state.timedOut);
           const failure = toModelError(error, this.config.errorContext);

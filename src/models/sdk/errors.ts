@@ -32,7 +32,11 @@ export function toModelError(error: unknown, ctx: ErrorContext): ModelError {
       return make(`the provider refused the credentials (HTTP ${status}: ${detail}); check ${ctx.credentialHint}`, "auth", false);
     }
     if (status === 429) {
-      return make(`rate limited by the provider (HTTP 429: ${detail}); wait, lower the request rate, or raise the quota`, "rate_limited", true);
+      return make(
+        `rate limited by the provider (HTTP 429: ${detail}); wait, lower the request rate, or raise the quota`,
+        "rate_limited",
+        true,
+      );
     }
     if (status === 408 || status === 409 || status >= 500) {
       return make(`the provider failed (HTTP ${status}: ${detail}); it is usually transient — try again later`, "server_error", true);
@@ -81,7 +85,16 @@ function messageOf(error: unknown): string {
   }
 }
 
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "EPIPE", "ETIMEDOUT", "UND_ERR_SOCKET", "UND_ERR_CONNECT_TIMEOUT"]);
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EPIPE",
+  "ETIMEDOUT",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
 
 function isNetworkError(error: unknown): boolean {
   for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {

@@ -32,7 +32,12 @@ export function toPrompt(messages: ChatMessage[], names: ToolNameTable, options:
         const content: Extract<V3Message, { role: "assistant" }>["content"] = [];
         if (m.content !== "") content.push({ type: "text", text: m.content });
         for (const call of m.toolCalls ?? []) {
-          content.push({ type: "tool-call", toolCallId: call.id, toolName: names.encode(call.name), input: argumentsAsInput(call.arguments) });
+          content.push({
+            type: "tool-call",
+            toolCallId: call.id,
+            toolName: names.encode(call.name),
+            input: argumentsAsInput(call.arguments),
+          });
         }
         // An empty assistant turn carries nothing, and several providers reject empty content.
         if (content.length > 0) prompt.push({ role: "assistant", content });

@@ -77,10 +77,14 @@ export function setUpProvider(alias: string, c: ModelCandidate, options: Provide
       return {
         model,
         setupError:
-          c.apiKeyEnv && !apiKey ? new ModelError(`${label}: no API key; set the ${c.apiKeyEnv} environment variable`, "auth", false) : undefined,
+          c.apiKeyEnv && !apiKey
+            ? new ModelError(`${label}: no API key; set the ${c.apiKeyEnv} environment variable`, "auth", false)
+            : undefined,
         errorContext: {
           label,
-          credentialHint: c.apiKeyEnv ? `the ${c.apiKeyEnv} environment variable` : "the server's credentials (apiKeyEnv / headers in outpost.yaml)",
+          credentialHint: c.apiKeyEnv
+            ? `the ${c.apiKeyEnv} environment variable`
+            : "the server's credentials (apiKeyEnv / headers in outpost.yaml)",
           endpoint: c.baseUrl,
           secrets,
         },
@@ -108,7 +112,11 @@ export function setUpProvider(alias: string, c: ModelCandidate, options: Provide
       const credentialHint = `${keyEnv}, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials)`;
       let setupError: ModelError | undefined;
       if (!region) {
-        setupError = new ModelError(`${label}: no AWS region; set "region" on the model in outpost.yaml or AWS_REGION`, "bad_request", false);
+        setupError = new ModelError(
+          `${label}: no AWS region; set "region" on the model in outpost.yaml or AWS_REGION`,
+          "bad_request",
+          false,
+        );
       } else if (!apiKey && !(accessKeyId && secretAccessKey)) {
         setupError = new ModelError(`${label}: no AWS credentials; set ${credentialHint}`, "auth", false);
       }

@@ -13,6 +13,5 @@ export type V3Prompt = V3CallOptions["prompt"];
 export type V3Message = V3Prompt[number];
 export type V3Tool = NonNullable<V3CallOptions["tools"]>[number];
 export type V3GenerateResult = Awaited<ReturnType<V3Model["doGenerate"]>>;
-export type V3StreamPart =
-  Awaited<ReturnType<V3Model["doStream"]>>["stream"] extends ReadableStream<infer P> ? P : never;
+export type V3StreamPart = Awaited<ReturnType<V3Model["doStream"]>>["stream"] extends ReadableStream<infer P> ? P : never;
 export type V3Usage = V3GenerateResult["usage"];
