@@ -9,7 +9,7 @@ import { byLocation, type Issue, ProjectError } from "./errors.js";
 import { loadTools } from "./load-tools.js";
 import { toCandidate } from "./models.js";
 import { checkYaml } from "./schema-issues.js";
-import { type AgentFile, agentFileSchema, type LimitsInput, type ProjectFile, projectFileSchema } from "./schemas.js";
+import { type AgentFile, agentFileSchema, BUILTIN_TOOL_NAMES, type LimitsInput, type ProjectFile, projectFileSchema } from "./schemas.js";
 import { didYouMean } from "./suggest.js";
 import type { AgentDefinition, AgentLimits, AgentToolRef, ModelAlias, Project, ToolDefinition } from "./types.js";
 import { parseYaml, type YamlSource } from "./yaml-source.js";
@@ -223,8 +223,8 @@ function checkAgentTools(
       return;
     }
     listed.add(ref.name);
-    if (!tools.has(ref.name) && !toolsIncomplete) {
-      const known = [...tools.keys()].sort();
+    if (!tools.has(ref.name) && !BUILTIN_TOOL_NAMES.includes(ref.name) && !toolsIncomplete) {
+      const known = [...tools.keys(), ...BUILTIN_TOOL_NAMES].sort();
       const hint =
         didYouMean(ref.name, known) ||
         ` — define it in tools/*.ts with defineTool({ name: "${ref.name}", ... }) (known: ${known.join(", ") || "none"})`;

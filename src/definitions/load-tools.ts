@@ -14,7 +14,7 @@ import { register as registerTsx } from "tsx/esm/api";
 import { isBrandedTool } from "./define-tool.js";
 import type { Issue } from "./errors.js";
 import { registerOutpostResolution } from "./resolve-hook.js";
-import { TOOL_NAME_PATTERN } from "./schemas.js";
+import { BUILTIN_TOOL_NAMES, TOOL_NAME_PATTERN } from "./schemas.js";
 import { didYouMean } from "./suggest.js";
 import type { ToolDefinition } from "./types.js";
 
@@ -92,6 +92,10 @@ export async function loadTools(root: string): Promise<LoadedTools> {
         continue;
       }
       const tool = { ...(value as unknown as ToolDefinition), file };
+      if (BUILTIN_TOOL_NAMES.includes(tool.name)) {
+        result.issues.push({ file, line, path: "name", message: `"${tool.name}" is a built-in tool of Outpost — choose another name` });
+        continue;
+      }
       const previous = seen.get(tool.name);
       if (previous !== undefined) {
         result.issues.push({

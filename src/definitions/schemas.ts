@@ -132,3 +132,6 @@ export const agentFileSchema = z.strictObject({
   limits: limitsSchema.optional(),
 });
 export type AgentFile = z.output<typeof agentFileSchema>;
+
+/** Tools Outpost provides to every agent that lists them (implemented in src/tools/builtin.ts). */
+export const BUILTIN_TOOL_NAMES: readonly string[] = ["wait.until", "wait.for_event"];

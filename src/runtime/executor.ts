@@ -67,10 +67,12 @@ class Stop extends Error {}
 export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, control: RunControl): Promise<void> {
   const { store } = deps;
   const run = claimed.run;
-  const events = await store.getEvents(run.id);
-  const state = replay(run.id, events);
+  let state = replay(run.id, await store.getEvents(run.id));
   let committedSeq = state.lastSeq;
+  /** Staged, not yet committed. `facts` are the outcomes of I/O among them (model answers, tool results):
+   * they cannot be re-derived, while everything else staged is a pure decision that can. */
   let pending: NewEvent[] = [];
+  let facts: NewEvent[] = [];
 
   const agent = deps.project.agents.get(run.agent);
   const publishAll = (list: NewEvent[], firstSeq: number, at: number) => {
@@ -78,28 +80,46 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
   };
 
   /** Apply events to the in-memory state now; they reach the store at the next commit. */
-  const stage = (list: NewEvent[]) => {
+  const stage = (list: NewEvent[], fact = false) => {
     const at = Date.now();
     for (const e of list) apply(state, { ...e, seq: state.lastSeq + 1, at } as RunEvent);
     pending.push(...list);
+    if (fact) facts.push(...list);
   };
 
-  const commit = async (approval?: { id: string; callId: string; tool: string; arguments: unknown }, force = false) => {
-    if (pending.length === 0 && !approval && !force) return;
+  /**
+   * Commits what is staged. Returns false when the log moved on under us (an external event was
+   * delivered while we held the run): the state is then rebuilt from the log plus our staged facts,
+   * and the caller must decide again instead of acting on a stale decision.
+   */
+  const commit = async (approval?: { id: string; callId: string; tool: string; arguments: unknown }, force = false): Promise<boolean> => {
+    if (pending.length === 0 && !approval && !force) return true;
     const batch = pending;
+    const batchFacts = facts;
     pending = [];
+    facts = [];
     const release = state.terminal !== null || state.waiting !== null;
-    const result = await store.commit({
-      runId: run.id,
-      leaseToken: claimed.leaseToken,
-      expectedSeq: committedSeq,
-      events: batch,
-      patch: patchOf(state, release),
-      approval,
-    });
-    publishAll(batch, committedSeq + 1, result.at);
-    committedSeq = result.lastSeq;
-    if (result.cancelRequested) control.cancel(result.cancelRequested);
+    try {
+      const result = await store.commit({
+        runId: run.id,
+        leaseToken: claimed.leaseToken,
+        expectedSeq: committedSeq,
+        events: batch,
+        patch: patchOf(state, release),
+        approval,
+      });
+      publishAll(batch, committedSeq + 1, result.at);
+      committedSeq = result.lastSeq;
+      if (result.cancelRequested) control.cancel(result.cancelRequested);
+      return true;
+    } catch (err) {
+      if (!(err instanceof CommitConflict) || err.reason !== "seq_conflict") throw err;
+      const log = await store.getEvents(run.id);
+      state = replay(run.id, log);
+      committedSeq = state.lastSeq;
+      stage(batchFacts, true);
+      return false;
+    }
   };
 
   /** A cancel that arrived with the commit that made the run wait: the run is unleased now, so cancel it in the store. */
@@ -126,7 +146,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
       if (control.why === "shutdown") throw new Stop();
       if (control.why === "cancel" && !state.terminal) {
         stage([ev("run.cancelled", { reason: control.cancelReason ?? "cancelled" })]);
-        await commit(undefined, true);
+        if (!(await commit(undefined, true))) continue;
         return;
       }
       ctx.now = Date.now();
@@ -137,7 +157,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
           continue;
         case "finished":
         case "wait":
-          await commit(undefined, true); // also hands the lease back
+          if (!(await commit(undefined, true))) continue; // also hands the lease back
           await cancelIfAsked();
           return;
         case "request_approval": {
@@ -146,27 +166,27 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
             ev("approval.requested", { approval_id: approvalId, call_id: action.call.id, tool: action.call.name, arguments: action.args }),
             ev("run.waiting", { for: { kind: "approval", approval_id: approvalId } }),
           ]);
-          await commit({ id: approvalId, callId: action.call.id, tool: action.call.name, arguments: action.args });
+          if (!(await commit({ id: approvalId, callId: action.call.id, tool: action.call.name, arguments: action.args }))) continue;
           await cancelIfAsked();
           return;
         }
         case "call_model": {
           stage([action.intent]);
-          await commit();
+          if (!(await commit())) continue;
           if (control.why) continue; // a cancel learned from the commit: never start the call
           const step = state.modelCalls + 1;
           const response = await callModel(deps, model, agent, history, state, toolSpecs, control, step);
           if (response === null) continue; // cancelled: loop commits run.cancelled
-          stage([response]);
+          stage([response], true);
           continue;
         }
         case "call_tool": {
           if (action.intent) stage([action.intent]);
-          await commit();
+          if (!(await commit())) continue;
           if (control.why) continue; // a cancel learned from the commit: never start the call
           const result = await callTool(deps, action, run, control);
           if (result === null) continue;
-          stage([result]);
+          stage([result], true);
           continue;
         }
       }
@@ -177,11 +197,9 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
       await store.releaseLease(run.id, claimed.leaseToken).catch(() => undefined);
       return;
     }
-    if (err instanceof CommitConflict) {
-      if (err.reason === "lease_lost") return; // another worker owns the run now
-      // The log moved on (an external event): hand the run back so it is replayed with it.
-      await store.releaseLease(run.id, claimed.leaseToken).catch(() => undefined);
-      throw err;
+    if (err instanceof CommitConflict && err.reason === "lease_lost") {
+      deps.log.warn({ run_id: run.id }, "lease lost: another worker took the run over; stopping here");
+      return;
     }
     throw err;
   }

@@ -85,10 +85,16 @@ interface DataDirLock {
   advertise(url: string): void;
 }
 
+/** Data folders locked by this process (a second Outpost in the same process is refused too). */
+const lockedHere = new Set<string>();
+
 /** One embedded Outpost per data folder: a second one would resume the first one's runs. */
 function lockDataDir(dataDir: string): DataDirLock {
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, "outpost.lock");
+  if (lockedHere.has(file)) {
+    throw new OutpostError("conflict", `the data folder ${dataDir} is already in use by an Outpost in this process`, "close it first");
+  }
   const read = (): { pid: number; url?: string } => {
     try {
       return JSON.parse(readFileSync(file, "utf8"));
@@ -101,8 +107,10 @@ function lockDataDir(dataDir: string): DataDirLock {
       const fd = openSync(file, "wx");
       writeSync(fd, JSON.stringify({ pid: process.pid }));
       closeSync(fd);
+      lockedHere.add(file);
       return {
         release: () => {
+          if (!lockedHere.delete(file)) return;
           if (read().pid === process.pid) rmSync(file, { force: true });
         },
         advertise: (url) => writeFileSync(file, JSON.stringify({ pid: process.pid, url })),

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { formatIssue, loadProject } from "../../src/definitions/index.js";
+import { BUILTIN_TOOL_NAMES } from "../../src/definitions/schemas.js";
+import { builtinTools } from "../../src/tools/builtin.js";
 import { ECHO_TOOL, issuesOf, writeProject } from "./fixtures.js";
 
 const TOOLS = {
@@ -89,8 +91,28 @@ tools:
     expect(issues).toHaveLength(1);
     expect(issues[0]).toMatchObject({ file: "agents/a.yaml", line: 3, path: "tools[0]" });
     expect(issues[0].message).toBe(
-      'unknown tool "weather.forecast" — define it in tools/*.ts with defineTool({ name: "weather.forecast", ... }) (known: orders.lookup, orders.refund, text.echo)',
+      'unknown tool "weather.forecast" — define it in tools/*.ts with defineTool({ name: "weather.forecast", ... }) (known: orders.lookup, orders.refund, text.echo, wait.for_event, wait.until)',
     );
+  });
+
+  it("lets agents list the built-in waiting tools, and keeps their names for Outpost", async () => {
+    const root = await writeProject({
+      "agents/a.yaml": "name: a\ninstructions: x\ntools: [wait.until, wait.for_event]\n",
+    });
+    const project = await loadProject(root);
+    expect(project.agents.get("a")?.tools.map((t) => t.name)).toEqual(["wait.until", "wait.for_event"]);
+    const names = builtinTools.map((t) => t.name);
+    expect([...BUILTIN_TOOL_NAMES]).toEqual(names); // the validator and the runtime agree on the list
+
+    const issues = await issuesOf({
+      "tools/wait.ts": `import { defineTool } from "outpost";
+import { z } from "zod";
+export default defineTool({ name: "wait.until", description: "mine", input: z.object({}), handler: () => "x" });
+`,
+    });
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatchObject({ file: "tools/wait.ts", path: "name" });
+    expect(issues[0].message).toBe('"wait.until" is a built-in tool of Outpost — choose another name');
   });
 
   it("names the known aliases for an unknown model alias", async () => {

@@ -13,33 +13,53 @@ import type { EventView } from "../../src/core/api.js";
 import { loadProject } from "../../src/definitions/index.js";
 import { startOutpost } from "../../src/runtime/outpost.js";
 import { logProblems, readJsonLines, sleep } from "./fixtures/checks.js";
-import { WorkerProcess } from "./fixtures/harness.js";
-import { LEDGER_ANSWER, LEDGER_STEPS, removeDir, sleepsAfterApply, tempDir, writeLedgerProject } from "./fixtures/project.js";
+import { prepareWorkerCommand, WorkerProcess } from "./fixtures/harness.js";
+import {
+  LEDGER_ANSWER,
+  LEDGER_STEPS,
+  removeDir,
+  sleepsAfterApply,
+  sleepsBeforeApply,
+  tempDir,
+  writeLedgerProject,
+} from "./fixtures/project.js";
 
 const RUNS = 12;
-const TARGET_KILLS = 24;
+const TARGET_KILLS = 22;
+/** Events the workers commit for all runs (all but run.started, written when a run is created): a budget guide. */
+const EXPECTED_EVENTS = RUNS * (LEDGER_STEPS * 4 + 3);
 
 const projectDir = writeLedgerProject(tempDir("ledger-project"));
 const dataDir = tempDir("ledger-data");
+let bundleDir: string | undefined;
 afterAll(() => {
   removeDir(projectDir);
   removeDir(dataDir);
+  if (bundleDir) removeDir(bundleDir);
 });
 
 const rand = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1));
 
-/** `event <run> <seq> <type> <detail>` → the ledger index of a tool.called line, if it is one. */
-function calledIndex(line: string): number | null {
+/** `event <run> <seq> <type> <detail>` → the run and ledger index of a tool.called line, if it is one. */
+function called(line: string): { run: string; i: number } | null {
   const parts = line.split(" ");
   if (parts[0] !== "event" || parts[3] !== "tool.called") return null;
-  return (JSON.parse(parts.slice(4).join(" ")) as { i: number }).i;
+  return { run: parts[1], i: (JSON.parse(parts.slice(4).join(" ")) as { i: number }).i };
 }
+
+const calledSlow = (line: string, slow: (run: string, i: number) => boolean) => {
+  const c = called(line);
+  return c !== null && slow(c.run, c.i);
+};
 
 type Strategy = "startup" | "timer" | "events" | "after-model-call" | "before-apply" | "after-apply";
 const ROTATION: Strategy[] = ["events", "after-apply", "timer", "before-apply", "after-model-call", "events", "after-apply", "startup"];
 
-/** Waits for this strategy's moment to strike; resolves with a description of it. */
-async function moment(w: WorkerProcess, strategy: Strategy): Promise<string> {
+/**
+ * Waits for this strategy's moment to strike; resolves with a description of it. `aimed` is set once
+ * the moment is chosen and only a short delay remains (the event budget no longer pre-empts it then).
+ */
+async function moment(w: WorkerProcess, strategy: Strategy, aimed: { at: boolean }): Promise<string> {
   switch (strategy) {
     case "startup": {
       const ms = rand(0, 60);
@@ -60,20 +80,21 @@ async function moment(w: WorkerProcess, strategy: Strategy): Promise<string> {
     }
     case "after-model-call": {
       await w.waitForLine((l) => l.includes(" model.called "));
+      aimed.at = true;
       const ms = rand(0, 2);
       await sleep(ms);
       return `${ms} ms after a model.called`;
     }
     case "before-apply": {
-      // i % 5 === 1 sleeps 5–25 ms after logging its attempt, before the dedup check and apply.
-      const line = await w.waitForLine((l) => calledIndex(l) !== null && (calledIndex(l) as number) % 5 === 1);
+      const line = await w.waitForLine((l) => calledSlow(l, sleepsBeforeApply));
+      aimed.at = true;
       const ms = rand(0, 4);
       await sleep(ms);
       return `${ms} ms into ${line.split(" ").slice(3).join(" ")}`;
     }
     case "after-apply": {
-      // i % 5 === 3 applies at once, then sleeps 20–40 ms before returning: the result is not committed yet.
-      const line = await w.waitForLine((l) => calledIndex(l) !== null && sleepsAfterApply(calledIndex(l) as number));
+      const line = await w.waitForLine((l) => calledSlow(l, sleepsAfterApply));
+      aimed.at = true;
       const ms = rand(3, 12);
       await sleep(ms);
       return `${ms} ms into ${line.split(" ").slice(3).join(" ")}`;
@@ -97,45 +118,61 @@ describe("crash and resume (worker processes SIGKILLed and restarted)", () => {
     for (let k = 0; k < RUNS; k++) runIds.push((await setup.startRun({ agent: "ledger", input: `ledger run ${k}` })).id);
     await setup.close();
 
+    const command = await prepareWorkerCommand();
+    if (command.dir) bundleDir = command.dir;
+    const spawnWorker = () => new WorkerProcess(command, projectDir, dataDir, RUNS);
+
     const kills: Kill[] = [];
     let lives = 0;
-    let spare: WorkerProcess | null = new WorkerProcess(projectDir, dataDir, RUNS);
+    let reported = 0; // events reported by all workers: each was committed, none twice
+    // Workers warming up (loading modules, the project) while the current one lives, so a restart follows a kill at once.
+    const spares: WorkerProcess[] = [spawnWorker(), spawnWorker()];
     try {
       for (;;) {
-        const w = spare as WorkerProcess;
+        const w = spares.shift() as WorkerProcess;
         await w.warm;
-        // Keep the next worker warming up while this one lives, so a restart follows a kill at once.
-        spare = kills.length < TARGET_KILLS ? new WorkerProcess(projectDir, dataDir, RUNS) : null;
+        if (kills.length + spares.length < TARGET_KILLS) spares.push(spawnWorker());
         lives++;
         w.go();
         if (kills.length >= TARGET_KILLS) {
           const exit = await w.exited;
+          reported += w.events;
           expect(exit, `final worker failed:\n${w.stderr}`).toEqual({ code: 0, signal: null });
           expect(w.lastLine).toBe("done");
           break;
         }
+        // Spread the remaining work over the remaining kills, so the target is reached before the runs end.
+        const remaining = Math.max(0, EXPECTED_EVENTS - reported);
+        const budget = Math.max(1, Math.floor((0.8 * remaining) / (TARGET_KILLS - kills.length + 1)));
         const strategy = ROTATION[kills.length % ROTATION.length];
+        const aimed = { at: false };
         const strike = await Promise.race([
-          moment(w, strategy).catch(() => null),
+          moment(w, strategy, aimed).catch(() => null),
+          w
+            .waitForLine(() => w.events >= budget && !aimed.at)
+            .then(
+              () => `at the event budget (${budget})`,
+              () => null,
+            ),
           w.exited.then(() => null),
           sleep(5000).then(() => "fallback: 5 s"),
         ]);
-        if (strike === null) {
-          // It ended by itself: only acceptable if every run is done (then the kill target was missed; asserted below).
-          const exit = await w.exited;
-          expect(exit, `worker died by itself:\n${w.stderr}`).toEqual({ code: 0, signal: null });
-          break;
-        }
-        const exit = await w.kill();
+        const exit = strike === null ? await w.exited : await w.kill();
+        reported += w.events;
         if (exit.signal !== "SIGKILL") {
-          // It finished just before the kill landed.
+          // It ended by itself (every run done before the kill target: asserted below), or it failed.
           expect(exit, `worker died by itself:\n${w.stderr}`).toEqual({ code: 0, signal: null });
           break;
         }
-        kills.push({ strategy, when: strike, eventsSeen: w.events, lastLine: w.lastLine.split(" ").slice(3).join(" ") || w.lastLine });
+        kills.push({
+          strategy,
+          when: strike as string,
+          eventsSeen: w.events,
+          lastLine: w.lastLine.split(" ").slice(3, 4).join(" ") || w.lastLine,
+        });
       }
     } finally {
-      await spare?.dismiss();
+      await Promise.all(spares.map((s) => s.dismiss()));
     }
 
     // ---- verify, from a fresh Outpost on the same data folder (API only) ----
@@ -154,7 +191,10 @@ describe("crash and resume (worker processes SIGKILLed and restarted)", () => {
       const ledgerFile = path.join(dataDir, "ledger.jsonl");
       const attemptsFile = path.join(dataDir, "attempts.jsonl");
       const ledger = readJsonLines<{ run: string; key: string; i: number }>(ledgerFile, readFileSync(ledgerFile, "utf8"));
-      const attempts = readJsonLines<{ run: string; key: string; i: number; pid: number }>(attemptsFile, readFileSync(attemptsFile, "utf8"));
+      const attempts = readJsonLines<{ run: string; key: string; i: number; pid: number }>(
+        attemptsFile,
+        readFileSync(attemptsFile, "utf8"),
+      );
 
       // Each key's line exists exactly once; no key was applied twice.
       const linesPerKey = new Map<string, number>();
@@ -199,10 +239,11 @@ describe("crash and resume (worker processes SIGKILLed and restarted)", () => {
 
       console.log(
         [
-          `crash-resume: ${kills.length} kills over ${lives} worker lives; ${RUNS} runs × ${LEDGER_STEPS} side effects`,
+          `crash-resume (${command.description}): ${kills.length} kills over ${lives} worker lives; ${RUNS} runs × ${LEDGER_STEPS} side effects; ${reported} events committed by workers`,
           `  attempts ${attempts.length} for ${ledger.length} applied entries; ${retried.length} keys retried; ${deduplicated} retries answered as duplicates`,
           `  kills by strategy: ${JSON.stringify(countBy(kills.map((k) => k.strategy)))}`,
-          `  last event seen before each kill: ${JSON.stringify(countBy(kills.map((k) => k.lastLine.split(" ")[0])))}`,
+          `  last line seen before each kill: ${JSON.stringify(countBy(kills.map((k) => k.lastLine)))}`,
+          `  kill moments: ${kills.map((k) => `${k.strategy}: ${k.when}`).join("; ")}`,
         ].join("\n"),
       );
       expect(kills.length).toBeGreaterThanOrEqual(20);

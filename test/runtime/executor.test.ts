@@ -84,6 +84,19 @@ async function finish(o: Outpost, id: string) {
 }
 
 describe("executor", () => {
+  it("refuses a second embedded Outpost on the same data folder, in this process too", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "outpost-exec-data-"));
+    const p = project([]);
+    const model = createScriptedClient("m", { dialogues: [{ turns: [{ text: "hi" }] }] });
+    const first = await startOutpost({ project: p, dataDir, modelFor: () => model });
+    outposts.push(first);
+    await expect(startOutpost({ project: p, dataDir, modelFor: () => model })).rejects.toMatchObject({ code: "conflict" });
+    await first.close();
+    const again = await startOutpost({ project: p, dataDir, modelFor: () => model });
+    outposts.push(again);
+    expect((await again.health()).status).toBe("ok");
+  });
+
   it("a cancel that arrives through the store during a model call stops the run before the tool runs", async () => {
     let refunds = 0;
     const refund: ToolDefinition = {
@@ -120,6 +133,53 @@ describe("executor", () => {
     gate.release();
     const done = await finish(o, run.id);
     expect(done.status).toBe("cancelled");
+  });
+
+  it("an external event delivered while a tool runs is merged into the log; the tool is not run again", async () => {
+    let calls = 0;
+    let entered: () => void = () => undefined;
+    const inTool = new Promise<void>((r) => {
+      entered = r;
+    });
+    let finishTool: () => void = () => undefined;
+    const pay: ToolDefinition = {
+      name: "pay.send",
+      description: "pays",
+      input: z.object({}),
+      handler: async () => {
+        calls++;
+        entered();
+        await new Promise<void>((r) => {
+          finishTool = r;
+        });
+        return "paid";
+      },
+    };
+    const script = createScriptedClient("m", {
+      dialogues: [
+        {
+          turns: [
+            { tool_calls: [{ name: "pay.send", args: {} }] },
+            { tool_calls: [{ name: "wait.for_event", args: { name: "bank.confirmed" } }] },
+            { text: "paid and confirmed: ${last_tool_result.payload.ref}" },
+          ],
+        },
+      ],
+    });
+    const o = await start(project([pay]), script);
+    const run = await o.startRun({ agent: "clerk", input: "pay" });
+    await inTool;
+    // Arrives before the run waits for it: buffered in the log, consumed by the later wait.
+    await o.sendEvent(run.id, { name: "bank.confirmed", payload: { ref: "B-7" } });
+    finishTool();
+    const done = await finish(o, run.id);
+    expect(done.status).toBe("completed");
+    expect(done.output).toBe("paid and confirmed: B-7");
+    expect(calls).toBe(1);
+    const types = (await o.getEvents(run.id)).map((e) => e.type);
+    expect(types.filter((t) => t === "tool.completed")).toHaveLength(2);
+    expect(types.indexOf("event.received")).toBeLessThan(types.indexOf("tool.completed"));
+    expect(types).not.toContain("run.waiting"); // the event was already there when the wait began
   });
 
   it("a tool that throws or times out gives the model an error result, and the run goes on", async () => {
