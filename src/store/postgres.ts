@@ -107,24 +107,31 @@ export class PostgresStore extends SqlStore {
     const lastSeq = r.expectedSeq + r.events.length;
     const terminal = p.status === "completed" || p.status === "failed" || p.status === "cancelled";
     const release = p.release === true;
+    const progress = {
+      last_seq: lastSeq,
+      steps: p.steps,
+      input_tokens: p.inputTokens,
+      output_tokens: p.outputTokens,
+      cost_usd: p.costUsd,
+      updated_at: at,
+    };
+    // A running run moving forward leaves the indexed columns alone (keeps updates HOT).
+    const transition =
+      p.status === "running" && !release
+        ? {}
+        : {
+            status: p.status,
+            output: p.output ?? null,
+            error_code: p.error?.code ?? null,
+            error_message: p.error?.message ?? null,
+            waiting_for: p.waitingFor ? JSON.stringify(p.waitingFor) : null,
+            wake_at: p.wakeAt ?? null,
+            completed_at: terminal ? at : null,
+            ...(release ? { lease_owner: null, lease_token: null, lease_expires_at: null } : {}),
+          };
     const row = await trx
       .updateTable("runs")
-      .set({
-        last_seq: lastSeq,
-        status: p.status,
-        steps: p.steps,
-        input_tokens: p.inputTokens,
-        output_tokens: p.outputTokens,
-        cost_usd: p.costUsd,
-        output: p.output ?? null,
-        error_code: p.error?.code ?? null,
-        error_message: p.error?.message ?? null,
-        waiting_for: p.waitingFor ? JSON.stringify(p.waitingFor) : null,
-        wake_at: p.wakeAt ?? null,
-        updated_at: at,
-        completed_at: terminal ? at : null,
-        ...(release ? { lease_owner: null, lease_token: null, lease_expires_at: null } : {}),
-      })
+      .set({ ...progress, ...transition })
       .where("id", "=", r.runId)
       .where("last_seq", "=", r.expectedSeq)
       .where("lease_token", "=", r.leaseToken)
@@ -161,21 +168,30 @@ export class PostgresStore extends SqlStore {
   async claimRuns(owner: string, limit: number, leaseMs: number): Promise<ClaimedRun[]> {
     const now = Date.now();
     const token = newLeaseToken();
+    // In-flight runs whose lease lapsed first, then due timers, then queued runs that are first in their session;
+    // each kind through its own index, rows other workers hold skipped.
     const { rows } = await sql<Selectable<RunsTable> & { old_status: string }>`
-      WITH c AS (
-        SELECT r.id, r.status AS old_status FROM runs r
-        WHERE (r.status = 'queued'
-            OR (r.status = 'waiting' AND r.wake_at IS NOT NULL AND r.wake_at <= ${now})
-            OR (r.status = 'running' AND (r.lease_expires_at IS NULL OR r.lease_expires_at < ${now})))
-          AND (r.lease_expires_at IS NULL OR r.lease_expires_at < ${now})
+      WITH lapsed AS (
+        SELECT id, status FROM runs WHERE status = 'running' AND lease_expires_at IS NULL
+        LIMIT ${limit} FOR UPDATE SKIP LOCKED),
+      expired AS (
+        SELECT id, status FROM runs WHERE status = 'running' AND lease_expires_at < ${now}
+        ORDER BY lease_expires_at LIMIT ${limit} FOR UPDATE SKIP LOCKED),
+      due AS (
+        SELECT id, status FROM runs WHERE status = 'waiting' AND wake_at <= ${now}
+        ORDER BY wake_at LIMIT ${limit} FOR UPDATE SKIP LOCKED),
+      queued AS (
+        SELECT r.id, r.status FROM runs r WHERE r.status = 'queued'
           AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.session_id = r.session_id AND p.session_seq < r.session_seq
                           AND p.status IN ('queued', 'running', 'waiting'))
-        ORDER BY r.id LIMIT ${limit}
-        FOR UPDATE OF r SKIP LOCKED)
+        ORDER BY r.id LIMIT ${limit} FOR UPDATE OF r SKIP LOCKED),
+      picked AS (
+        SELECT id, status AS old_status FROM (SELECT * FROM lapsed UNION ALL SELECT * FROM expired UNION ALL SELECT * FROM due UNION ALL SELECT * FROM queued) k
+        LIMIT ${limit})
       UPDATE runs SET status = 'running', lease_owner = ${owner}, lease_token = ${token},
         lease_expires_at = ${now + leaseMs}, updated_at = ${now}
-      FROM c WHERE runs.id = c.id
-      RETURNING runs.*, c.old_status`.execute(this.db);
+      FROM picked WHERE runs.id = picked.id
+      RETURNING runs.*, picked.old_status`.execute(this.db);
     return rows
       .sort((a, b) => (a.id < b.id ? -1 : 1))
       .map((row) => ({ run: { ...toRunRecord(row), status: row.old_status as ClaimedRun["run"]["status"] }, leaseToken: token }));

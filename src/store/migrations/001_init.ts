@@ -41,7 +41,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   await db.schema.createIndex("runs_workspace_idem").on("runs").columns(["workspace", "idempotency_key"]).unique().execute();
   await db.schema.createIndex("runs_session_order").on("runs").columns(["session_id", "session_seq"]).unique().execute();
-  await db.schema.createIndex("runs_status").on("runs").columns(["status", "wake_at"]).execute();
+  // Claiming reads three kinds of runnable runs, each through its own index (see claimRuns).
+  await db.schema.createIndex("runs_queue").on("runs").columns(["status", "id"]).execute();
+  await db.schema.createIndex("runs_wake").on("runs").columns(["status", "wake_at"]).execute();
+  await db.schema.createIndex("runs_lease").on("runs").columns(["status", "lease_expires_at"]).execute();
   await db.schema.createIndex("runs_workspace_agent").on("runs").columns(["workspace", "agent", "id"]).execute();
 
   await db.schema
