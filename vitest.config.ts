@@ -9,5 +9,13 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Two cores: keep parallel files bounded so process-killing tests do not starve each other.
     maxWorkers: 2,
+    env: {
+      // The example project switches to a real model when credentials are present: tests never do.
+      OPENAI_API_KEY: "",
+      ANTHROPIC_API_KEY: "",
+      OUTPOST_LLM_BASE_URL: "",
+      // Expected warnings (a tool that fails on purpose) would bury the test report.
+      OUTPOST_LOG_LEVEL: "error",
+    },
   },
 });

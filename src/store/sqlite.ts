@@ -95,19 +95,21 @@ export class SqliteStore extends SqlStore {
            @created_at, @updated_at)`,
       ),
       // In-flight runs whose lease lapsed first, then due timers, then queued runs that are first in their session.
+      // Ids only: an empty claim (the common case) must cost microseconds, and rows are read for claimed runs alone.
       claimable: raw.prepare(
-        `SELECT * FROM (SELECT * FROM runs WHERE status = 'running' AND lease_expires_at IS NULL LIMIT @limit)
+        `SELECT id FROM (SELECT id FROM runs WHERE status = 'running' AND lease_expires_at IS NULL LIMIT @limit)
          UNION ALL
-         SELECT * FROM (SELECT * FROM runs WHERE status = 'running' AND lease_expires_at < @now ORDER BY lease_expires_at LIMIT @limit)
+         SELECT id FROM (SELECT id FROM runs WHERE status = 'running' AND lease_expires_at < @now ORDER BY lease_expires_at LIMIT @limit)
          UNION ALL
-         SELECT * FROM (SELECT * FROM runs WHERE status = 'waiting' AND wake_at <= @now ORDER BY wake_at LIMIT @limit)
+         SELECT id FROM (SELECT id FROM runs WHERE status = 'waiting' AND wake_at <= @now ORDER BY wake_at LIMIT @limit)
          UNION ALL
-         SELECT * FROM (SELECT * FROM runs r WHERE r.status = 'queued'
+         SELECT id FROM (SELECT r.id FROM runs r WHERE r.status = 'queued'
                           AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.session_id = r.session_id AND p.session_seq < r.session_seq
                                           AND p.status IN ('queued', 'running', 'waiting'))
-                        ORDER BY r.id LIMIT @limit)
+                         ORDER BY r.id LIMIT @limit)
          LIMIT @limit`,
       ),
+      runById: raw.prepare("SELECT * FROM runs WHERE id = ?"),
       claim: raw.prepare(
         "UPDATE runs SET status = 'running', lease_owner = ?, lease_token = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?",
       ),
@@ -298,9 +300,12 @@ export class SqliteStore extends SqlStore {
     return this.syncWrite(() => {
       const now = Date.now();
       const token = newLeaseToken();
-      const rows = this.stmts.claimable.all({ now, limit }) as Selectable<RunsTable>[];
-      for (const row of rows) this.stmts.claim.run(owner, token, now + leaseMs, now, row.id);
-      return rows.map((row) => ({ run: toRunRecord(row), leaseToken: token }));
+      const ids = this.stmts.claimable.pluck().all({ now, limit }) as string[];
+      return ids.map((id) => {
+        const row = this.stmts.runById.get(id) as Selectable<RunsTable>; // as it was before the claim
+        this.stmts.claim.run(owner, token, now + leaseMs, now, id);
+        return { run: toRunRecord(row), leaseToken: token };
+      });
     });
   }
 
