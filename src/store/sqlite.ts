@@ -8,6 +8,7 @@ import { Kysely, type Selectable, SqliteDialect, sql, type Transaction } from "k
 import type { RunEvent } from "../core/events.js";
 import { EVENT_SCHEMA_VERSION } from "../core/events.js";
 import { newId } from "../core/ids.js";
+import { type Checkpointer, startCheckpointer } from "./checkpointer.js";
 import type { Database, RunsTable } from "./schema.js";
 import {
   newLeaseToken,
@@ -62,6 +63,7 @@ export class SqliteStore extends SqlStore {
   constructor(
     private readonly raw: BetterSqlite3.Database,
     db: Kysely<Database>,
+    private readonly checkpointer: Checkpointer | null,
   ) {
     super(db);
     this.writeAll = raw.transaction((batch: Pending[], at: number, outcomes: Outcome[]) => {
@@ -129,8 +131,8 @@ export class SqliteStore extends SqlStore {
     raw.pragma("busy_timeout = 5000");
     raw.pragma("cache_size = -65536"); // 64 MiB: concurrent runs touch many pages per group commit
     raw.pragma("foreign_keys = ON");
-    // Checkpoint every ~40 MiB of WAL rather than 4 MiB: fewer fsyncs on the hot commit path.
-    raw.pragma("wal_autocheckpoint = 10000");
+    // Checkpoints run in a worker thread (checkpointer.ts); the writer's own, at ~80 MiB of WAL, is only a backstop.
+    raw.pragma("wal_autocheckpoint = 20000");
     // Kysely prepares every query anew; caching statements by SQL text makes its queries several times cheaper.
     const statements = new Map<string, BetterSqlite3.Statement>();
     const database = {
@@ -147,7 +149,7 @@ export class SqliteStore extends SqlStore {
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
     const { migrate } = await import("./migrate.js");
     await migrate(db);
-    return new SqliteStore(raw, db);
+    return new SqliteStore(raw, db, startCheckpointer(path));
   }
 
   /** A synchronous transaction on the raw connection, ordered after any async one in progress. */
@@ -312,6 +314,7 @@ export class SqliteStore extends SqlStore {
   async close(): Promise<void> {
     await this.lock.run(async () => undefined);
     while (this.queue.length > 0 || this.scheduled) await new Promise((r) => setImmediate(r));
+    await this.checkpointer?.stop();
     await this.db.destroy();
   }
 }
