@@ -69,6 +69,14 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `outpost runs ls | head`: a reader that goes away is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 const code = await main(process.argv);
 process.exitCode = code;
 // `outpost up` lives until a signal; every other command ends here, even if

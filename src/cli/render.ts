@@ -117,6 +117,11 @@ export class LivePrinter {
       }
       case "model.responded": {
         this.spinner.stop();
+        if (d.model === "scripted" && !this.announced.has("scripted")) {
+          // Never let a canned reply pass for a model's answer.
+          this.announced.add("scripted");
+          out.line(out.dim("· scripted model: replies are replayed from the project's scripts/, no LLM is called"));
+        }
         const calls: Data[] = Array.isArray(d.tool_calls) ? d.tool_calls : [];
         const text = str(d.text).trim();
         if (!this.streamedSteps.has(d.step)) {

@@ -16,6 +16,7 @@ describe("outpost run on the local store (examples/acme, scripted model)", () =>
     expect(result.stderr).not.toMatch(/error/);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("orders.lookup"); // the tool call, shown as a step
+    expect(result.stdout).toContain("scripted model"); // canned replies never pass for a model's answer
     expect(result.stdout).toMatch(/1042/);
     expect(result.stdout).toMatch(/✓ completed · \d+ steps? · [\d,]+ tokens .* · \$\d/);
 
