@@ -45,16 +45,44 @@ function styleFor(stream: Stream): Style {
   };
 }
 
+/**
+ * Run inputs, model answers and tool results come from people and models we do not trust: a control
+ * sequence in them could move the cursor, erase lines or fake a "✓ approved". Only newlines, tabs
+ * and (on a colour terminal) the colour codes this file itself emits reach the terminal.
+ */
+const OWN_SGR = new Set(
+  Object.values(codes).flatMap((w) =>
+    w(true)("")
+      .split("m")
+      .slice(0, 2)
+      .map((c) => `${c}m`),
+  ),
+);
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /\x1b\[[0-9;]*m|\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_])?|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+
+export function sanitize(text: string, keepColour: boolean): string {
+  return text.replace(CONTROL, (m) => (keepColour && OWN_SGR.has(m) ? m : m === "\r" ? "" : "�"));
+}
+
+function printer(stream: Stream) {
+  const keep = colourEnabled(stream);
+  return (text: string) => void stream.write(sanitize(text, keep));
+}
+
+const toStdout = printer(process.stdout);
+const toStderr = printer(process.stderr);
+
 /** Styles for stdout and stderr (each decides on its own whether it is a TTY). */
 export const out: Style & { line(text?: string): void; write(text: string): void } = {
   ...styleFor(process.stdout),
-  line: (text = "") => void process.stdout.write(`${text}\n`),
-  write: (text: string) => void process.stdout.write(text),
+  line: (text = "") => toStdout(`${text}\n`),
+  write: (text: string) => toStdout(text),
 };
 
 export const err: Style & { line(text?: string): void } = {
   ...styleFor(process.stderr),
-  line: (text = "") => void process.stderr.write(`${text}\n`),
+  line: (text = "") => toStderr(`${text}\n`),
 };
 
 /** One line, at most `max` characters, whitespace collapsed. */

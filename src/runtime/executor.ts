@@ -201,9 +201,25 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
       deps.log.warn({ run_id: run.id }, "lease lost: another worker took the run over; stopping here");
       return;
     }
+    if (!(err instanceof CommitConflict) && !isTransient(err)) {
+      // The store refused this run's progress for good (not a lost connection): retrying after the
+      // lease lapses would refuse it again, forever. End the run with the reason instead.
+      deps.log.error({ run_id: run.id, err: (err as Error)?.message }, "run failed: its progress could not be stored");
+      const failed = ev("run.failed", {
+        error: { code: "internal", message: `the store refused this run's progress: ${storable((err as Error)?.message ?? String(err))}` },
+      });
+      const committed = replay(run.id, await store.getEvents(run.id));
+      const expectedSeq = committed.lastSeq;
+      apply(committed, { ...failed, seq: expectedSeq + 1, at: Date.now() } as RunEvent);
+      await store.commit({ runId: run.id, leaseToken: claimed.leaseToken, expectedSeq, events: [failed], patch: patchOf(committed, true) });
+      return;
+    }
     throw err;
   }
 }
+
+/** Text from models and tools may carry U+0000, which PostgreSQL cannot store in text: keep it visible, not fatal. */
+const storable = (text: string) => (text.includes("\u0000") ? text.replaceAll("\u0000", "\uFFFD") : text);
 
 function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason);
@@ -212,6 +228,18 @@ function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener("abort", onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
+}
+
+/** Errors a retry may cure: the database connection, not the data. */
+function isTransient(err: unknown): boolean {
+  const code = String((err as { code?: unknown })?.code ?? "");
+  const message = String((err as Error)?.message ?? "");
+  return (
+    /^(08|57P|53)/.test(code) || // PostgreSQL: connection exceptions, shutdown, insufficient resources
+    /^E(CONN|TIMEDOUT|PIPE|HOSTUNREACH|NETUNREACH)/.test(code) ||
+    code === "SQLITE_BUSY" ||
+    /Connection terminated|connection timeout/i.test(message)
+  );
 }
 
 function patchOf(s: RunState, release: boolean): RunPatch {
@@ -268,7 +296,7 @@ async function callModel(
     const r = await raceAbort(call, signal);
     return ev("model.responded", {
       step,
-      text: r.text,
+      text: storable(r.text),
       tool_calls: r.toolCalls,
       usage: { input_tokens: r.usage.inputTokens, output_tokens: r.usage.outputTokens },
       cost_usd: costUsd(r.usage, model.price),
@@ -279,7 +307,9 @@ async function callModel(
     if (control.why === "shutdown") throw new Stop();
     if (control.why === "cancel") return null;
     const e = err instanceof ModelError ? err : new ModelError((err as Error)?.message ?? String(err), "unknown", false);
-    return ev("model.failed", { step, error: { code: `model_${e.code}`, message: `model "${model.alias}" failed: ${e.message}` } });
+    // ModelError messages name the model already; anything else gets the alias added.
+    const message = storable(err instanceof ModelError ? e.message : `model "${model.alias}" failed: ${e.message}`);
+    return ev("model.failed", { step, error: { code: `model_${e.code}`, message } });
   }
 }
 
@@ -325,7 +355,8 @@ async function callTool(
         clearTimeout(timer);
       }
     }
-    output = typeof result === "string" ? result : JSON.stringify(result ?? null);
+    // A handler may return anything: what JSON cannot express (functions, symbols) becomes null.
+    output = typeof result === "string" ? result : (JSON.stringify(result ?? null) ?? "null");
   } catch (err) {
     if (control.why === "shutdown") throw new Stop();
     if (control.why === "cancel") return null;
@@ -335,6 +366,7 @@ async function callTool(
       : `error: ${tool.name} failed: ${(err as Error)?.message ?? String(err)}`;
     deps.log.warn({ run_id: run.id, tool: tool.name, err: (err as Error)?.message }, "tool call failed");
   }
+  output = storable(output);
   if (output.length > MAX_TOOL_OUTPUT) {
     output = `${output.slice(0, MAX_TOOL_OUTPUT)}\n[outpost: output truncated from ${output.length} characters]`;
   }

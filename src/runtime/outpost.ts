@@ -310,6 +310,8 @@ class LocalOutpost implements Outpost {
   }
 
   async startRun(req: StartRunRequest): Promise<RunView> {
+    rejectNul(req.input, "input");
+    if (req.session_id?.includes("\u0000")) throw notFound("session", "(with a NUL)");
     if (!this.project.agents.has(req.agent)) {
       throw notFound("agent", req.agent, `known agents: ${[...this.project.agents.keys()].join(", ")}`);
     }
@@ -329,12 +331,15 @@ class LocalOutpost implements Outpost {
   }
 
   private async requireRun(id: string): Promise<RunRecord> {
-    const run = await this.store.getRun(this.workspace, id);
+    const run = id.includes("\u0000") ? null : await this.store.getRun(this.workspace, id);
     if (!run) throw notFound("run", id, "list runs with GET /v1/runs or `outpost runs ls`");
     return run;
   }
 
   async listRuns(req: ListRunsRequest = {}): Promise<Page<RunView>> {
+    if (req.cursor !== undefined && !/^run_[0-9a-z]{22}$/.test(req.cursor)) {
+      throw new OutpostError("invalid_request", `cursor "${req.cursor}" is not a run id`, "pass the next_cursor of the previous page");
+    }
     const limit = Math.min(Math.max(req.limit ?? 50, 1), 200);
     const runs = await this.store.listRuns({
       workspace: this.workspace,
@@ -411,6 +416,7 @@ class LocalOutpost implements Outpost {
   }
 
   async cancelRun(id: string, reason = "cancelled by request"): Promise<RunView> {
+    rejectNul(reason, "reason");
     const current = await this.requireRun(id);
     if (current.status === "completed" || current.status === "failed") {
       throw new OutpostError("conflict", `run ${id} already ${current.status}; there is nothing to cancel`);
@@ -422,6 +428,8 @@ class LocalOutpost implements Outpost {
   }
 
   async sendEvent(runId: string, event: { name: string; payload?: unknown }): Promise<RunView> {
+    await this.requireRun(runId);
+    rejectNul(event.name, "name");
     const r = await this.store.applyExternal(this.workspace, { kind: "event", runId, name: event.name, payload: event.payload ?? null });
     if (r.woke) this.wake();
     await this.publishNew(runId, r.run);
@@ -440,6 +448,9 @@ class LocalOutpost implements Outpost {
   }
 
   async decideApproval(id: string, d: { decision: "approve" | "deny"; reason?: string; by?: string }): Promise<ApprovalView> {
+    if (id.includes("\u0000")) throw notFound("approval", "(with a NUL)");
+    rejectNul(d.reason ?? "", "reason");
+    rejectNul(d.by ?? "", "by");
     const r = await this.store.applyExternal(this.workspace, {
       kind: "approval",
       approvalId: id,
@@ -453,7 +464,7 @@ class LocalOutpost implements Outpost {
   }
 
   async getSession(id: string): Promise<SessionView> {
-    const s = await this.store.getSession(this.workspace, id);
+    const s = id.includes("\u0000") ? null : await this.store.getSession(this.workspace, id);
     if (!s) throw notFound("session", id, "a run's session_id names its session (GET /v1/runs/{id})");
     const runs = await this.store.listSessionRuns(id);
     const messages: SessionView["messages"] = [];
@@ -476,6 +487,13 @@ class LocalOutpost implements Outpost {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** PostgreSQL cannot store U+0000 in text, and no person means to send it: refuse it clearly, on every store. */
+function rejectNul(value: string, field: string): void {
+  if (value.includes("\u0000")) {
+    throw new OutpostError("invalid_request", `${field} contains a NUL character (\\u0000)`, "remove it and send the request again");
+  }
+}
 const isTerminalEvent = (t: string) => t === "run.completed" || t === "run.failed" || t === "run.cancelled";
 
 export function runView(r: RunRecord): RunView {

@@ -316,7 +316,7 @@ export const routeSchemas = {
         status: { type: "string", enum: runStatuses },
         session_id: { type: "string", minLength: 1 },
         limit: { type: "integer", minimum: 1, maximum: 200, description: "Page size (1–200)" },
-        cursor: { type: "string", minLength: 1, description: "`next_cursor` of the previous page" },
+        cursor: { type: "string", pattern: "^run_[0-9a-z]{22}$", description: "`next_cursor` of the previous page" },
       },
       additionalProperties: false,
     },

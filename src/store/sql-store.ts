@@ -74,7 +74,7 @@ function toApprovalRecord(a: Selectable<ApprovalsTable>): ApprovalRecord {
 
 /** A retried request with the same Idempotency-Key gets the same run; a different request with it is refused. */
 export function sameRequestOrConflict(run: RunRecord, input: CreateRunInput): RunRecord {
-  if (run.agent !== input.agent || run.input !== input.input) {
+  if (run.agent !== input.agent || run.input !== input.input || (input.sessionId !== undefined && input.sessionId !== run.sessionId)) {
     throw new OutpostError(
       "conflict",
       `Idempotency-Key "${input.idempotencyKey}" was already used for a different run (${run.id})`,

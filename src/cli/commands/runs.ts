@@ -55,11 +55,18 @@ export function registerRuns(program: Command): void {
     }
     const limit = parseLimit(opts.limit, 20);
     await withConnection(opts, { workers: false }, async ({ api }) => {
-      const page = await api.listRuns({
-        limit,
-        ...(opts.agent ? { agent: opts.agent } : {}),
-        ...(opts.status ? { status: opts.status as RunStatus } : {}),
-      });
+      // The API pages by at most 200: follow the cursor up to --limit.
+      const page: { items: RunView[]; next_cursor: string | null } = { items: [], next_cursor: null };
+      do {
+        const next = await api.listRuns({
+          limit: Math.min(200, limit - page.items.length),
+          ...(page.next_cursor ? { cursor: page.next_cursor } : {}),
+          ...(opts.agent ? { agent: opts.agent } : {}),
+          ...(opts.status ? { status: opts.status as RunStatus } : {}),
+        });
+        page.items.push(...next.items);
+        page.next_cursor = next.next_cursor;
+      } while (page.next_cursor && page.items.length < limit);
       if (opts.json) {
         out.line(JSON.stringify(page.items, null, 2));
         return;

@@ -74,8 +74,23 @@ export function registerUp(program: Command): void {
       } catch (e) {
         await server?.close().catch(() => {});
         await outpost.close();
-        if ((e as { code?: string }).code === "EADDRINUSE") {
+        const code = (e as { code?: string }).code;
+        if (code === "EADDRINUSE") {
           throw new OutpostError("conflict", `port ${port} is already in use`, "pick another with --port, or --port 0 for a free one");
+        }
+        if (code === "ENOTFOUND" || code === "EADDRNOTAVAIL" || code === "EAI_AGAIN") {
+          throw new OutpostError(
+            "invalid_request",
+            `cannot listen on --host ${opts.host}: no such address on this machine`,
+            "use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or one of this machine's addresses",
+          );
+        }
+        if (code === "EACCES") {
+          throw new OutpostError(
+            "forbidden",
+            `not allowed to listen on port ${port}`,
+            "ports below 1024 need privileges: pick a higher --port",
+          );
         }
         throw e;
       }
