@@ -7,12 +7,21 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { byLocation, type Issue, ProjectError } from "./errors.js";
 import { loadTools } from "./load-tools.js";
-import { toCandidate } from "./models.js";
+import { expandEnv, toCandidate } from "./models.js";
 import { checkYaml } from "./schema-issues.js";
-import { type AgentFile, agentFileSchema, BUILTIN_TOOL_NAMES, type LimitsInput, type ProjectFile, projectFileSchema } from "./schemas.js";
+import {
+  type AgentFile,
+  agentFileSchema,
+  BUILTIN_TOOL_NAMES,
+  type CandidateInput,
+  type LimitsInput,
+  type ProjectFile,
+  projectFileSchema,
+} from "./schemas.js";
 import { didYouMean } from "./suggest.js";
 import type { AgentDefinition, AgentLimits, AgentToolRef, ModelAlias, Project, ToolDefinition } from "./types.js";
-import { parseYaml, type YamlSource } from "./yaml-source.js";
+import { baseUrlProblem, displayUrl } from "./urls.js";
+import { formatPath, parseYaml, type YamlSource } from "./yaml-source.js";
 
 export interface LoadOptions {
   /** Environment for `${VAR}` expansion in model settings (default process.env). */
@@ -68,6 +77,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
   for (const [name, value] of Object.entries(settings.file?.models ?? {})) {
     const list = Array.isArray(value) ? value : [value];
     models.set(name, { name, candidates: list.map((candidate) => toCandidate(candidate, env)) });
+    if (settings.source) checkBaseUrls(name, value, env, settings.source, issues);
   }
   const defaultLimits = mergeLimits(DEFAULT_LIMITS, settings.file?.defaults?.limits);
   const defaultModel = settings.file?.defaults?.model;
@@ -88,8 +98,10 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
   // agents/*.yaml
   const agents = new Map<string, AgentDefinition>();
   const agentLines = new Map<string, string>();
-  for (const file of await listFiles(root, "agents", /\.ya?ml$/)) {
-    const source = parseYaml(file, await readFile(path.join(root, file), "utf8"));
+  for (const file of await listFiles(root, "agents", /\.ya?ml$/, issues)) {
+    const text = await readText(root, file, issues);
+    if (text === undefined) continue;
+    const source = parseYaml(file, text);
     if (source.syntaxIssues.length > 0) {
       issues.push(...source.syntaxIssues);
       continue;
@@ -171,6 +183,31 @@ async function readProjectFile(root: string, issues: Issue[]): Promise<ProjectSe
   return { source, aliases };
 }
 
+/**
+ * Each candidate's base_url, after `${VAR}` expansion: an absolute http(s) URL
+ * without credentials. A URL that needs an unset variable is not checked (the
+ * candidate cannot be selected here anyway).
+ */
+function checkBaseUrls(
+  alias: string,
+  value: CandidateInput | CandidateInput[],
+  env: NodeJS.ProcessEnv,
+  source: YamlSource,
+  issues: Issue[],
+): void {
+  const list = Array.isArray(value) ? value : [value];
+  list.forEach((input, index) => {
+    if (input.base_url === undefined) return;
+    const { text, required } = expandEnv(input.base_url, env);
+    if (!required.every((name) => Boolean(env[name]))) return;
+    const problem = baseUrlProblem(text);
+    if (problem === undefined) return;
+    const fieldPath = Array.isArray(value) ? ["models", alias, index, "base_url"] : ["models", alias, "base_url"];
+    const expanded = text === input.base_url ? "" : ` (expanded from ${displayUrl(input.base_url)})`;
+    issues.push({ file: PROJECT_FILE, line: source.lineOf(fieldPath), path: formatPath(fieldPath), message: `${problem}${expanded}` });
+  });
+}
+
 function checkAgentModel(
   agent: AgentFile,
   source: YamlSource,
@@ -246,10 +283,27 @@ function mergeLimits(base: AgentLimits, input: LimitsInput | undefined): AgentLi
   };
 }
 
-async function listFiles(root: string, folder: string, pattern: RegExp): Promise<string[]> {
-  const names = await readdir(path.join(root, folder)).catch(() => [] as string[]);
-  return names
-    .filter((name) => pattern.test(name))
-    .sort()
-    .map((name) => `${folder}/${name}`);
+/** The files in `folder` whose names match `pattern`; a folder with such a name is an issue. */
+async function listFiles(root: string, folder: string, pattern: RegExp, issues: Issue[]): Promise<string[]> {
+  const entries = await readdir(path.join(root, folder), { withFileTypes: true }).catch(() => []);
+  const files: string[] = [];
+  for (const entry of entries) {
+    if (!pattern.test(entry.name)) continue;
+    const file = `${folder}/${entry.name}`;
+    if (entry.isDirectory()) {
+      issues.push({ file, path: "", message: `is a folder, not a file — rename it, or move it out of ${folder}/` });
+    } else {
+      files.push(file);
+    }
+  }
+  return files.sort();
+}
+
+async function readText(root: string, file: string, issues: Issue[]): Promise<string | undefined> {
+  try {
+    return await readFile(path.join(root, file), "utf8");
+  } catch (error) {
+    issues.push({ file, path: "", message: `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` });
+    return undefined;
+  }
 }

@@ -28,9 +28,23 @@ export function parseYaml(file: string, text: string): YamlSource {
     return { file, line, column: col, path: "", message: syntaxMessage(error.message, error.code) };
   });
 
+  let data: unknown;
+  if (syntaxIssues.length === 0) {
+    try {
+      data = doc.toJS();
+    } catch (error) {
+      // e.g. "Excessive alias count indicates a resource exhaustion attack" (an alias bomb)
+      const message = (error as Error).message;
+      const hint = /alias count/i.test(message)
+        ? "use fewer aliases (*name), or write the values out"
+        : "check the anchors (&name) and aliases (*name)";
+      syntaxIssues.push({ file, path: "", message: `YAML error: ${message} — ${hint}` });
+    }
+  }
+
   return {
     file,
-    data: syntaxIssues.length > 0 ? undefined : doc.toJS(),
+    data,
     syntaxIssues,
     lineOf: (path) => lineAt(offsetOf(doc, path)),
   };

@@ -10,6 +10,7 @@ export {
   type ModelClientOptions,
   type ScriptedClientOptions,
 } from "./create.js";
+export { checkScripts } from "./scripted/check.js";
 export type { ScriptFunction, ScriptReply, ScriptSource } from "./scripted/client.js";
 export type { ScriptObject } from "./scripted/script.js";
 export { encodeToolName } from "./sdk/tool-names.js";

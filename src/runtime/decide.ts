@@ -46,8 +46,8 @@ export function decide(ctx: DecideContext, s: RunState): Action {
   const limits = ctx.agent.limits;
   for (const call of s.calls) {
     if (call.result) continue;
-    if (s.steps >= limits.maxSteps) return fail("max_steps", `stopped after ${s.steps} steps (limit max_steps: ${limits.maxSteps})`);
-    return decideCall(ctx, s, call);
+    // Every limit holds between the calls of one response too: no side effect starts past a limit.
+    return limitExceeded(ctx, s) ?? decideCall(ctx, s, call);
   }
 
   if (s.modelErrorStreak > limits.maxModelErrors) {

@@ -74,6 +74,8 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
   let pending: NewEvent[] = [];
   let facts: NewEvent[] = [];
 
+  // A cancel recorded while another worker held the run is honoured before anything runs again.
+  if (run.cancelRequested) control.cancel(run.cancelRequested);
   const agent = deps.project.agents.get(run.agent);
   const publishAll = (list: NewEvent[], firstSeq: number, at: number) => {
     for (let i = 0; i < list.length; i++) deps.publish(run.id, firstSeq + i, list[i].type, list[i].data, at);
@@ -135,6 +137,9 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
     await commit(undefined, true);
     return;
   }
+
+  // Taken over after the worker that ran it stopped (its lease lapsed, or this process restarted).
+  if (run.status === "running" && state.lastSeq > 1 && !state.terminal) stage([ev("run.resumed", { reason: "recovered" })]);
 
   const history = run.sessionSeq > 1 ? await sessionHistory(store, run.sessionId, run.sessionSeq) : [];
   const model = deps.modelFor(agent);
@@ -235,7 +240,7 @@ function isTransient(err: unknown): boolean {
   const code = String((err as { code?: unknown })?.code ?? "");
   const message = String((err as Error)?.message ?? "");
   return (
-    /^(08|57P|53)/.test(code) || // PostgreSQL: connection exceptions, shutdown, insufficient resources
+    /^(08|57P|53|40)/.test(code) || // PostgreSQL: connection, shutdown, resources, deadlock/serialization
     /^E(CONN|TIMEDOUT|PIPE|HOSTUNREACH|NETUNREACH)/.test(code) ||
     code === "SQLITE_BUSY" ||
     /Connection terminated|connection timeout/i.test(message)

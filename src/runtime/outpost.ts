@@ -76,7 +76,13 @@ export async function startOutpost(options: OutpostOptions): Promise<Outpost> {
     lock.release();
     throw err;
   }
-  return new LocalOutpost(options, store, dataDir, env, embedded, lock).start();
+  try {
+    return await new LocalOutpost(options, store, dataDir, env, embedded, lock).start();
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    lock.release();
+    throw err;
+  }
 }
 
 interface DataDirLock {

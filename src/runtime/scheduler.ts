@@ -71,7 +71,8 @@ export class Scheduler {
           const p = this.execute(c)
             .catch(this.onError)
             .finally(() => {
-              this.active.delete(c.run.id);
+              // The same run may have been claimed again meanwhile (a lapsed lease): keep that execution tracked.
+              if (this.active.get(c.run.id) === p) this.active.delete(c.run.id);
               this.wake();
             });
           this.active.set(c.run.id, p);

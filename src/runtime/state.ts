@@ -48,6 +48,8 @@ export interface RunState {
   /** Active (non-waiting) time accumulated, and when the current active stretch began. */
   activeMs: number;
   activeSince: number | null;
+  /** Time of the latest event: the last moment the run is known to have been worked on. */
+  lastActiveAt: number;
   terminal: { status: "completed"; output: string } | { status: "failed" | "cancelled"; error: { code: string; message: string } } | null;
   lastSeq: number;
 }
@@ -73,6 +75,7 @@ export function initialState(runId: string): RunState {
     inbox: [],
     activeMs: 0,
     activeSince: null,
+    lastActiveAt: 0,
     terminal: null,
     lastSeq: 0,
   };
@@ -86,15 +89,18 @@ export const EMPTY_ANSWER_NOTE = "[outpost] Your previous answer was empty. Answ
 
 export function apply(s: RunState, e: RunEvent): RunState {
   s.lastSeq = e.seq;
+  const previousAt = s.lastActiveAt;
+  s.lastActiveAt = e.at;
   switch (e.type) {
     case "run.started":
       s.agent = e.data.agent;
       s.input = e.data.input;
       s.sessionId = e.data.session_id;
       s.messages.push({ role: "user", content: e.data.input });
-      s.activeSince = e.at;
       break;
     case "model.called":
+      // Wall time starts with the first step, not at creation: time queued behind other runs is not the run's.
+      if (s.activeSince === null && s.waiting === null) s.activeSince = e.at;
       break;
     case "model.responded": {
       const d = e.data;
@@ -193,6 +199,8 @@ export function apply(s: RunState, e: RunEvent): RunState {
       s.activeSince = null;
       break;
     case "run.resumed":
+      // After a wait, or taken over after its worker stopped: the time in between is not the run's.
+      if (s.activeSince !== null) s.activeMs += Math.max(0, previousAt - s.activeSince);
       s.waiting = null;
       s.activeSince = e.at;
       break;

@@ -36,15 +36,22 @@ export interface Checkpointer {
 export function startCheckpointer(path: string, intervalMs = 200): Checkpointer {
   const worker = new Worker(WORKER, { eval: true, workerData: { driver: require.resolve("better-sqlite3"), path, intervalMs } });
   worker.unref();
+  // Losing the checkpointer costs speed, never data: the writer's own checkpoints take over.
+  let exited = false;
+  worker.on("error", () => undefined);
+  worker.once("exit", () => {
+    exited = true;
+  });
   let stopped: Promise<void> | null = null;
   return {
     stop() {
-      stopped ??= new Promise<void>((resolve) => {
-        worker.once("message", () => void worker.terminate().then(() => resolve()));
-        worker.once("error", () => resolve());
-        worker.once("exit", () => resolve());
-        worker.postMessage("stop");
-      });
+      stopped ??= exited
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            worker.once("message", () => void worker.terminate().then(() => resolve()));
+            worker.once("exit", () => resolve());
+            worker.postMessage("stop");
+          });
       return stopped;
     },
   };

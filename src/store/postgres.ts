@@ -94,11 +94,22 @@ export class PostgresStore extends SqlStore {
     }
   }
 
+  /** Rows are locked in id order — here, in heartbeats and in claims alike — so writers never deadlock. */
   private writeAll(batch: Pending[], at: number): Promise<(CommitResult | CommitConflict)[]> {
+    const order = batch.map((_, i) => i).sort((a, b) => (batch[a].request.runId < batch[b].request.runId ? -1 : 1));
     return this.db.transaction().execute(async (trx) => {
-      const out: (CommitResult | CommitConflict)[] = [];
-      for (const p of batch) out.push(await this.applyOne(trx, p.request, at));
+      const out: (CommitResult | CommitConflict)[] = new Array(batch.length);
+      for (const i of order) out[i] = await this.applyOne(trx, batch[i].request, at);
       return out;
+    });
+  }
+
+  override async renewLeases(owner: string, runIds: string[], leaseMs: number): Promise<void> {
+    if (runIds.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      await sql`
+        UPDATE runs SET lease_expires_at = ${Date.now() + leaseMs}
+        WHERE id IN (SELECT id FROM runs WHERE lease_owner = ${owner} AND id = ANY(${runIds}) ORDER BY id FOR UPDATE)`.execute(trx);
     });
   }
 

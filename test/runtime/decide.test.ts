@@ -431,20 +431,42 @@ describe("decide: limits", () => {
     expect(message).toContain("max_usd");
   });
 
-  it("max_wall_time counts active time from the start", () => {
-    const log = new Log().add(started());
+  it("max_wall_time counts active time from the first step, not the time queued before it", () => {
+    const log = new Log().add(started()).add(called(1), 5_000); // queued 5 s behind other runs
     const agent = agentWith({ maxWallTimeMs: 60_000 });
-    expect(log.decide(T0 + 59_999, agent).kind).toBe("call_model");
-    const message = expectFailure(log.decide(T0 + 60_000, agent), "max_wall_time");
+    expect(log.decide(T0 + 60_000, agent).kind).toBe("call_model"); // 55 s active
+    expect(log.decide(T0 + 5_000 + 59_999, agent).kind).toBe("call_model");
+    const message = expectFailure(log.decide(T0 + 5_000 + 60_000, agent), "max_wall_time");
     expect(message).toContain("60 s");
+  });
+
+  it("max_wall_time holds between the tool calls of one response", () => {
+    const agent = agentWith({ maxWallTimeMs: 60_000 });
+    const log = new Log()
+      .add(started())
+      .add(called(1))
+      .add(responded(1, [call("a", "orders.lookup", { id: 1 }), call("b", "orders.lookup", { id: 2 })]), 1_000)
+      .add(ev("tool.called", { call_id: "a", tool: "orders.lookup", arguments: { id: 1 }, idempotency_key: `${RUN}.1.a` }))
+      .add(ev("tool.completed", { call_id: "a", tool: "orders.lookup", output: "ok", is_error: false }), 59_000);
+    expectFailure(log.decide(log.t, agent), "max_wall_time"); // call b never starts
+  });
+
+  it("time between a worker's last commit and the takeover after it stopped does not count", () => {
+    const agent = agentWith({ maxWallTimeMs: 60_000 });
+    const log = new Log()
+      .add(started())
+      .add(called(1))
+      .add(ev("run.resumed", { reason: "recovered" }), 3_600_000); // the worker died; taken over an hour later
+    expect(log.decide(log.t + 59_000, agent).kind).toBe("call_model");
+    expectFailure(log.decide(log.t + 60_000, agent), "max_wall_time");
   });
 
   it("max_wall_time excludes time spent waiting", () => {
     const agent = agentWith({ maxWallTimeMs: 60_000 });
     const log = new Log()
       .add(started())
-      .add(called(1), 1_000)
-      .add(responded(1, [call("w", "wait.for_event", { name: "parcel.arrived" })]), 9_000)
+      .add(called(1))
+      .add(responded(1, [call("w", "wait.for_event", { name: "parcel.arrived" })]), 10_000)
       .add(
         ev("tool.called", { call_id: "w", tool: "wait.for_event", arguments: { name: "parcel.arrived" }, idempotency_key: `${RUN}.1.w` }),
       )

@@ -227,7 +227,10 @@ describe("executor", () => {
     const run = await o.startRun({ agent: "clerk", input: "hi" });
     const done = await finish(o, run.id);
     expect(done.status).toBe("failed");
-    expect(done.error).toEqual({ code: "model_auth", message: 'model "m" (openai-compatible x): 401 Unauthorized — check OUTPOST_LLM_API_KEY' });
+    expect(done.error).toEqual({
+      code: "model_auth",
+      message: 'model "m" (openai-compatible x): 401 Unauthorized — check OUTPOST_LLM_API_KEY',
+    });
   });
 
   it("on shutdown a run in flight is handed back and finishes in the next process, its tool applied once", async () => {

@@ -65,7 +65,8 @@ describe("replay", () => {
 
   it("replaying and applying one by one give the same state", () => {
     const events = log(
-      [ev("run.started", { agent: "a", input: "x", session_id: "s" }), T0],
+      [ev("run.started", { agent: "a", input: "x", session_id: "s" }), T0 - 500], // queued half a second
+      [ev("model.called", { step: 1, model: "m" }), T0],
       [ev("event.received", { name: "n", payload: { a: 1 } }), T0 + 5],
       [ev("run.waiting", { for: { kind: "timer", until: "2030-01-01T00:00:00.000Z" } }), T0 + 10],
       [ev("run.resumed", { reason: "timer" }), T0 + 1000],

@@ -16,8 +16,10 @@ export function registerValidate(program: Command): void {
       const { validateProject } = await import("../../definitions/index.js");
       const root = path.resolve(opts.project);
       const result = await validateProject(root);
-      if (!result.ok || !result.project) {
-        const issues = result.issues;
+      // Scripts are the models layer's: checked for the agents that would play them here.
+      const scriptIssues = result.project ? await (await import("../../models/index.js")).checkScripts(result.project, process.env) : [];
+      if (!result.ok || !result.project || scriptIssues.length > 0) {
+        const issues = [...result.issues, ...scriptIssues];
         err.line(`${err.red("✗")} ${root}: ${plural(issues.length, "problem")}`);
         for (const issue of issues) err.line(`  ${formatIssue(issue)}`);
         throw new Exit(EXIT_FAILED);

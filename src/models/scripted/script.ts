@@ -65,41 +65,80 @@ type Path = (string | number)[];
 /** Maps a path inside the script to a line number, when the script came from a file. */
 type Locate = (path: Path) => number | undefined;
 
-/** Parses and compiles a script file's text. Throws ModelError("bad_request") with file:line messages. */
+/** One mistake in a script: line (when from a file), field path (e.g. `dialogues[0].turns[1].text`, "" for the whole file), message. */
+export interface ScriptProblem {
+  line?: number;
+  path: string;
+  message: string;
+}
+
+/** The ModelError for an invalid script, with its problems for tools that list them (`outpost validate`). */
+export class InvalidScriptError extends ModelError {
+  constructor(
+    source: string,
+    readonly problems: ScriptProblem[],
+  ) {
+    const lines = problems.map((p) => `${source}${p.line !== undefined ? `:${p.line}` : ""}${p.path ? `: ${p.path}` : ""}: ${p.message}`);
+    super(
+      `invalid script ${source}:\n${lines.map((l) => `  ${l}`).join("\n")}\n` +
+        "A script is `dialogues:` — a list of { when?: <regex>, turns: [{ text?: ..., tool_calls?: [{ name, args }] }] }.",
+      "bad_request",
+      false,
+    );
+  }
+}
+
+/** Parses and compiles a script file's text. Throws InvalidScriptError (a ModelError "bad_request") with file:line messages. */
 export function parseScriptText(text: string, source: string): CompiledScript {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
-    const lines = doc.errors.map((e) => `${source}:${lineCounter.linePos(e.pos[0]).line}: YAML syntax error: ${firstLine(e.message)}`);
-    throw invalid(source, lines);
+    const problems = doc.errors.map((e) => ({
+      line: lineCounter.linePos(e.pos[0]).line,
+      path: "",
+      message: `YAML syntax error: ${firstLine(e.message)}`,
+    }));
+    throw new InvalidScriptError(source, problems);
   }
   const locate: Locate = (path) => {
     const offset = offsetOf(doc.contents, path);
     return offset === undefined ? undefined : lineCounter.linePos(offset).line;
   };
-  return compileScript(doc.toJS() ?? {}, source, locate);
+  let input: unknown;
+  try {
+    input = doc.toJS();
+  } catch (e) {
+    // e.g. "Excessive alias count indicates a resource exhaustion attack"
+    throw new InvalidScriptError(source, [{ path: "", message: `YAML error: ${(e as Error).message}` }]);
+  }
+  return compileScript(input ?? {}, source, locate);
+}
+
+/** The problems of a script file's text ([] when it is valid). */
+export function checkScriptText(text: string, source: string): ScriptProblem[] {
+  try {
+    parseScriptText(text, source);
+    return [];
+  } catch (e) {
+    if (e instanceof InvalidScriptError) return e.problems;
+    throw e;
+  }
 }
 
 /** Validates and compiles a script object. */
 export function compileScript(input: unknown, source: string, locate: Locate = () => undefined): CompiledScript {
-  const where = (path: Path) => {
-    const line = locate(path);
-    const field = formatPath(path);
-    return `${source}${line !== undefined ? `:${line}` : ""}${field ? `: ${field}` : ""}`;
-  };
+  const at = (path: Path, message: string): ScriptProblem => ({ line: locate(path), path: formatPath(path), message });
   const parsed = scriptSchema.safeParse(input);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
+    const problems = parsed.error.issues.flatMap((issue) => {
       const path = issue.path.filter((p): p is string | number => typeof p !== "symbol");
-      if (issue.code === "unrecognized_keys") {
-        return issue.keys.map((k) => `${where([...path, k])}: unknown field "${k}"`).join("\n");
-      }
-      return `${where(path)}: ${issue.message}`;
+      if (issue.code === "unrecognized_keys") return issue.keys.map((k) => at([...path, k], `unknown field "${k}"`));
+      return [at(path, issue.message)];
     });
-    throw invalid(source, lines);
+    throw new InvalidScriptError(source, problems);
   }
 
-  const errors: string[] = [];
+  const errors: ScriptProblem[] = [];
   const dialogues = parsed.data.dialogues.map((d, di): CompiledDialogue => {
     const known = new Set(["input", "last_tool_result"]);
     let when: RegExp | undefined;
@@ -108,14 +147,14 @@ export function compileScript(input: unknown, source: string, locate: Locate = (
         when = new RegExp(d.when, "i");
         for (const m of d.when.matchAll(/\(\?<([A-Za-z_$][A-Za-z0-9_$]*)>/g)) known.add(m[1]);
       } catch (e) {
-        errors.push(`${where(["dialogues", di, "when"])}: invalid regular expression: ${(e as Error).message}`);
+        errors.push(at(["dialogues", di, "when"], `invalid regular expression: ${(e as Error).message}`));
       }
     }
     const template = (s: string, path: Path): Template => {
       try {
         return compileTemplate(s, known);
       } catch (e) {
-        errors.push(`${where(path)}: ${(e as Error).message}`);
+        errors.push(at(path, (e as Error).message));
         return compileTemplate("", known);
       }
     };
@@ -134,7 +173,7 @@ export function compileScript(input: unknown, source: string, locate: Locate = (
     });
     return { index: di, when, whenSource: d.when, turns };
   });
-  if (errors.length > 0) throw invalid(source, errors);
+  if (errors.length > 0) throw new InvalidScriptError(source, errors);
   return { source, dialogues };
 }
 
@@ -170,15 +209,6 @@ function compileArgs(args: Record<string, unknown>, path: Path, template: (s: st
     return { constant, usesToolResult: false, render: () => constant };
   }
   return { usesToolResult, render: (scope) => JSON.stringify(render(scope)) };
-}
-
-function invalid(source: string, lines: string[]): ModelError {
-  return new ModelError(
-    `invalid script ${source}:\n${lines.map((l) => `  ${l}`).join("\n")}\n` +
-      "A script is `dialogues:` — a list of { when?: <regex>, turns: [{ text?: ..., tool_calls?: [{ name, args }] }] }.",
-    "bad_request",
-    false,
-  );
 }
 
 /** Start offset of the node at `path` (or of its nearest existing ancestor / key). */

@@ -4,6 +4,7 @@
  * and key-shaped tokens are redacted.
  */
 import { APICallError, LoadAPIKeyError } from "ai";
+import { displayUrl } from "../../definitions/urls.js";
 import { ModelError } from "../types.js";
 
 export interface ErrorContext {
@@ -11,8 +12,10 @@ export interface ErrorContext {
   label: string;
   /** The env var(s) holding the credential, for "check X" hints. */
   credentialHint: string;
-  /** Where requests go, for network hints. */
+  /** Where requests go, for network hints (never with a user name or password). */
   endpoint: string;
+  /** What a successful answer looks like, e.g. "an OpenAI-style JSON response". */
+  expectedResponse: string;
   /** Secret values to redact from any message. */
   secrets: string[];
 }
@@ -27,6 +30,17 @@ export function toModelError(error: unknown, ctx: ErrorContext): ModelError {
     const detail = providerMessage(error);
     if (status === undefined) {
       return make(`cannot reach ${ctx.endpoint} (${detail}); check the base URL and that the server is running`, "network", true);
+    }
+    if (status >= 200 && status < 300) {
+      // A 2xx the SDK could not parse: usually a web page (a login proxy, a UI) instead of the API.
+      const type = error.responseHeaders?.["content-type"];
+      const answer = truncate((error.responseBody ?? "").replace(/\s+/g, " ").trim() || "an empty body", 120);
+      return make(
+        `${displayUrl(error.url)} answered HTTP ${status}${type ? ` (${type})` : ""} with something that is not ${ctx.expectedResponse}` +
+          ` (${answer}); check that the base URL ${ctx.endpoint} points at the API itself, not at a web page or a login proxy`,
+        "bad_request",
+        false,
+      );
     }
     if (status === 401 || status === 403) {
       return make(`the provider refused the credentials (HTTP ${status}: ${detail}); check ${ctx.credentialHint}`, "auth", false);

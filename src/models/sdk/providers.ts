@@ -3,12 +3,18 @@
  * the given env (never from the candidate: it only names the env var).
  * A missing credential does not fail here — it fails the first call with an
  * `auth` ModelError — so listing and describing models never needs secrets.
+ * Likewise a base URL that is not an absolute http(s) URL, or that carries a
+ * user name and password (rejected, see definitions/urls.ts), fails every call
+ * with a `bad_request` ModelError naming the URL without its credentials.
+ * Header values may be secrets (`Authorization: Bearer ${TOKEN}`), so every
+ * provider redacts them from messages.
  */
 import { createAmazonBedrock } from "@ai-sdk/amazon-bedrock";
 import { createAnthropic } from "@ai-sdk/anthropic";
 import { createOpenAI } from "@ai-sdk/openai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import type { ModelCandidate } from "../../definitions/types.js";
+import { baseUrlProblem, displayUrl, urlPassword } from "../../definitions/urls.js";
 import { ModelError } from "../types.js";
 import type { ErrorContext } from "./errors.js";
 import type { PromptOptions } from "./prompt.js";
@@ -35,7 +41,15 @@ export function setUpProvider(alias: string, c: ModelCandidate, options: Provide
   const label = `model "${alias}" (${c.provider} ${c.model})`;
   const env = options.env;
   const fetchFn = options.fetch;
-  const where = c.baseUrl ? ` at ${c.baseUrl}` : "";
+  // The URL as shown to people: never with a user name or password.
+  const shownUrl = c.baseUrl === undefined ? undefined : displayUrl(c.baseUrl);
+  const urlProblem = c.baseUrl === undefined ? undefined : baseUrlProblem(c.baseUrl);
+  const urlError = urlProblem ? new ModelError(`${label}: base_url ${urlProblem}`, "bad_request", false) : undefined;
+  const secretsWith = (...values: Array<string | undefined>) =>
+    [...values, ...Object.values(c.headers ?? {}), c.baseUrl === undefined ? undefined : urlPassword(c.baseUrl)].filter(
+      (s): s is string => !!s,
+    );
+  const where = shownUrl ? ` at ${shownUrl}` : "";
   const description = `${c.provider} ${c.model}${where} (${c.location})`;
 
   switch (c.provider) {
@@ -47,11 +61,18 @@ export function setUpProvider(alias: string, c: ModelCandidate, options: Provide
       // Chat Completions for OpenAI (not the Responses API): the one wire format
       // every OpenAI-compatible server also speaks.
       const model = c.provider === "openai" ? createOpenAI(settings).chat(c.model) : createAnthropic(settings)(c.model);
-      const endpoint = c.baseUrl ?? (c.provider === "openai" ? "https://api.openai.com/v1" : "https://api.anthropic.com/v1");
+      const endpoint = shownUrl ?? (c.provider === "openai" ? "https://api.openai.com/v1" : "https://api.anthropic.com/v1");
       return {
         model,
-        setupError: apiKey ? undefined : new ModelError(`${label}: no API key; set the ${keyEnv} environment variable`, "auth", false),
-        errorContext: { label, credentialHint: `the ${keyEnv} environment variable`, endpoint, secrets: apiKey ? [apiKey] : [] },
+        setupError:
+          urlError ?? (apiKey ? undefined : new ModelError(`${label}: no API key; set the ${keyEnv} environment variable`, "auth", false)),
+        errorContext: {
+          label,
+          credentialHint: `the ${keyEnv} environment variable`,
+          endpoint,
+          expectedResponse: c.provider === "openai" ? "an OpenAI-style JSON response" : "an Anthropic API JSON response",
+          secrets: secretsWith(apiKey),
+        },
         promptOptions: {},
         description,
       };
@@ -73,20 +94,21 @@ export function setUpProvider(alias: string, c: ModelCandidate, options: Provide
         fetch: fetchFn,
         includeUsage: true,
       }).chatModel(c.model);
-      const secrets = [apiKey, ...Object.values(c.headers ?? {})].filter((s): s is string => !!s);
       return {
         model,
         setupError:
-          c.apiKeyEnv && !apiKey
+          urlError ??
+          (c.apiKeyEnv && !apiKey
             ? new ModelError(`${label}: no API key; set the ${c.apiKeyEnv} environment variable`, "auth", false)
-            : undefined,
+            : undefined),
         errorContext: {
           label,
           credentialHint: c.apiKeyEnv
             ? `the ${c.apiKeyEnv} environment variable`
             : "the server's credentials (apiKeyEnv / headers in outpost.yaml)",
-          endpoint: c.baseUrl,
-          secrets,
+          endpoint: shownUrl ?? c.baseUrl,
+          expectedResponse: "an OpenAI-style JSON response",
+          secrets: secretsWith(apiKey),
         },
         promptOptions: {},
         description,
@@ -110,14 +132,14 @@ export function setUpProvider(alias: string, c: ModelCandidate, options: Provide
         fetch: fetchFn,
       })(c.model);
       const credentialHint = `${keyEnv}, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials)`;
-      let setupError: ModelError | undefined;
-      if (!region) {
+      let setupError = urlError;
+      if (!setupError && !region) {
         setupError = new ModelError(
           `${label}: no AWS region; set "region" on the model in outpost.yaml or AWS_REGION`,
           "bad_request",
           false,
         );
-      } else if (!apiKey && !(accessKeyId && secretAccessKey)) {
+      } else if (!setupError && !apiKey && !(accessKeyId && secretAccessKey)) {
         setupError = new ModelError(`${label}: no AWS credentials; set ${credentialHint}`, "auth", false);
       }
       return {
@@ -126,8 +148,9 @@ export function setUpProvider(alias: string, c: ModelCandidate, options: Provide
         errorContext: {
           label,
           credentialHint,
-          endpoint: c.baseUrl ?? `https://bedrock-runtime.${region ?? "<region>"}.amazonaws.com`,
-          secrets: [apiKey, secretAccessKey, sessionToken].filter((s): s is string => !!s),
+          endpoint: shownUrl ?? `https://bedrock-runtime.${region ?? "<region>"}.amazonaws.com`,
+          expectedResponse: "a Bedrock JSON response",
+          secrets: secretsWith(apiKey, secretAccessKey, sessionToken),
         },
         promptOptions: { systemOnlyAtStart: true },
         description: `${c.provider} ${c.model}${region ? ` in ${region}` : ""} (${c.location})`,

@@ -1,8 +1,8 @@
 /**
- * Review 2 — PostgreSQL: text with a NUL character (U+0000), which SQLite
+ * PostgreSQL: text with a NUL character (U+0000), which SQLite
  * stores and PostgreSQL refuses. Skipped when PostgreSQL is unreachable
  * (OUTPOST_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test).
- * Each test fails today because of a real defect.
+ * Each test pins a defect found in review.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,7 +16,7 @@ import { createServer, listen } from "../../src/server/index.js";
 import { ACME, http, terminal, waitForRun } from "../server/helpers.js";
 
 const adminUrl = process.env.OUTPOST_TEST_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/test";
-const dbName = `outpost_review2_${process.pid}_${Date.now()}`;
+const dbName = `outpost_nul_${process.pid}_${Date.now()}`;
 let reachable = false;
 try {
   const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 });
@@ -25,14 +25,14 @@ try {
   await c.end();
   reachable = true;
 } catch (err) {
-  console.warn(`review2 PostgreSQL tests skipped: ${(err as Error).message}`);
+  console.warn(`PostgreSQL tier skipped: ${(err as Error).message}`);
 }
 const u = new URL(adminUrl);
 u.pathname = `/${dbName}`;
 const databaseUrl = u.toString();
 
 describe.skipIf(!reachable)("NUL characters on PostgreSQL", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "outpost-review2-pg-"));
+  const dataDir = mkdtempSync(join(tmpdir(), "outpost-nul-pg-"));
   let outpost: Outpost;
   let server: Awaited<ReturnType<typeof createServer>>;
   let url: string;
@@ -63,7 +63,7 @@ describe.skipIf(!reachable)("NUL characters on PostgreSQL", () => {
   });
 
   it("POST /v1/runs with a NUL in input is a 4xx naming the field, not a 500 internal error", async () => {
-    // Today: 500 {"error":{"code":"internal",…}} and the server log holds a DatabaseError
+    // Once: 500 {"error":{"code":"internal",…}} and the server log holds a DatabaseError
     // "invalid byte sequence for encoding UTF8: 0x00". SQLite accepts the same request (201).
     const res = await http(url, "POST", "/v1/runs", { body: { agent: "support", input: "order\u00001042" } });
     expect(res.status, res.text).toBeGreaterThanOrEqual(400);
@@ -76,7 +76,7 @@ describe.skipIf(!reachable)("NUL characters on PostgreSQL", () => {
   });
 
   it("a model answer containing NUL does not leave the run stuck in `running`, calling the model again every lease", async () => {
-    // Today: committing run.completed fails ("invalid byte sequence"), the scheduler logs an
+    // Once: committing run.completed fails ("invalid byte sequence"), the scheduler logs an
     // error, the lease expires, the model is called again, forever; the run never ends.
     const run = await outpost.startRun({ agent: "support", input: "hello" });
     const done = await waitForRun((id) => outpost.getRun(id), run.id, terminal, 8_000);

@@ -1,6 +1,6 @@
 /**
- * Review 2 — the HTTP API and the CLI against a real server (Acme, scripted
- * model, SQLite in a temp folder). Each test fails today because of a real defect.
+ * The HTTP API and the CLI against a real server (Acme, scripted
+ * model, SQLite in a temp folder). Each test pins a defect found in review.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -29,7 +29,7 @@ describe("HTTP API", () => {
   it("GET /v1/runs with a cursor that is not a run id is a 400, not a silently empty page", async () => {
     await start({ agent: "support", input: "Where is order 1042?" });
     const res = await http(url, "GET", "/v1/runs?cursor=garbage");
-    // Today: 200 {"items":[],"next_cursor":null} — looks like "there are no runs".
+    // Once: 200 {"items":[],"next_cursor":null} — looks like "there are no runs".
     expect(res.status, res.text).toBe(400);
     expect(res.body.error.message).toMatch(/cursor/);
   });
@@ -37,7 +37,7 @@ describe("HTTP API", () => {
   it("an Idempotency-Key reused with a different session_id is refused (409), not answered with the other run", async () => {
     const first = await start({ agent: "support", input: "Where is order 1042?" });
     const other = await start({ agent: "support", input: "hello" });
-    const key = `review2-${Date.now()}`;
+    const key = `retry-${Date.now()}`;
     const a = await start(
       { agent: "support", input: "Where is order 1042?", session_id: first.body.session_id },
       { "idempotency-key": key },
@@ -47,14 +47,14 @@ describe("HTTP API", () => {
       { agent: "support", input: "Where is order 1042?", session_id: other.body.session_id },
       { "idempotency-key": key },
     );
-    // Today: 201 with run `a`, which lives in another session than the one asked for.
+    // Once: 201 with run `a`, which lives in another session than the one asked for.
     expect(b.status, b.text).toBe(409);
   });
 });
 
 describe("CLI against a server", () => {
   it("`outpost runs ls --limit 500` works: the help promises 1 to 1000", async () => {
-    // Today: `error: query.limit: must be <= 200`, `hint: check the query parameters against
+    // Once: `error: query.limit: must be <= 200`, `hint: check the query parameters against
     // GET /openapi.json`, exit 1 — the CLI passes its own limit straight to the API's 1..200.
     const res = await runCli(["runs", "ls", "--limit", "500", "--server", url]);
     expect(res.stderr).toBe("");
@@ -73,10 +73,10 @@ describe("CLI against a server", () => {
 
 describe("CLI up", () => {
   it("`outpost up --host <bad address>` says which option is wrong, without pointing at a stack trace", async () => {
-    const data = await mkdtemp(path.join(tmpdir(), "outpost-review2-"));
+    const data = await mkdtemp(path.join(tmpdir(), "outpost-hostile-"));
     try {
       const res = await runCli(["up", "--project", ACME, "--data", data, "--port", "0", "--host", "999.1.1.1"]);
-      // Today: `error: getaddrinfo ENOTFOUND 999.1.1.1` + `(run with OUTPOST_DEBUG=1 for a stack trace)`.
+      // Once: `error: getaddrinfo ENOTFOUND 999.1.1.1` + `(run with OUTPOST_DEBUG=1 for a stack trace)`.
       expect(res.code).not.toBe(0);
       expect(res.stderr).toContain("--host");
       expect(res.stderr).not.toContain("OUTPOST_DEBUG");
@@ -88,7 +88,7 @@ describe("CLI up", () => {
 
 describe("run errors", () => {
   it('a model failure names the model once, not `model "assistant" failed: model "assistant" (…)`', async () => {
-    const dataDir = await mkdtemp(path.join(tmpdir(), "outpost-review2-"));
+    const dataDir = await mkdtemp(path.join(tmpdir(), "outpost-hostile-"));
     const env: NodeJS.ProcessEnv = { ...process.env, OUTPOST_LLM_BASE_URL: "http://127.0.0.1:9/v1", OPENAI_API_KEY: "" };
     delete env.OUTPOST_DATABASE_URL;
     const outpost = await startOutpost({ project: await loadProject(ACME, { env }), dataDir, env, pollMs: 50 });
