@@ -1,47 +1,25 @@
 /**
- * PostgreSQL only: the heartbeat (renewLeases) and group commits lock the same run rows in different
- * orders, so they deadlock. A failed heartbeat lets leases lapse (the run is taken over mid-tool by another
- * worker); a commit chosen as the victim fails the executor (batch of one) or stalls every run in the
- * group for deadlock_timeout (1 s) before the one-by-one retry.
+ * PostgreSQL only: the heartbeat (renewLeases) and group commits lock the same run rows. Taken in
+ * different orders they deadlock: a failed heartbeat lets leases lapse (the run is taken over mid-tool
+ * by another worker), and a commit chosen as the victim stalls its whole group. Both lock in id order.
  */
-import { randomBytes } from "node:crypto";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ev } from "../../src/core/events.js";
 import type { Store } from "../../src/store/index.js";
 import { openStore } from "../../src/store/index.js";
+import { createTestDatabase } from "./database.js";
 
-const ADMIN_URL = process.env.OUTPOST_TEST_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/test";
-const DB = `outpost_deadlock_${randomBytes(5).toString("hex")}`;
-const url = (() => {
-  const u = new URL(ADMIN_URL);
-  u.pathname = `/${DB}`;
-  return u.toString();
-})();
+const db = await createTestDatabase("outpost_deadlock");
+const url = db.url;
 
-async function admin(sqlText: string): Promise<boolean> {
-  const c = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await c.connect();
-    await c.query(sqlText);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
-
-const reachable = await admin(`CREATE DATABASE ${DB}`);
-
-describe.skipIf(!reachable)("PostgreSQL: heartbeats and group commits", () => {
+describe.skipIf(!db.reachable)("PostgreSQL: heartbeats and group commits", () => {
   let store: Store;
   beforeAll(async () => {
     store = await openStore({ dataDir: "unused", databaseUrl: url });
   });
   afterAll(async () => {
     await store?.close();
-    await admin(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
+    await db.drop();
   });
 
   it("heartbeats and group commits of the same worker never deadlock", async () => {

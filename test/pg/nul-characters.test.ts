@@ -7,31 +7,18 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadProject } from "../../src/definitions/index.js";
 import { createScriptedClient } from "../../src/models/index.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 import { createServer, listen } from "../../src/server/index.js";
 import { ACME, http, terminal, waitForRun } from "../server/helpers.js";
+import { createTestDatabase } from "./database.js";
 
-const adminUrl = process.env.OUTPOST_TEST_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/test";
-const dbName = `outpost_nul_${process.pid}_${Date.now()}`;
-let reachable = false;
-try {
-  const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 });
-  await c.connect();
-  await c.query(`CREATE DATABASE ${dbName}`);
-  await c.end();
-  reachable = true;
-} catch (err) {
-  console.warn(`PostgreSQL tier skipped: ${(err as Error).message}`);
-}
-const u = new URL(adminUrl);
-u.pathname = `/${dbName}`;
-const databaseUrl = u.toString();
+const db = await createTestDatabase("outpost_nul");
+const databaseUrl = db.url;
 
-describe.skipIf(!reachable)("NUL characters on PostgreSQL", () => {
+describe.skipIf(!db.reachable)("NUL characters on PostgreSQL", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "outpost-nul-pg-"));
   let outpost: Outpost;
   let server: Awaited<ReturnType<typeof createServer>>;
@@ -55,10 +42,7 @@ describe.skipIf(!reachable)("NUL characters on PostgreSQL", () => {
   });
   afterAll(async () => {
     await server?.close(); // closes the runtime too
-    const c = new pg.Client({ connectionString: adminUrl });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await c.end();
+    await db.drop();
     rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -5,29 +5,15 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadProject } from "../../src/definitions/index.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
+import { createTestDatabase } from "./database.js";
 
-const adminUrl = process.env.OUTPOST_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const dbName = `outpost_rt_${process.pid}_${Date.now()}`;
-let reachable = false;
-let reason = "";
-try {
-  const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 });
-  await c.connect();
-  await c.query(`CREATE DATABASE ${dbName}`);
-  await c.end();
-  reachable = true;
-} catch (err) {
-  reason = (err as Error).message;
-  if (process.env.OUTPOST_TEST_PG === "required") throw new Error(`PostgreSQL tier required but unreachable: ${reason}`);
-  console.warn(`PostgreSQL tier skipped: ${reason}`);
-}
-const url = adminUrl.replace(/\/[^/?]*(\?|$)/, `/${dbName}$1`);
+const db = await createTestDatabase("outpost_rt");
+const url = db.url;
 
-describe.skipIf(!reachable)("runtime on PostgreSQL", () => {
+describe.skipIf(!db.reachable)("runtime on PostgreSQL", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "outpost-pg-rt-"));
   let outpost: Outpost;
   const start = async () => startOutpost({ project: await loadProject("examples/acme"), dataDir, databaseUrl: url, pollMs: 100 });
@@ -37,10 +23,7 @@ describe.skipIf(!reachable)("runtime on PostgreSQL", () => {
   });
   afterAll(async () => {
     await outpost?.close();
-    const c = new pg.Client({ connectionString: adminUrl });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await c.end();
+    await db.drop();
   });
 
   const finish = async (id: string) => {

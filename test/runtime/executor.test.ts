@@ -8,33 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import type { AgentDefinition, Project, ToolDefinition } from "../../src/definitions/types.js";
+import type { Project, ToolDefinition } from "../../src/definitions/types.js";
 import { createScriptedClient, type ModelClient, ModelError, type ModelRequest } from "../../src/models/index.js";
-import { type Outpost, startOutpost } from "../../src/runtime/index.js";
-
-const limits = { maxSteps: 20, maxTokens: 100_000, maxUsd: 1, maxWallTimeMs: 60_000, maxModelErrors: 2 };
-
-function project(tools: ToolDefinition[]): Project {
-  const agent: AgentDefinition = {
-    name: "clerk",
-    description: "test agent",
-    instructions: "Do as scripted.",
-    model: "m",
-    tools: [...tools.map((t) => ({ name: t.name })), { name: "wait.for_event" }],
-    limits,
-    file: "agents/clerk.yaml",
-  };
-  const root = mkdtempSync(join(tmpdir(), "outpost-exec-"));
-  return {
-    root,
-    workspace: "test",
-    models: new Map(),
-    agents: new Map([["clerk", agent]]),
-    tools: new Map(tools.map((t) => [t.name, t])),
-    defaults: { model: "m", limits },
-    scriptsDir: join(root, "scripts"),
-  };
-}
+import { startOutpost } from "../../src/runtime/index.js";
+import { finish, outposts, project, start } from "./fixtures.js";
 
 /** A model whose next answer the test releases by hand. */
 function gatedModel(answers: Array<{ tool?: string; args?: unknown; text?: string }>) {
@@ -67,21 +44,9 @@ function gatedModel(answers: Array<{ tool?: string; args?: unknown; text?: strin
   return { client, entered: enteredOnce, release: () => release?.() };
 }
 
-const outposts: Outpost[] = [];
 afterEach(async () => {
   await Promise.all(outposts.splice(0).map((o) => o.close()));
 });
-
-async function start(p: Project, model: ModelClient): Promise<Outpost> {
-  const o = await startOutpost({ project: p, dataDir: mkdtempSync(join(tmpdir(), "outpost-exec-data-")), modelFor: () => model });
-  outposts.push(o);
-  return o;
-}
-
-async function finish(o: Outpost, id: string) {
-  for await (const e of o.streamEvents(id)) void e;
-  return o.getRun(id);
-}
 
 describe("executor", () => {
   it("refuses a second embedded Outpost on the same data folder, in this process too", async () => {
