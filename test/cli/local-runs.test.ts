@@ -62,6 +62,18 @@ describe("outpost run on the local store (examples/acme, scripted model)", () =>
     expect(decided.stdout).toMatch(new RegExp(`${approvalId}\\s+approved`));
   });
 
+  it("cancels a waiting run: its approval can no longer be granted", async () => {
+    const run = await runCli(["run", "support", "please refund order 1043", ...local]);
+    const runId = run.stdout.match(/· run (\S+) ·/)?.[1] as string;
+    const approvalId = run.stdout.match(/approvals approve (\S+)/)?.[1] as string;
+    const cancel = await runCli(["runs", "cancel", runId, "--reason", "customer called back", ...local]);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    expect(cancel.stdout).toContain(`cancelled ${runId}: customer called back`);
+    const approve = await runCli(["approvals", "approve", approvalId, ...local]);
+    expect(approve.code).toBe(1);
+    expect(approve.stderr).toMatch(/no longer pending/);
+  });
+
   it("chats: each line is a run in the same session, /exit quits", async () => {
     const chat = await runCli(["chat", "support", ...local], { input: "where is order 1042\nwhat can you do?\n/exit\n" });
     expect(chat.stderr).not.toMatch(/error/);

@@ -1,6 +1,6 @@
 /** `outpost runs ls | show ID | tail ID`. */
 import type { Command } from "commander";
-import type { RunStatus, RunView } from "../../core/api.js";
+import { isTerminal, type RunStatus, type RunView } from "../../core/api.js";
 import { addConnectionOptions, type ConnectionOptions, withConnection } from "../connect.js";
 import { Exit, UsageError } from "../errors.js";
 import { followRun } from "../follow.js";
@@ -128,6 +128,23 @@ export function registerRuns(program: Command): void {
       return exitCodeOf(run);
     });
     throw new Exit(code);
+  });
+
+  const cancel = runs
+    .command("cancel")
+    .description("cancel a run, at any point: a model or tool call in flight is stopped")
+    .argument("<id>", "run id")
+    .option("--reason <text>", "why (recorded in the run's log)", "cancelled from the command line");
+  addConnectionOptions(cancel).action(async (id: string, opts: ConnectionOptions & { reason: string }) => {
+    await withConnection(opts, { workers: true }, async ({ api }) => {
+      let run = await api.cancelRun(id, opts.reason);
+      // Held by a worker, the run stops at its next step: wait for that, a few seconds at most.
+      for (let i = 0; i < 50 && !isTerminal(run.status); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        run = await api.getRun(id);
+      }
+      out.line(`${statusText(run.status)} ${run.id}${run.error ? `: ${run.error.message}` : ""}`);
+    });
   });
 }
 
