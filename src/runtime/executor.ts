@@ -142,8 +142,17 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
   if (run.status === "running" && state.lastSeq > 1 && !state.terminal) stage([ev("run.resumed", { reason: "recovered" })]);
 
   const history = run.sessionSeq > 1 ? await sessionHistory(store, run.sessionId, run.sessionSeq) : [];
-  const model = deps.modelFor(agent);
-  const toolSpecs = deps.toolSpecsFor(agent);
+  let model: ModelClient;
+  let toolSpecs: ToolSpec[];
+  try {
+    model = deps.modelFor(agent);
+    toolSpecs = deps.toolSpecsFor(agent);
+  } catch (err) {
+    // e.g. no candidate of the agent's model alias has its credentials set
+    stage([ev("run.failed", { error: { code: "model_unavailable", message: storable((err as Error)?.message ?? String(err)) } })]);
+    await commit(undefined, true);
+    return;
+  }
   const ctx = { agent, tools: deps.tools, now: 0 };
 
   try {
@@ -207,11 +216,11 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
       return;
     }
     if (!(err instanceof CommitConflict) && !isTransient(err)) {
-      // The store refused this run's progress for good (not a lost connection): retrying after the
-      // lease lapses would refuse it again, forever. End the run with the reason instead.
-      deps.log.error({ run_id: run.id, err: (err as Error)?.message }, "run failed: its progress could not be stored");
+      // Not a lost connection (e.g. the store refused this run's progress for good): retrying after the
+      // lease lapses would fail the same way, forever. End the run with the reason instead.
+      deps.log.error({ run_id: run.id, err: (err as Error)?.message }, "run failed: it could not continue");
       const failed = ev("run.failed", {
-        error: { code: "internal", message: `the store refused this run's progress: ${storable((err as Error)?.message ?? String(err))}` },
+        error: { code: "internal", message: `the run could not continue: ${storable((err as Error)?.message ?? String(err))}` },
       });
       const committed = replay(run.id, await store.getEvents(run.id));
       const expectedSeq = committed.lastSeq;

@@ -177,6 +177,31 @@ describe("executor", () => {
     expect(results[1]).toMatchObject({ is_error: true, output: "error: crm.slow did not finish within 50 ms" });
   });
 
+  it("an agent whose model has no usable candidate fails its run with what to set", async () => {
+    const p = project([]);
+    p.models.set("m", {
+      name: "m",
+      candidates: [
+        {
+          provider: "openai",
+          model: "gpt-x",
+          requiresEnv: ["ACME_TEST_OPENAI_KEY"],
+          location: "external",
+          price: { inputPerMTok: 0, outputPerMTok: 0 },
+          timeoutMs: 1000,
+          maxRetries: 0,
+        },
+      ],
+    });
+    const o = await startOutpost({ project: p, dataDir: mkdtempSync(join(tmpdir(), "outpost-exec-data-")), env: {} });
+    outposts.push(o);
+    const run = await o.startRun({ agent: "clerk", input: "hi" });
+    const done = await finish(o, run.id);
+    expect(done.status).toBe("failed");
+    expect(done.error?.code).toBe("model_unavailable");
+    expect(done.error?.message).toContain("ACME_TEST_OPENAI_KEY");
+  });
+
   it("a model that fails after its retries ends the run with the reason", async () => {
     const broken: ModelClient = {
       alias: "m",
