@@ -144,12 +144,13 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
   const history = run.sessionSeq > 1 ? await sessionHistory(store, run.sessionId, run.sessionSeq) : [];
   let model: ModelClient;
   let toolSpecs: ToolSpec[];
+  let setup = "model_unavailable";
   try {
-    model = deps.modelFor(agent);
+    model = deps.modelFor(agent); // fails e.g. when no candidate of the model alias has its credentials set
+    setup = "tool_unavailable";
     toolSpecs = deps.toolSpecsFor(agent);
   } catch (err) {
-    // e.g. no candidate of the agent's model alias has its credentials set
-    stage([ev("run.failed", { error: { code: "model_unavailable", message: storable((err as Error)?.message ?? String(err)) } })]);
+    stage([ev("run.failed", { error: { code: setup, message: storable((err as Error)?.message ?? String(err)) } })]);
     await commit(undefined, true);
     return;
   }

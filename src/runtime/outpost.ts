@@ -224,7 +224,8 @@ class LocalOutpost implements Outpost {
         control,
       );
     } finally {
-      this.controls.delete(claimed.run.id);
+      // The run may have been claimed again meanwhile (a lapsed lease): leave that execution's control.
+      if (this.controls.get(claimed.run.id) === control) this.controls.delete(claimed.run.id);
     }
   }
 
