@@ -207,8 +207,8 @@ ${table}
 
 The "bare loop" is the floor: the same number of steps, each writing one event in its own transaction, with no
 run loop, no model or tool abstraction and no run-state updates — measured in the same process, same run.
-On this VM figures move by up to a quarter between runs (its disk and CPU are shared); the ratio to the bare loop,
-measured in the same run, is the steadier figure.
+On this VM figures move by a quarter or more between runs (its disk and CPU are shared; right after heavy disk
+activity, twice that); the ratio to the bare loop, measured in the same run, is the steadier figure.
 
 ## Against the targets
 
