@@ -1,4 +1,5 @@
 /** The runtime: durable runs (decide + executor), the scheduler, and a running Outpost. */
 export { type Action, type DecideContext, decide } from "./decide.js";
-export { type Outpost, type OutpostOptions, runView, startOutpost, VERSION } from "./outpost.js";
+export { type Outpost, type OutpostOptions, startOutpost, VERSION } from "./outpost.js";
 export { apply, initialState, type RunState, replay } from "./state.js";
+export { runView } from "./views.js";

@@ -1,7 +1,6 @@
 /**
  * A running Outpost: store + scheduler + executor behind the OutpostApi face.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import pino from "pino";
@@ -26,8 +25,10 @@ import type { AgentDefinition, Project, ToolDefinition } from "../definitions/ty
 import { createModelClient, describeModel, type ModelClient, type ToolSpec } from "../models/index.js";
 import { type ApprovalRecord, openStore, type RunRecord, type Store } from "../store/index.js";
 import { builtinTools } from "../tools/builtin.js";
+import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 import { executeRun, RunControl } from "./executor.js";
 import { Scheduler } from "./scheduler.js";
+import { approvalView, eventView, iso, runView } from "./views.js";
 
 export const VERSION = "0.1.0";
 
@@ -82,69 +83,6 @@ export async function startOutpost(options: OutpostOptions): Promise<Outpost> {
     await store.close().catch(() => undefined);
     lock.release();
     throw err;
-  }
-}
-
-interface DataDirLock {
-  release(): void;
-  /** Record where this process serves its API, so a second one can point people there. */
-  advertise(url: string): void;
-}
-
-/** Data folders locked by this process (a second Outpost in the same process is refused too). */
-const lockedHere = new Set<string>();
-
-/** One embedded Outpost per data folder: a second one would resume the first one's runs. */
-function lockDataDir(dataDir: string): DataDirLock {
-  mkdirSync(dataDir, { recursive: true });
-  const file = join(dataDir, "outpost.lock");
-  if (lockedHere.has(file)) {
-    throw new OutpostError("conflict", `the data folder ${dataDir} is already in use by an Outpost in this process`, "close it first");
-  }
-  const read = (): { pid: number; url?: string } => {
-    try {
-      return JSON.parse(readFileSync(file, "utf8"));
-    } catch {
-      return { pid: 0 };
-    }
-  };
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(file, "wx");
-      writeSync(fd, JSON.stringify({ pid: process.pid }));
-      closeSync(fd);
-      lockedHere.add(file);
-      return {
-        release: () => {
-          if (!lockedHere.delete(file)) return;
-          if (read().pid === process.pid) rmSync(file, { force: true });
-        },
-        advertise: (url) => writeFileSync(file, JSON.stringify({ pid: process.pid, url })),
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const holder = read();
-      if (holder.pid && holder.pid !== process.pid && alive(holder.pid)) {
-        throw new OutpostError(
-          "conflict",
-          `the data folder ${dataDir} is in use by another Outpost (pid ${holder.pid})`,
-          holder.url
-            ? `talk to it with --server ${holder.url}, stop it first, or use another --data folder`
-            : "stop it first, or use another --data folder",
-        );
-      }
-      rmSync(file, { force: true }); // stale: its process is gone
-    }
-  }
-  throw new OutpostError("conflict", `cannot lock the data folder ${dataDir}`, "remove outpost.lock there if no Outpost is running");
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
@@ -493,8 +431,6 @@ class LocalOutpost implements Outpost {
   }
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
-
 /** PostgreSQL cannot store U+0000 in text, and no person means to send it: refuse it clearly, on every store. */
 function rejectNul(value: string, field: string): void {
   if (value.includes("\u0000")) {
@@ -502,41 +438,3 @@ function rejectNul(value: string, field: string): void {
   }
 }
 const isTerminalEvent = (t: string) => t === "run.completed" || t === "run.failed" || t === "run.cancelled";
-
-export function runView(r: RunRecord): RunView {
-  return {
-    id: r.id,
-    workspace: r.workspace,
-    agent: r.agent,
-    session_id: r.sessionId,
-    status: r.status,
-    input: r.input,
-    output: r.output,
-    error: r.error,
-    usage: { input_tokens: r.inputTokens, output_tokens: r.outputTokens, cost_usd: r.costUsd },
-    steps: r.steps,
-    waiting_for: r.status === "waiting" ? r.waitingFor : null,
-    created_at: iso(r.createdAt),
-    updated_at: iso(r.updatedAt),
-    completed_at: r.completedAt === null ? null : iso(r.completedAt),
-  };
-}
-
-function eventView(runId: string, e: { seq: number; type: string; data: unknown; at: number }): EventView {
-  return { run_id: runId, seq: e.seq, type: e.type, data: e.data as Record<string, unknown>, at: iso(e.at) };
-}
-
-function approvalView(a: ApprovalRecord): ApprovalView {
-  return {
-    id: a.id,
-    run_id: a.runId,
-    agent: a.agent,
-    tool: a.tool,
-    arguments: a.arguments,
-    status: a.status,
-    reason: a.reason,
-    decided_by: a.decidedBy,
-    created_at: iso(a.createdAt),
-    decided_at: a.decidedAt === null ? null : iso(a.decidedAt),
-  };
-}

@@ -1,0 +1,43 @@
+/** Records from the store as the JSON-shaped views of the public API (src/core/api.ts). */
+import type { ApprovalView, EventView, RunView } from "../core/api.js";
+import type { ApprovalRecord, RunRecord } from "../store/index.js";
+
+export const iso = (ms: number) => new Date(ms).toISOString();
+
+export function runView(r: RunRecord): RunView {
+  return {
+    id: r.id,
+    workspace: r.workspace,
+    agent: r.agent,
+    session_id: r.sessionId,
+    status: r.status,
+    input: r.input,
+    output: r.output,
+    error: r.error,
+    usage: { input_tokens: r.inputTokens, output_tokens: r.outputTokens, cost_usd: r.costUsd },
+    steps: r.steps,
+    waiting_for: r.status === "waiting" ? r.waitingFor : null,
+    created_at: iso(r.createdAt),
+    updated_at: iso(r.updatedAt),
+    completed_at: r.completedAt === null ? null : iso(r.completedAt),
+  };
+}
+
+export function eventView(runId: string, e: { seq: number; type: string; data: unknown; at: number }): EventView {
+  return { run_id: runId, seq: e.seq, type: e.type, data: e.data as Record<string, unknown>, at: iso(e.at) };
+}
+
+export function approvalView(a: ApprovalRecord): ApprovalView {
+  return {
+    id: a.id,
+    run_id: a.runId,
+    agent: a.agent,
+    tool: a.tool,
+    arguments: a.arguments,
+    status: a.status,
+    reason: a.reason,
+    decided_by: a.decidedBy,
+    created_at: iso(a.createdAt),
+    decided_at: a.decidedAt === null ? null : iso(a.decidedAt),
+  };
+}
