@@ -127,14 +127,23 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
   /** A cancel that arrived with the commit that made the run wait: the run is unleased now, so cancel it in the store. */
   const cancelIfAsked = async () => {
     if (control.why === "cancel" && !state.terminal) {
-      await store.applyExternal(run.workspace, { kind: "cancel", runId: run.id, reason: control.cancelReason ?? "cancelled" });
-      for (const e of await store.getEvents(run.id, committedSeq)) deps.publish(run.id, e.seq, e.type, e.data, e.at);
+      const result = await store.applyExternal(run.workspace, {
+        kind: "cancel",
+        runId: run.id,
+        reason: control.cancelReason ?? "cancelled",
+      });
+      for (const e of result.events) deps.publish(run.id, e.seq, e.type, e.data, e.at);
     }
   };
 
-  if (!agent) {
-    stage([ev("run.failed", { error: { code: "agent_not_found", message: `agent "${run.agent}" is no longer defined in the project` } })]);
+  /** Ends the run as failed with the reason (and hands the lease back). */
+  const fail = async (code: string, message: string) => {
+    stage([ev("run.failed", { error: { code, message: storable(message) } })]);
     await commit(undefined, true);
+  };
+
+  if (!agent) {
+    await fail("agent_not_found", `agent "${run.agent}" is no longer defined in the project`);
     return;
   }
 
@@ -150,8 +159,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
     setup = "tool_unavailable";
     toolSpecs = deps.toolSpecsFor(agent);
   } catch (err) {
-    stage([ev("run.failed", { error: { code: setup, message: storable((err as Error)?.message ?? String(err)) } })]);
-    await commit(undefined, true);
+    await fail(setup, (err as Error)?.message ?? String(err));
     return;
   }
   const ctx = { agent, tools: deps.tools, now: 0 };
@@ -220,13 +228,12 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
       // Not a lost connection (e.g. the store refused this run's progress for good): retrying after the
       // lease lapses would fail the same way, forever. End the run with the reason instead.
       deps.log.error({ run_id: run.id, err: (err as Error)?.message }, "run failed: it could not continue");
-      const failed = ev("run.failed", {
-        error: { code: "internal", message: `the run could not continue: ${storable((err as Error)?.message ?? String(err))}` },
-      });
-      const committed = replay(run.id, await store.getEvents(run.id));
-      const expectedSeq = committed.lastSeq;
-      apply(committed, { ...failed, seq: expectedSeq + 1, at: Date.now() } as RunEvent);
-      await store.commit({ runId: run.id, leaseToken: claimed.leaseToken, expectedSeq, events: [failed], patch: patchOf(committed, true) });
+      // Start over from what is committed: whatever was staged is what the store refused.
+      state = replay(run.id, await store.getEvents(run.id));
+      committedSeq = state.lastSeq;
+      pending = [];
+      facts = [];
+      await fail("internal", `the run could not continue: ${(err as Error)?.message ?? String(err)}`);
       return;
     }
     throw err;

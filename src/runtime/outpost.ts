@@ -368,7 +368,7 @@ class LocalOutpost implements Outpost {
     }
     const r = await this.store.applyExternal(this.workspace, { kind: "cancel", runId: id, reason });
     if (r.run.cancelRequested) this.controls.get(id)?.cancel(reason);
-    await this.publishNew(id, r.run);
+    for (const e of r.events) this.publish(eventView(id, e));
     return runView(r.run);
   }
 
@@ -377,15 +377,8 @@ class LocalOutpost implements Outpost {
     rejectNul(event.name, "name");
     const r = await this.store.applyExternal(this.workspace, { kind: "event", runId, name: event.name, payload: event.payload ?? null });
     if (r.woke) this.wake();
-    await this.publishNew(runId, r.run);
+    for (const e of r.events) this.publish(eventView(runId, e));
     return runView(r.run);
-  }
-
-  /** Events written outside an executor are published to live streams too. */
-  private async publishNew(runId: string, run: RunRecord): Promise<void> {
-    if (!this.listeners.has(runId)) return;
-    const events = await this.store.getEvents(runId, Math.max(0, run.lastSeq - 3));
-    for (const e of events) this.publish(eventView(runId, e));
   }
 
   async listApprovals(req: { status?: ApprovalStatus } = {}): Promise<ApprovalView[]> {
@@ -404,7 +397,7 @@ class LocalOutpost implements Outpost {
       by: d.by ?? null,
     });
     if (r.woke) this.wake();
-    await this.publishNew(r.run.id, r.run);
+    for (const e of r.events) this.publish(eventView(r.run.id, e));
     return approvalView(r.approval as ApprovalRecord);
   }
 

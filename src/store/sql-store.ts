@@ -376,7 +376,7 @@ export abstract class SqlStore implements Store {
           woke = true;
         }
       } else {
-        if (terminal) return { run, woke: false };
+        if (terminal) return { run, woke: false, events: [] };
         const leased = run.leaseOwner !== null && (run.leaseExpiresAt ?? 0) > now;
         if (leased) {
           set.cancel_requested = input.reason;
@@ -409,7 +409,8 @@ export abstract class SqlStore implements Store {
         .where("id", "=", run.id)
         .returningAll()
         .executeTakeFirstOrThrow();
-      return { run: toRunRecord(updated), approval, woke };
+      const appended = events.map((e, i) => ({ ...e, seq: run.lastSeq + i + 1, at: now }) as RunEvent);
+      return { run: toRunRecord(updated), approval, woke, events: appended };
     });
   }
 }

@@ -140,6 +140,8 @@ export interface ExternalResult {
   approval?: ApprovalRecord;
   /** The run became runnable (a worker should be woken). */
   woke: boolean;
+  /** The events this input appended to the run's log (none when it only flagged a cancel). */
+  events: RunEvent[];
 }
 
 export interface Store {

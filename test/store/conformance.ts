@@ -910,6 +910,7 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
           ["event.received", { name: "parcel.arrived", payload: { tracking: "X1", n: [1, 2] } }],
           ["run.resumed", { reason: "event parcel.arrived" }],
         ]);
+        expect(r.events).toEqual(await store.getEvents(run.id, 2)); // what it appended, as stored
         expect((await store.claimRuns("w1", 10, LEASE)).map((c) => c.run.id)).toEqual([run.id]);
       });
 
