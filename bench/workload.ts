@@ -39,6 +39,8 @@ export function benchProject(): Project {
     models: new Map([["scripted", { name: "scripted", candidates: [] }]]),
     agents: new Map([["bench", agent]]),
     tools: new Map([["counter.add", tool as ToolDefinition]]),
+    connections: new Map(),
+    teams: new Map(),
     defaults: { model: "scripted", limits },
     scriptsDir: join(root, "scripts"),
   };

@@ -91,6 +91,14 @@ export interface StartRunRequest {
   session_id?: string;
   /** A retried request with the same key returns the same run. */
   idempotency_key?: string;
+  /** Earlier turns of a conversation kept by the caller (OpenAI-style clients resend them each time):
+   * the agent sees them before `input`. Recorded in the run's log. */
+  context?: ContextMessage[];
+}
+
+export interface ContextMessage {
+  role: "user" | "assistant";
+  content: string;
 }
 
 export interface ListRunsRequest {

@@ -144,6 +144,8 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     models,
     agents,
     tools,
+    connections: new Map(),
+    teams: new Map(),
     defaults: { ...(defaultModel !== undefined ? { model: defaultModel } : {}), limits: defaultLimits },
     scriptsDir: path.resolve(root, settings.file.scripts_dir ?? "scripts"),
   });

@@ -92,7 +92,11 @@ export interface ToolHandlerArgs<I> {
 export interface ToolDefinition<I = any, O = unknown> {
   name: string;
   description: string;
+  /** Validates the model's arguments before the call's intent is committed. */
   input: z.ZodType<I>;
+  /** The JSON Schema the model is shown. Tools from MCP servers and OpenAPI documents carry their own;
+   * project tools leave it out and it is derived from `input`. */
+  inputSchema?: Record<string, unknown>;
   /** "required": every call waits for a human approval before it runs. */
   approval?: "required" | "none";
   /** Marks tools with side effects (documentation, and later policy). Default true. */
@@ -103,6 +107,69 @@ export interface ToolDefinition<I = any, O = unknown> {
   handler: (args: ToolHandlerArgs<I>) => Promise<O> | O;
   /** Where it was defined, relative to the project root (set by the loader). */
   file?: string;
+}
+
+/** Per-tool settings a connection may override, keyed by the tool's name on the remote system. */
+export interface ConnectionToolSettings {
+  approval?: "required" | "none";
+  timeoutMs?: number;
+  /** Marks a tool as read-only (no side effects). */
+  sideEffects?: boolean;
+}
+
+interface ConnectionBase {
+  /** The namespace of its tools: `helpdesk` → `helpdesk.get_ticket`. */
+  name: string;
+  /** Per-call timeout in ms (default 30 000). */
+  timeoutMs: number;
+  /** Only these remote tools / operations (by remote name); default all. */
+  include?: string[];
+  /** Never these. */
+  exclude?: string[];
+  tools: Record<string, ConnectionToolSettings>;
+  classification?: Classification;
+  /** Source file relative to the project root (outpost.yaml). */
+  file: string;
+}
+
+/**
+ * An MCP server. Strings may hold `${VAR}` references: they are kept unexpanded here and expanded
+ * from the environment only when connecting, so secrets never sit in the Project.
+ */
+export interface McpConnection extends ConnectionBase {
+  kind: "mcp";
+  transport:
+    | { type: "stdio"; command: string; args: string[]; env: Record<string, string>; /** absolute */ cwd: string }
+    | { type: "http"; url: string; headers: Record<string, string> };
+  /** How long connecting (spawn + initialize + tools/list) may take, in ms (default 10 000). */
+  connectTimeoutMs: number;
+}
+
+/** An OpenAPI 3.x document whose operations become tools. `${VAR}` as for MCP. */
+export interface OpenApiConnection extends ConnectionBase {
+  kind: "openapi";
+  /** Absolute file path or http(s) URL of the document. */
+  spec: string;
+  /** Overrides the document's `servers[0].url`. */
+  baseUrl?: string;
+  headers: Record<string, string>;
+  auth?:
+    | { type: "bearer"; tokenEnv: string }
+    | { type: "header"; header: string; valueEnv: string }
+    | { type: "basic"; usernameEnv: string; passwordEnv: string };
+}
+
+export type Connection = McpConnection | OpenApiConnection;
+
+/** A department: agents that work together, and the ones it lets other teams (and outside clients) reach. */
+export interface TeamDefinition {
+  name: string;
+  description: string;
+  lead: string;
+  members: string[];
+  /** Members other teams' agents may delegate or hand off to, and that the open endpoints (MCP, A2A) offer. */
+  exposes: string[];
+  file: string;
 }
 
 export interface ProjectDefaults {
@@ -119,6 +186,9 @@ export interface Project {
   models: Map<string, ModelAlias>;
   agents: Map<string, AgentDefinition>;
   tools: Map<string, ToolDefinition>;
+  /** MCP servers and OpenAPI documents, by name (= tool namespace). */
+  connections: Map<string, Connection>;
+  teams: Map<string, TeamDefinition>;
   defaults: ProjectDefaults;
   /** Absolute path of the folder holding scripted-model scripts (default <root>/scripts). */
   scriptsDir: string;

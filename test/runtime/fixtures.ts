@@ -25,6 +25,8 @@ export function project(tools: ToolDefinition[], limits: Partial<typeof defaultL
     models: new Map(),
     agents: new Map([["clerk", agent]]),
     tools: new Map(tools.map((t) => [t.name, t])),
+    connections: new Map(),
+    teams: new Map(),
     defaults: { model: "m", limits: l },
     scriptsDir: join(root, "scripts"),
   };

@@ -1,0 +1,35 @@
+/**
+ * A ToolSource is a remote system whose tools an Outpost uses: an MCP server
+ * or an OpenAPI document. Outpost starts every source at boot, asks it for its
+ * tools whenever an agent's tool list is built, and closes it at shutdown.
+ *
+ * A source must never take Outpost down: an unreachable or crashing system is
+ * reported by status(), retried in the background, and each call made while it
+ * is down fails with a clear error that the run records.
+ */
+import type { ToolDefinition } from "../definitions/types.js";
+
+export interface ToolSourceStatus {
+  state: "connecting" | "ready" | "down" | "closed";
+  /** Why it is down (no secrets). */
+  error?: string;
+  tools: number;
+}
+
+export interface ToolSource {
+  /** The connection's name: every tool it offers is named `<name>.<remote tool>`. */
+  readonly name: string;
+  /** Connects and discovers tools. Resolves once ready or once the first attempt failed (it then
+   * keeps retrying in the background with backoff); never rejects for an unreachable system. */
+  start(): Promise<void>;
+  /** Its tools as currently known (empty until first discovered). */
+  tools(): ToolDefinition[];
+  status(): ToolSourceStatus;
+  close(): Promise<void>;
+}
+
+export interface ToolSourceDeps {
+  /** For `${VAR}` expansion at connect time. */
+  env: NodeJS.ProcessEnv;
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+}
