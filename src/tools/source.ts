@@ -31,5 +31,7 @@ export interface ToolSource {
 export interface ToolSourceDeps {
   /** For `${VAR}` expansion at connect time. */
   env: NodeJS.ProcessEnv;
+  /** Outpost's data folder: stdio MCP servers get it as OUTPOST_DATA_DIR, to keep their own state beside Outpost's. */
+  dataDir: string;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
