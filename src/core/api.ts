@@ -81,6 +81,10 @@ export interface AgentView {
   description: string;
   model: string;
   instructions: string;
+  /** The team the agent belongs to (its first, if several). */
+  team: string | null;
+  /** Reachable from other teams and through the open endpoints (MCP, A2A). */
+  exposed: boolean;
   tools: { name: string; description: string; approval: "required" | "none" }[];
   limits: { max_steps: number; max_tokens: number; max_usd: number; max_wall_time_ms: number };
 }

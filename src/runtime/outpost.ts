@@ -20,7 +20,7 @@ import type {
 import { isTerminal } from "../core/api.js";
 import { notFound, OutpostError } from "../core/errors.js";
 import { newId } from "../core/ids.js";
-import { selectCandidate } from "../definitions/index.js";
+import { exposedAgents, selectCandidate } from "../definitions/index.js";
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
 import { createModelClient, describeModel, type ModelClient, type ToolSpec } from "../models/index.js";
 import { type ApprovalRecord, openStore, type RunRecord, type Store } from "../store/index.js";
@@ -241,6 +241,8 @@ class LocalOutpost implements Outpost {
       description: a.description,
       model: a.model,
       instructions: a.instructions,
+      team: [...this.project.teams.values()].find((t) => t.members.includes(a.name))?.name ?? null,
+      exposed: exposedAgents(this.project).includes(a.name),
       tools: a.tools.map((ref) => {
         const t = this.tools.get(ref.name);
         return { name: ref.name, description: t?.description ?? "", approval: ref.approval ?? t?.approval ?? "none" };

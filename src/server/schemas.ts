@@ -190,6 +190,8 @@ export const sharedSchemas = [
       description: string,
       model: string,
       instructions: string,
+      team: { type: ["string", "null"] },
+      exposed: { type: "boolean", description: "Reachable from other teams and through the MCP and A2A endpoints." },
       tools: {
         type: "array",
         items: {
@@ -215,7 +217,7 @@ export const sharedSchemas = [
         additionalProperties: true,
       },
     },
-    required: ["name", "description", "model", "instructions", "tools", "limits"],
+    required: ["name", "description", "model", "instructions", "team", "exposed", "tools", "limits"],
     additionalProperties: true,
   },
   {
