@@ -23,6 +23,8 @@ import Fastify, {
 import type pino from "pino";
 import type { ApprovalStatus, ListRunsRequest, OutpostApi, RunStatus } from "../core/api.js";
 import { makeErrorHandler, notFoundHandler } from "./errors.js";
+import { registerMcpRoutes } from "./protocols/mcp.js";
+import { registerOpenAiRoutes } from "./protocols/openai.js";
 import { routeSchemas as s, sharedSchemas } from "./schemas.js";
 import { streamRun } from "./sse.js";
 
@@ -217,6 +219,9 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   server.get<{ Params: { id: string } }>("/v1/sessions/:id", { schema: s.getSession }, async (request) =>
     api.getSession(request.params.id),
   );
+
+  await registerOpenAiRoutes(server, api, { heartbeatMs });
+  await registerMcpRoutes(server, api, { version: options.version });
 
   return server;
 }

@@ -1,10 +1,11 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { RunView } from "../../src/core/api.js";
 import { isTerminal } from "../../src/core/api.js";
 import { loadProject } from "../../src/definitions/index.js";
+import type { Project } from "../../src/definitions/types.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 import { createServer, listen } from "../../src/server/index.js";
 import { collectLogs } from "./logs.js";
@@ -21,11 +22,14 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-/** The real runtime on the Acme example (SQLite in a temp folder) behind the HTTP server on 127.0.0.1:<free port>. */
-export async function startStack(options: { bodyLimit?: number } = {}): Promise<Stack> {
+/**
+ * The real runtime on the Acme example (SQLite in a temp folder) behind the HTTP server on 127.0.0.1:<free port>.
+ * `project`: another project folder, or a project already loaded (e.g. with teams set in code).
+ */
+export async function startStack(options: { bodyLimit?: number; project?: string | Project } = {}): Promise<Stack> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "outpost-server-test-"));
   const logs = collectLogs();
-  const project = await loadProject(ACME);
+  const project = typeof options.project === "object" ? options.project : await loadProject(options.project ?? ACME);
   // Scripted model only: make sure no real provider is picked up from the environment.
   const env = { ...process.env };
   delete env.OPENAI_API_KEY;
@@ -104,3 +108,76 @@ export async function waitForRun(
 
 export const terminal = (run: RunView) => isTerminal(run.status);
 export const waiting = (run: RunView) => run.status === "waiting";
+
+/**
+ * A small project on the scripted model for the protocol endpoints (OpenAI-compatible, MCP), in a temp folder:
+ * - `echo-bot` answers "You said: <input>";
+ * - `broken` has no dialogue for any message, so its runs fail;
+ * - `gatekeeper` calls `wait.until`, which needs a person's approval for it;
+ * - `sleeper` waits one second (`wait.until`), then answers "Rested.";
+ * - `back-office` is in a team that does not expose it.
+ */
+export async function protocolProject(): Promise<{ project: Project; root: string }> {
+  const root = await mkdtemp(path.join(tmpdir(), "outpost-protocols-"));
+  const files: Record<string, string> = {
+    "outpost.yaml": [
+      "version: 1",
+      "workspace: protocols",
+      "models:",
+      "  offline:",
+      "    - provider: scripted",
+      "defaults:",
+      "  model: offline",
+      "  limits: { max_steps: 10, max_tokens: 100000, max_usd: 1, max_wall_time: 1m, max_model_errors: 1 }",
+      "",
+    ].join("\n"),
+    "agents/echo-bot.yaml": "name: echo-bot\ndescription: Repeats what you say.\ninstructions: Repeat the message.\n",
+    "scripts/echo-bot.yaml": 'dialogues:\n  - turns:\n      - text: "You said: ${input}"\n',
+    "agents/broken.yaml": "name: broken\ndescription: Always fails.\ninstructions: Fail.\n",
+    "scripts/broken.yaml": 'dialogues:\n  - when: "^this never matches$"\n    turns:\n      - text: "unreachable"\n',
+    "agents/gatekeeper.yaml": [
+      "name: gatekeeper",
+      "description: Waits for a person before it goes on.",
+      "instructions: Wait, then answer.",
+      "tools:",
+      "  - name: wait.until",
+      "    approval: required",
+      "",
+    ].join("\n"),
+    "scripts/gatekeeper.yaml": [
+      "dialogues:",
+      "  - turns:",
+      "      - tool_calls:",
+      "          - name: wait.until",
+      "            args: { seconds: 1 }",
+      '      - text: "Waited."',
+      "",
+    ].join("\n"),
+    "agents/sleeper.yaml": "name: sleeper\ndescription: Rests a second, then answers.\ninstructions: Rest.\ntools: [wait.until]\n",
+    "scripts/sleeper.yaml": [
+      "dialogues:",
+      "  - turns:",
+      "      - tool_calls:",
+      "          - name: wait.until",
+      "            args: { seconds: 1 }",
+      '      - text: "Rested."',
+      "",
+    ].join("\n"),
+    "agents/back-office.yaml": "name: back-office\ndescription: Internal only.\ninstructions: Answer colleagues.\n",
+    "scripts/back-office.yaml": 'dialogues:\n  - turns:\n      - text: "internal"\n',
+  };
+  for (const [file, text] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(root, file)), { recursive: true });
+    await writeFile(path.join(root, file), text);
+  }
+  const project = await loadProject(root);
+  project.teams.set("operations", {
+    name: "operations",
+    description: "Back office.",
+    lead: "back-office",
+    members: ["back-office"],
+    exposes: [],
+    file: "teams/operations.yaml",
+  });
+  return { project, root };
+}
