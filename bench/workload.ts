@@ -14,7 +14,17 @@ import { createScriptedClient, type ModelClient, type ModelRequest } from "../sr
 export const TOOL_CALLS = 20;
 export const STEPS_PER_RUN = 2 * TOOL_CALLS + 1;
 
-const limits = { maxSteps: 1000, maxTokens: 10_000_000, maxUsd: 100, maxWallTimeMs: 3_600_000, maxModelErrors: 3 };
+const limits = {
+  maxSteps: 1000,
+  maxTokens: 10_000_000,
+  maxUsd: 100,
+  maxWallTimeMs: 3_600_000,
+  maxModelErrors: 3,
+  maxDelegations: 10,
+  maxDepth: 3,
+  maxHandoffs: 5,
+  maxToolOutput: 16_000,
+};
 
 export function benchProject(): Project {
   const agent: AgentDefinition = {
@@ -24,6 +34,9 @@ export function benchProject(): Project {
     model: "scripted",
     tools: [{ name: "counter.add" }],
     limits,
+    delegates: [],
+    handoffs: [],
+    fanOut: "all",
     file: "agents/bench.yaml",
   };
   const tool: ToolDefinition<{ n: number }> = {

@@ -8,10 +8,12 @@ import type {
   AgentView,
   ApprovalStatus,
   ApprovalView,
+  ArtifactView,
   EventView,
   ListRunsRequest,
   OutpostApi,
   Page,
+  RunTreeView,
   RunView,
   SessionView,
   StartRunRequest,
@@ -216,9 +218,10 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
     startRun: async (request: StartRunRequest) =>
       (await send("POST", "/v1/runs", {
         body: {
-          agent: request.agent,
+          ...(request.agent !== undefined ? { agent: request.agent } : {}),
           input: request.input,
           ...(request.session_id !== undefined ? { session_id: request.session_id } : {}),
+          ...(request.context !== undefined ? { context: request.context } : {}),
         },
         headers: request.idempotency_key !== undefined ? { "idempotency-key": request.idempotency_key } : {},
       })) as RunView,
@@ -252,6 +255,9 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
         },
       })) as ApprovalView,
     getSession: async (id) => (await send("GET", `/v1/sessions/${seg(id)}`)) as SessionView,
+    getRunTree: async (id) => (await send("GET", `/v1/runs/${seg(id)}/tree`)) as RunTreeView,
+    getArtifact: async (id, page = {}) =>
+      (await send("GET", `/v1/artifacts/${seg(id)}`, { query: { offset: page.offset, limit: page.limit } })) as ArtifactView,
   };
 }
 

@@ -17,7 +17,11 @@ export interface UsageView {
   cost_usd: number;
 }
 
-export type WaitingFor = { kind: "approval"; approval_id: string } | { kind: "timer"; until: string } | { kind: "event"; event: string };
+export type WaitingFor =
+  | { kind: "approval"; approval_id: string }
+  | { kind: "timer"; until: string }
+  | { kind: "event"; event: string }
+  | { kind: "children"; run_ids: string[]; mode: "all" | "fail_fast" };
 
 export interface RunView {
   id: string;
@@ -31,6 +35,12 @@ export interface RunView {
   usage: UsageView;
   steps: number;
   waiting_for: WaitingFor | null;
+  /** Set on runs started by another run's delegation. */
+  parent_run_id: string | null;
+  /** The run at the top of this run's delegation tree (itself, for a top-level run). */
+  root_run_id: string;
+  /** 0 for a top-level run, 1 for its children, … */
+  depth: number;
   created_at: string;
   updated_at: string;
   completed_at: string | null;
@@ -44,6 +54,26 @@ export interface EventView {
   type: string;
   data: Record<string, unknown>;
   at: string;
+}
+
+/** A run and the runs it delegated to, recursively. */
+export interface RunTreeView {
+  run: RunView;
+  children: RunTreeView[];
+}
+
+/** A large tool output kept aside; the model saw a preview and pages through the rest with `artifacts.read`. */
+export interface ArtifactView {
+  id: string;
+  run_id: string;
+  call_id: string;
+  tool: string;
+  size: number;
+  offset: number;
+  content: string;
+  /** Offset of the next page, or null at the end. */
+  next_offset: number | null;
+  created_at: string;
 }
 
 export type ApprovalStatus = "pending" | "approved" | "denied";
@@ -90,7 +120,8 @@ export interface AgentView {
 }
 
 export interface StartRunRequest {
-  agent: string;
+  /** Omitted when continuing a session: the agent now holding that conversation (after handoffs) answers. */
+  agent?: string;
   input: string;
   session_id?: string;
   /** A retried request with the same key returns the same run. */
@@ -135,4 +166,7 @@ export interface OutpostApi {
   listApprovals(request?: { status?: ApprovalStatus }): Promise<ApprovalView[]>;
   decideApproval(id: string, decision: { decision: "approve" | "deny"; reason?: string; by?: string }): Promise<ApprovalView>;
   getSession(id: string): Promise<SessionView>;
+  /** The run with its delegated children, grandchildren, … */
+  getRunTree(id: string): Promise<RunTreeView>;
+  getArtifact(id: string, page?: { offset?: number; limit?: number }): Promise<ArtifactView>;
 }

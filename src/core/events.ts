@@ -15,10 +15,30 @@ export const waitingFor = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("approval"), approval_id: z.string() }),
   z.object({ kind: z.literal("timer"), until: z.string() }),
   z.object({ kind: z.literal("event"), event: z.string() }),
+  /** Delegated child runs: woken when all have finished, or at the first failure under `fail_fast`. */
+  z.object({ kind: z.literal("children"), run_ids: z.array(z.string()), mode: z.enum(["all", "fail_fast"]) }),
 ]);
 
+const contextMessage = z.object({ role: z.enum(["user", "assistant"]), content: z.string() });
+/** Where a delegated run sits in its tree: who asked, and the chain of agents above it (for cycle checks). */
+const parentLink = z.object({
+  run_id: z.string(),
+  call_id: z.string(),
+  root_run_id: z.string(),
+  depth: z.number(),
+  chain: z.array(z.string()),
+});
+
 export const eventData = {
-  "run.started": z.object({ agent: z.string(), input: z.string(), session_id: z.string() }),
+  "run.started": z.object({
+    agent: z.string(),
+    input: z.string(),
+    session_id: z.string(),
+    /** Earlier turns the caller sent along (OpenAI-style clients). */
+    context: z.array(contextMessage).optional(),
+    /** Set on delegated runs. */
+    parent: parentLink.optional(),
+  }),
   "model.called": z.object({ step: z.number(), model: z.string() }),
   "model.responded": z.object({
     step: z.number(),
@@ -59,6 +79,19 @@ export const eventData = {
   "run.waiting": z.object({ for: waitingFor }),
   "run.resumed": z.object({ reason: z.string() }),
   "event.received": z.object({ name: z.string(), payload: z.unknown() }),
+  /** A delegation call started its child run (the child's id is recorded before the parent waits). */
+  "delegation.started": z.object({ call_id: z.string(), child_run_id: z.string(), agent: z.string() }),
+  /** A child run ended; appended to the parent's log by the store. */
+  "child.finished": z.object({
+    call_id: z.string(),
+    child_run_id: z.string(),
+    agent: z.string(),
+    status: z.enum(["completed", "failed", "cancelled"]),
+    output: z.string().nullable(),
+    error: runError.nullable(),
+  }),
+  /** The conversation passed to another agent, which continues this run (and the session). */
+  "run.handed_off": z.object({ call_id: z.string(), from: z.string(), to: z.string(), reason: z.string() }),
   "run.completed": z.object({ output: z.string() }),
   "run.failed": z.object({ error: runError }),
   "run.cancelled": z.object({ reason: z.string() }),

@@ -3,9 +3,12 @@
  * problem in every file is collected (never just the first) and reported with
  * file, line, field and a fix.
  */
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
+import { toConnections } from "./connections.js";
 import { byLocation, type Issue, ProjectError } from "./errors.js";
+import { listFiles, readText } from "./files.js";
+import { checkCollaboration, loadTeams } from "./load-teams.js";
 import { loadTools } from "./load-tools.js";
 import { expandEnv, toCandidate } from "./models.js";
 import { checkYaml } from "./schema-issues.js";
@@ -19,7 +22,7 @@ import {
   projectFileSchema,
 } from "./schemas.js";
 import { didYouMean } from "./suggest.js";
-import type { AgentDefinition, AgentLimits, AgentToolRef, ModelAlias, Project, ToolDefinition } from "./types.js";
+import type { AgentDefinition, AgentLimits, AgentToolRef, Connection, ModelAlias, Project, ToolDefinition } from "./types.js";
 import { baseUrlProblem, displayUrl } from "./urls.js";
 import { formatPath, parseYaml, type YamlSource } from "./yaml-source.js";
 
@@ -40,6 +43,10 @@ export const DEFAULT_LIMITS: AgentLimits = {
   maxUsd: 1,
   maxWallTimeMs: 10 * 60_000,
   maxModelErrors: 3,
+  maxDelegations: 10,
+  maxDepth: 3,
+  maxHandoffs: 5,
+  maxToolOutput: 16_000,
 };
 
 const PROJECT_FILE = "outpost.yaml";
@@ -90,6 +97,8 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     });
   }
 
+  const connections = settings.file ? toConnections(root, settings.file) : new Map<string, Connection>();
+
   // tools/*.ts
   const loaded = await loadTools(root);
   issues.push(...loaded.issues);
@@ -98,6 +107,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
   // agents/*.yaml
   const agents = new Map<string, AgentDefinition>();
   const agentLines = new Map<string, string>();
+  const agentSources = new Map<string, YamlSource>();
   for (const file of await listFiles(root, "agents", /\.ya?ml$/, issues)) {
     const text = await readText(root, file, issues);
     if (text === undefined) continue;
@@ -125,17 +135,25 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     }
     agentLines.set(agent.name, where);
     const model = checkAgentModel(agent, source, defaultModel, settings.aliases, issues);
-    const toolRefs = checkAgentTools(agent, source, tools, loaded.incomplete, issues);
+    const toolRefs = checkAgentTools(agent, source, tools, connections, loaded.incomplete, issues);
     agents.set(agent.name, {
       name: agent.name,
       description: agent.description ?? "",
       instructions: agent.instructions,
       model,
       tools: toolRefs,
+      delegates: agent.delegates ?? [],
+      handoffs: agent.handoffs ?? [],
+      fanOut: agent.fan_out ?? "all",
       limits: mergeLimits(defaultLimits, agent.limits),
       file,
     });
+    agentSources.set(agent.name, source);
   }
+
+  // teams/*.yaml
+  const teams = await loadTeams(root, agents, issues);
+  checkCollaboration(agents, teams, agentSources, issues);
 
   if (!settings.file) return done();
   return done({
@@ -144,8 +162,8 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     models,
     agents,
     tools,
-    connections: new Map(),
-    teams: new Map(),
+    connections,
+    teams,
     defaults: { ...(defaultModel !== undefined ? { model: defaultModel } : {}), limits: defaultLimits },
     scriptsDir: path.resolve(root, settings.file.scripts_dir ?? "scripts"),
   });
@@ -249,6 +267,7 @@ function checkAgentTools(
   agent: AgentFile,
   source: YamlSource,
   tools: Map<string, ToolDefinition>,
+  connections: Map<string, Connection>,
   toolsIncomplete: boolean,
   issues: Issue[],
 ): AgentToolRef[] {
@@ -262,8 +281,21 @@ function checkAgentTools(
       return;
     }
     listed.add(ref.name);
+    // A connection's tools are known only once it is reached (at start): its namespace is enough here.
+    const namespace = ref.name.slice(0, ref.name.indexOf("."));
+    if (connections.has(namespace)) {
+      refs.push(ref);
+      return;
+    }
+    if (ref.name.endsWith(".*")) {
+      issues.push({
+        ...at,
+        message: `"${ref.name}" names no connection — "<name>.*" means every tool of a connection under connections: in outpost.yaml (known: ${[...connections.keys()].join(", ") || "none"})`,
+      });
+      return;
+    }
     if (!tools.has(ref.name) && !BUILTIN_TOOL_NAMES.includes(ref.name) && !toolsIncomplete) {
-      const known = [...tools.keys(), ...BUILTIN_TOOL_NAMES].sort();
+      const known = [...tools.keys(), ...BUILTIN_TOOL_NAMES, ...[...connections.keys()].map((c) => `${c}.*`)].sort();
       const hint =
         didYouMean(ref.name, known) ||
         ` — define it in tools/*.ts with defineTool({ name: "${ref.name}", ... }) (known: ${known.join(", ") || "none"})`;
@@ -282,30 +314,9 @@ function mergeLimits(base: AgentLimits, input: LimitsInput | undefined): AgentLi
     maxUsd: input.max_usd ?? base.maxUsd,
     maxWallTimeMs: input.max_wall_time ?? base.maxWallTimeMs,
     maxModelErrors: input.max_model_errors ?? base.maxModelErrors,
+    maxDelegations: input.max_delegations ?? base.maxDelegations,
+    maxDepth: input.max_depth ?? base.maxDepth,
+    maxHandoffs: input.max_handoffs ?? base.maxHandoffs,
+    maxToolOutput: input.max_tool_output ?? base.maxToolOutput,
   };
-}
-
-/** The files in `folder` whose names match `pattern`; a folder with such a name is an issue. */
-async function listFiles(root: string, folder: string, pattern: RegExp, issues: Issue[]): Promise<string[]> {
-  const entries = await readdir(path.join(root, folder), { withFileTypes: true }).catch(() => []);
-  const files: string[] = [];
-  for (const entry of entries) {
-    if (!pattern.test(entry.name)) continue;
-    const file = `${folder}/${entry.name}`;
-    if (entry.isDirectory()) {
-      issues.push({ file, path: "", message: `is a folder, not a file — rename it, or move it out of ${folder}/` });
-    } else {
-      files.push(file);
-    }
-  }
-  return files.sort();
-}
-
-async function readText(root: string, file: string, issues: Issue[]): Promise<string | undefined> {
-  try {
-    return await readFile(path.join(root, file), "utf8");
-  } catch (error) {
-    issues.push({ file, path: "", message: `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` });
-    return undefined;
-  }
 }

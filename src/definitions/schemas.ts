@@ -50,6 +50,10 @@ export const limitsSchema = z.strictObject({
   max_usd: z.number().nonnegative().optional(),
   max_wall_time: duration.optional(),
   max_model_errors: z.int().nonnegative().optional(),
+  max_delegations: z.int().nonnegative().optional(),
+  max_depth: z.int().nonnegative().optional(),
+  max_handoffs: z.int().nonnegative().optional(),
+  max_tool_output: z.int().min(1000).optional(),
 });
 
 export const candidateSchema = z
@@ -97,6 +101,51 @@ const exampleModel: Record<Provider, string> = {
   scripted: "scripted",
 };
 
+const classification = z.enum(["public", "internal", "confidential", "restricted"]);
+const connectionToolSettings = z.strictObject({
+  approval: z.enum(["required", "none"]).optional(),
+  timeout: duration.optional(),
+  side_effects: z.boolean().optional(),
+});
+const connectionBase = {
+  timeout: duration.optional(),
+  include: z.array(z.string().min(1)).optional(),
+  exclude: z.array(z.string().min(1)).optional(),
+  tools: z.record(z.string(), connectionToolSettings).optional(),
+  classification: classification.optional(),
+};
+export const connectionSchema = z.union([
+  z.strictObject({
+    ...connectionBase,
+    mcp: z.union([
+      z.strictObject({
+        command: z.string().min(1),
+        args: z.array(z.string()).optional(),
+        env: z.record(z.string(), z.string()).optional(),
+        cwd: z.string().min(1).optional(),
+      }),
+      z.strictObject({ url: z.string().min(1), headers: z.record(z.string(), z.string()).optional() }),
+    ]),
+    connect_timeout: duration.optional(),
+  }),
+  z.strictObject({
+    ...connectionBase,
+    openapi: z.strictObject({
+      spec: z.string().min(1),
+      base_url: z.string().min(1).optional(),
+      headers: z.record(z.string(), z.string()).optional(),
+    }),
+    auth: z
+      .union([
+        z.strictObject({ bearer_env: envName }),
+        z.strictObject({ header: z.string().min(1), value_env: envName }),
+        z.strictObject({ basic: z.strictObject({ username_env: envName, password_env: envName }) }),
+      ])
+      .optional(),
+  }),
+]);
+export type ConnectionInput = z.output<typeof connectionSchema>;
+
 export const projectFileShape = {
   version: z.literal(1),
   workspace: name("workspace names", "acme"),
@@ -111,6 +160,13 @@ export const projectFileShape = {
     })
     .optional(),
   scripts_dir: z.string().min(1).optional(),
+  /** MCP servers and OpenAPI documents; each name is the namespace of its tools. */
+  connections: z
+    .record(
+      z.string().regex(/^[a-z][a-z0-9_]*$/, 'connection names are lowercase letters, digits and "_" (e.g. "helpdesk")'),
+      connectionSchema,
+    )
+    .optional(),
 };
 
 export const projectFileSchema = z.strictObject(projectFileShape);
@@ -118,9 +174,16 @@ export type ProjectFile = z.output<typeof projectFileSchema>;
 export type CandidateInput = z.output<typeof candidateSchema>;
 export type LimitsInput = z.output<typeof limitsSchema>;
 
+/** A tool name, or every tool of a connection: `helpdesk.*`. */
+const toolRefName = z
+  .string()
+  .regex(
+    /^([a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*|[a-z][a-z0-9_]*\.\*)$/,
+    'tool names are lowercase words of letters, digits and "_", joined by dots (e.g. "orders.lookup"), or "<connection>.*"',
+  );
 export const agentToolRefSchema = z.union([
-  toolName,
-  z.strictObject({ name: toolName, approval: z.enum(["required", "none"]).optional() }),
+  toolRefName,
+  z.strictObject({ name: toolRefName, approval: z.enum(["required", "none"]).optional() }),
 ]);
 
 export const agentFileSchema = z.strictObject({
@@ -129,8 +192,23 @@ export const agentFileSchema = z.strictObject({
   instructions: z.string().min(1),
   model: z.string().min(1).optional(),
   tools: z.array(agentToolRefSchema).optional(),
+  /** Agents it may ask for help: each becomes a tool `delegate.<agent>` that runs a child run. */
+  delegates: z.array(name("agent names", "refunds")).optional(),
+  /** Agents it may pass the conversation to: each becomes a tool `handoff.<agent>`. */
+  handoffs: z.array(name("agent names", "support")).optional(),
+  /** Several delegations in one step: wait for all of them, or continue at the first failure. */
+  fan_out: z.enum(["all", "fail_fast"]).optional(),
   limits: limitsSchema.optional(),
 });
+
+export const teamFileSchema = z.strictObject({
+  name: name("team names", "finance"),
+  description: z.string().min(1),
+  lead: name("agent names", "refunds"),
+  members: z.array(name("agent names", "refunds")).min(1),
+  exposes: z.array(name("agent names", "refunds")).optional(),
+});
+export type TeamFile = z.output<typeof teamFileSchema>;
 export type AgentFile = z.output<typeof agentFileSchema>;
 
 /** Tools Outpost provides to every agent that lists them (implemented in src/tools/builtin.ts). */

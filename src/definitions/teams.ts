@@ -24,3 +24,8 @@ export function mayWorkWith(project: Project, from: string, to: string): boolean
   }
   return exposedAgents(project).includes(to);
 }
+
+/** Tool names may not hold "-": `order-desk` is reached as `delegate.order_desk`. */
+const toolSegment = (agent: string) => agent.replaceAll("-", "_");
+export const delegateToolName = (agent: string) => `delegate.${toolSegment(agent)}`;
+export const handoffToolName = (agent: string) => `handoff.${toolSegment(agent)}`;

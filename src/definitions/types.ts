@@ -50,10 +50,18 @@ export interface AgentLimits {
   maxWallTimeMs: number;
   /** How many malformed model outputs in a row are fed back before the run fails (default 3). */
   maxModelErrors: number;
+  /** Child runs one run may start (default 10). */
+  maxDelegations: number;
+  /** How deep a delegation tree may grow below a top-level run (default 3). */
+  maxDepth: number;
+  /** Handoffs within one run (default 5): bounds agents passing a conversation back and forth. */
+  maxHandoffs: number;
+  /** Tool output beyond this many characters is stored as an artifact; the model sees a preview (default 16 000). */
+  maxToolOutput: number;
 }
 
 export interface AgentToolRef {
-  /** Tool name as registered, e.g. "orders.lookup". */
+  /** Tool name as registered, e.g. "orders.lookup"; or "helpdesk.*" for every tool of a connection. */
   name: string;
   /** Overrides the tool's own approval setting for this agent. */
   approval?: "required" | "none";
@@ -65,7 +73,11 @@ export interface AgentDefinition {
   instructions: string;
   /** Model alias name from outpost.yaml `models`. */
   model: string;
+  /** Includes the `delegate.*` / `handoff.*` tools made from `delegates` and `handoffs`. */
   tools: AgentToolRef[];
+  delegates: string[];
+  handoffs: string[];
+  fanOut: "all" | "fail_fast";
   limits: AgentLimits;
   /** Source file, relative to the project root, e.g. "agents/support.yaml". */
   file: string;
@@ -76,6 +88,8 @@ export interface ToolContext {
   sessionId: string;
   agent: string;
   workspace: string;
+  /** The run at the top of this run's delegation tree (its own id for a top-level run). */
+  rootRunId: string;
   /** Outpost's data folder (e.g. ./.outpost): where a project's own tools may keep local state. */
   dataDir: string;
   /** Aborted when the run is cancelled or the worker shuts down. */
@@ -105,6 +119,8 @@ export interface ToolDefinition<I = any, O = unknown> {
   /** Per-call timeout in ms (default 30 000). */
   timeoutMs?: number;
   handler: (args: ToolHandlerArgs<I>) => Promise<O> | O;
+  /** Tools that are not called but resolved by the run loop: delegation to, or handoff to, another agent. */
+  collaboration?: { kind: "delegate" | "handoff"; agent: string };
   /** Where it was defined, relative to the project root (set by the loader). */
   file?: string;
 }
@@ -139,7 +155,7 @@ interface ConnectionBase {
 export interface McpConnection extends ConnectionBase {
   kind: "mcp";
   transport:
-    | { type: "stdio"; command: string; args: string[]; env: Record<string, string>; /** absolute */ cwd: string }
+    | { type: "stdio"; command: string; args: string[]; env: Record<string, string> /** absolute */; cwd: string }
     | { type: "http"; url: string; headers: Record<string, string> };
   /** How long connecting (spawn + initialize + tools/list) may take, in ms (default 10 000). */
   connectTimeoutMs: number;

@@ -6,13 +6,15 @@
  */
 import type { WaitingFor } from "../core/api.js";
 import { ev, type NewEvent } from "../core/events.js";
-import type { AgentDefinition, ToolDefinition } from "../definitions/types.js";
+import type { AgentDefinition, AgentToolRef, ToolDefinition } from "../definitions/types.js";
+import { ARTIFACTS_READ } from "../tools/artifacts.js";
 import { type RunState, type ToolCallState, WAIT_FOR_EVENT, WAIT_UNTIL } from "./state.js";
 
 export interface DecideContext {
+  /** The agent working on the run now (`state.agent`). */
   agent: AgentDefinition;
   /** Every registered tool (the agent may use only those in `agent.tools`). */
-  tools: ReadonlyMap<string, ToolDefinition>;
+  tools: { get(name: string): ToolDefinition | undefined };
   now: number;
 }
 
@@ -25,6 +27,10 @@ export type Action =
   | { kind: "call_tool"; call: ToolCallState; tool: ToolDefinition; args: unknown; intent: NewEvent | null }
   /** Create an approval request and wait for it. */
   | { kind: "request_approval"; call: ToolCallState; args: unknown }
+  /** Start a child run for each of these delegation calls (their intents are committed). */
+  | { kind: "start_children"; calls: { call: ToolCallState; agent: string; task: string }[] }
+  /** Commit `events`, then cancel these child runs (a sibling failed under fan_out: fail_fast). */
+  | { kind: "cancel_children"; runIds: string[]; events: NewEvent[]; reason: string }
   /** Waiting: nothing to do until the store wakes the run. */
   | { kind: "wait"; for: WaitingFor }
   | { kind: "finished" };
@@ -36,6 +42,10 @@ const fail = (code: string, message: string): Action => ({
 
 export function decide(ctx: DecideContext, s: RunState): Action {
   if (s.terminal) return { kind: "finished" };
+  if (s.waiting?.kind === "children" && !stillWaiting(ctx, s)) {
+    // Children finished while the run was not parked (e.g. it was being recovered): resume it ourselves.
+    return { kind: "commit", events: [ev("run.resumed", { reason: "children finished" })] };
+  }
   if (s.waiting && !stillWaiting(ctx, s)) {
     // A due timer or buffered event resolves the wait: the pending call below completes it.
   } else if (s.waiting) {
@@ -44,10 +54,39 @@ export function decide(ctx: DecideContext, s: RunState): Action {
   if (s.modelFailure) return fail(s.modelFailure.code, s.modelFailure.message);
 
   const limits = ctx.agent.limits;
+  const toStart: { call: ToolCallState; agent: string; task: string }[] = [];
+  const running: ToolCallState[] = [];
   for (const call of s.calls) {
     if (call.result) continue;
+    const tool = ctx.tools.get(call.name);
+    if (tool?.collaboration?.kind === "delegate" && allowedRef(ctx.agent, call.name) && call.intentCommitted) {
+      // Fan-out: every delegation of this response starts before the run waits for any of them.
+      if (call.childResult) return { kind: "commit", events: [childCompleted(call, tool.collaboration.agent)] };
+      if (call.child) running.push(call);
+      else toStart.push({ call, agent: tool.collaboration.agent, task: (call.arguments as { task: string }).task });
+      continue;
+    }
     // Every limit holds between the calls of one response too: no side effect starts past a limit.
     return limitExceeded(ctx, s) ?? decideCall(ctx, s, call);
+  }
+  if (toStart.length > 0) return { kind: "start_children", calls: toStart };
+  if (running.length > 0) {
+    const failed =
+      ctx.agent.fanOut === "fail_fast" ? s.calls.find((c) => c.childResult && c.childResult.status !== "completed") : undefined;
+    if (failed) {
+      const reason = `cancelled because ${failed.child?.agent} (${failed.child?.runId}) ${failed.childResult?.status} and this agent uses fan_out: fail_fast`;
+      return {
+        kind: "cancel_children",
+        runIds: running.map((c) => c.child?.runId as string),
+        reason,
+        events: running.map((c) =>
+          ev("tool.completed", { call_id: c.id, tool: c.name, output: `error: ${c.child?.agent} was ${reason}`, is_error: true }),
+        ),
+      };
+    }
+    const runIds = running.map((c) => c.child?.runId as string);
+    if (s.waiting) return { kind: "wait", for: s.waiting };
+    return { kind: "commit", events: [ev("run.waiting", { for: { kind: "children", run_ids: runIds, mode: ctx.agent.fanOut } })] };
   }
 
   if (s.modelErrorStreak > limits.maxModelErrors) {
@@ -82,6 +121,11 @@ function stillWaiting(ctx: DecideContext, s: RunState): boolean {
   if (!w) return false;
   if (w.kind === "timer") return ctx.now < Date.parse(w.until);
   if (w.kind === "event") return !s.inbox.some((m) => m.name === w.event);
+  if (w.kind === "children") {
+    const waiting = s.calls.filter((c) => c.child && w.run_ids.includes(c.child.runId));
+    if (w.mode === "fail_fast" && waiting.some((c) => c.childResult && c.childResult.status !== "completed")) return false;
+    return waiting.some((c) => !c.childResult && !c.result);
+  }
   return true; // approvals are resumed by the store (run.resumed)
 }
 
@@ -92,8 +136,61 @@ function reject(call: ToolCallState, message: string): Action {
   };
 }
 
+/** The agent's own reference to a tool: by name, or through `<connection>.*`. */
+function allowedRef(agent: AgentDefinition, name: string): AgentToolRef | undefined {
+  if (name === ARTIFACTS_READ) return { name };
+  return agent.tools.find((t) => t.name === name || (t.name.endsWith(".*") && name.startsWith(t.name.slice(0, -1))));
+}
+
+/** What the model sees of a child run's end. */
+function childCompleted(call: ToolCallState, agent: string): NewEvent {
+  const r = call.childResult as NonNullable<ToolCallState["childResult"]>;
+  if (r.status === "completed") {
+    return ev("tool.completed", { call_id: call.id, tool: call.name, output: r.output ?? "", is_error: false });
+  }
+  const why = r.error ? `${r.error.code}: ${r.error.message}` : r.status;
+  return ev("tool.completed", {
+    call_id: call.id,
+    tool: call.name,
+    output: `error: ${agent} did not finish (run ${call.child?.runId} ${r.status}): ${why}`,
+    is_error: true,
+  });
+}
+
+function refuse(call: ToolCallState, message: string): Action {
+  return {
+    kind: "commit",
+    events: [ev("tool.completed", { call_id: call.id, tool: call.name, output: `error: ${message}`, is_error: true })],
+  };
+}
+
+/** Delegation and handoff bounds: depth, count, cycles. Pure, from the log alone. */
+function collaborationProblem(ctx: DecideContext, s: RunState, kind: "delegate" | "handoff", target: string): string | null {
+  const l = ctx.agent.limits;
+  if (kind === "handoff") {
+    if (s.handoffs >= l.maxHandoffs)
+      return `handoff to ${target} refused: this run already handed off ${s.handoffs} times (limit max_handoffs: ${l.maxHandoffs}). Answer with what you have.`;
+    return null;
+  }
+  const depth = (s.parent?.depth ?? 0) + 1;
+  if (depth > l.maxDepth) {
+    return `delegation to ${target} refused: it would be ${depth} levels below the original request (limit max_depth: ${l.maxDepth}). Do the work yourself or answer with what you have.`;
+  }
+  const started =
+    s.delegations +
+    s.calls.filter((c) => c.intentCommitted && !c.child && ctx.tools.get(c.name)?.collaboration?.kind === "delegate").length;
+  if (started >= l.maxDelegations) {
+    return `delegation to ${target} refused: this run already started ${started} delegations (limit max_delegations: ${l.maxDelegations}).`;
+  }
+  const chain = [...(s.parent?.chain ?? []), s.agent];
+  if (chain.includes(target)) {
+    return `delegation to ${target} refused: it would form a cycle (${[...chain, target].join(" → ")}). Answer with what you have.`;
+  }
+  return null;
+}
+
 function decideCall(ctx: DecideContext, s: RunState, call: ToolCallState): Action {
-  const allowed = ctx.agent.tools.find((t) => t.name === call.name);
+  const allowed = allowedRef(ctx.agent, call.name);
   const tool = ctx.tools.get(call.name);
   if (!allowed || !tool) {
     const names = ctx.agent.tools.map((t) => t.name).join(", ") || "(none)";
@@ -130,6 +227,28 @@ function decideCall(ctx: DecideContext, s: RunState, call: ToolCallState): Actio
   }
 
   if (call.name === WAIT_FOR_EVENT || call.name === WAIT_UNTIL) return decideWait(ctx, s, call, args);
+
+  if (tool.collaboration && !call.intentCommitted) {
+    const { kind, agent: target } = tool.collaboration;
+    const problem = collaborationProblem(ctx, s, kind, target);
+    if (problem) return refuse(call, problem);
+    const intent = ev("tool.called", { call_id: call.id, tool: call.name, arguments: args, idempotency_key: call.key });
+    if (kind === "delegate") return { kind: "commit", events: [intent] };
+    const reason = (args as { reason: string }).reason;
+    return {
+      kind: "commit",
+      events: [
+        intent,
+        ev("tool.completed", {
+          call_id: call.id,
+          tool: call.name,
+          output: `The conversation is now with ${target} (reason: ${reason}).`,
+          is_error: false,
+        }),
+        ev("run.handed_off", { call_id: call.id, from: s.agent, to: target, reason }),
+      ],
+    };
+  }
 
   const intent = call.intentCommitted
     ? null

@@ -11,22 +11,36 @@
  * leaves an intent without a result: the next owner runs the tool again with
  * the same key, and the tool (or the system behind it) de-duplicates.
  */
+import { createHash } from "node:crypto";
 import { ev, type NewEvent, type RunEvent } from "../core/events.js";
 import { newId } from "../core/ids.js";
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
 import { type ChatMessage, costUsd, type ModelClient, ModelError, type ToolSpec } from "../models/types.js";
-import { type ClaimedRun, CommitConflict, type RunPatch, type Store } from "../store/types.js";
+import { type ChildNotice, type ClaimedRun, CommitConflict, type RunPatch, type RunRecord, type Store } from "../store/types.js";
 import { type Action, decide } from "./decide.js";
-import { apply, type RunState, replay } from "./state.js";
+import { apply, type RunState, replay, type ToolCallState } from "./state.js";
 
-/** Tool output beyond this is cut (with a note) before it reaches the log and the model. */
-const MAX_TOOL_OUTPUT = 64 * 1024;
 const DEFAULT_TOOL_TIMEOUT_MS = 30_000;
+/** How much of a large tool output the model sees at once (the rest is an artifact it can page through). */
+const PREVIEW_CHARS = 4_000;
+
+/** What a run needs from the Outpost around it to work with other runs. */
+export interface Collaboration {
+  /** Creates (idempotently, keyed by the call) a child run for a delegation; returns its id. */
+  startChild(request: { parent: RunState; parentRun: RunRecord; call: ToolCallState; agent: string; task: string }): Promise<string>;
+  /** Cancels runs (and their own children), best effort. */
+  cancelRuns(runIds: string[], reason: string): Promise<void>;
+  /** Puts a finished child's result in its parent's log (waking the parent when due). */
+  notifyParent(notice: ChildNotice, workspace: string): Promise<void>;
+  /** The agent now holding a session's conversation, after a handoff. */
+  setSessionAgent(workspace: string, sessionId: string, agent: string): Promise<void>;
+}
 
 export interface ExecutorDeps {
   store: Store;
   project: Project;
-  tools: ReadonlyMap<string, ToolDefinition>;
+  tools: { get(name: string): ToolDefinition | undefined };
+  collaboration: Collaboration;
   modelFor(agent: AgentDefinition): ModelClient;
   toolSpecsFor(agent: AgentDefinition): ToolSpec[];
   dataDir: string;
@@ -76,7 +90,8 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
 
   // A cancel recorded while another worker held the run is honoured before anything runs again.
   if (run.cancelRequested) control.cancel(run.cancelRequested);
-  const agent = deps.project.agents.get(run.agent);
+  // The agent working on it now: a handoff may have passed the run on.
+  let agent = deps.project.agents.get(state.agent || run.agent);
   const publishAll = (list: NewEvent[], firstSeq: number, at: number) => {
     for (let i = 0; i < list.length; i++) deps.publish(run.id, firstSeq + i, list[i].type, list[i].data, at);
   };
@@ -142,8 +157,35 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
     await commit(undefined, true);
   };
 
+  /** After the run ended: tell its parent, stop the children it no longer needs, and move its session on. */
+  const afterEnd = async () => {
+    const t = state.terminal;
+    if (!t) return;
+    if (state.openChildren.size > 0) {
+      await deps.collaboration.cancelRuns([...state.openChildren], `parent run ${run.id} ${t.status}`).catch(() => undefined);
+    }
+    if (state.parent) {
+      await deps.collaboration
+        .notifyParent(
+          {
+            parentRunId: state.parent.run_id,
+            callId: state.parent.call_id,
+            childRunId: run.id,
+            agent: run.agent,
+            status: t.status,
+            output: t.status === "completed" ? t.output : null,
+            error: t.status === "completed" ? null : t.error,
+          },
+          run.workspace,
+        )
+        .catch((err) => deps.log.warn({ run_id: run.id, err: (err as Error)?.message }, "could not notify the parent run yet; will retry"));
+    }
+    if (state.handoffs > 0) await deps.collaboration.setSessionAgent(run.workspace, run.sessionId, state.agent).catch(() => undefined);
+  };
+
   if (!agent) {
-    await fail("agent_not_found", `agent "${run.agent}" is no longer defined in the project`);
+    await fail("agent_not_found", `agent "${state.agent || run.agent}" is no longer defined in the project`);
+    await afterEnd();
     return;
   }
 
@@ -151,25 +193,44 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
   if (run.status === "running" && state.lastSeq > 1 && !state.terminal) stage([ev("run.resumed", { reason: "recovered" })]);
 
   const history = run.sessionSeq > 1 ? await sessionHistory(store, run.sessionId, run.sessionSeq) : [];
-  let model: ModelClient;
-  let toolSpecs: ToolSpec[];
-  let setup = "model_unavailable";
-  try {
-    model = deps.modelFor(agent); // fails e.g. when no candidate of the model alias has its credentials set
-    setup = "tool_unavailable";
-    toolSpecs = deps.toolSpecsFor(agent);
-  } catch (err) {
-    await fail(setup, (err as Error)?.message ?? String(err));
-    return;
-  }
+  let model!: ModelClient;
+  let toolSpecs!: ToolSpec[];
+  /** Model and tools of the agent now working on the run; false when they cannot be set up (the run has failed). */
+  const setUp = async (): Promise<boolean> => {
+    let setup = "model_unavailable";
+    try {
+      model = deps.modelFor(agent as AgentDefinition); // fails e.g. when no candidate of the model alias has its credentials set
+      setup = "tool_unavailable";
+      toolSpecs = deps.toolSpecsFor(agent as AgentDefinition);
+      return true;
+    } catch (err) {
+      await fail(setup, (err as Error)?.message ?? String(err));
+      await afterEnd();
+      return false;
+    }
+  };
+  if (!(await setUp())) return;
   const ctx = { agent, tools: deps.tools, now: 0 };
 
   try {
     for (;;) {
       if (control.why === "shutdown") throw new Stop();
+      if (state.agent && state.agent !== agent.name) {
+        // Handed off: the next agent continues with its own instructions, model and tools.
+        const next = deps.project.agents.get(state.agent);
+        if (!next) {
+          await fail("agent_not_found", `agent "${state.agent}" (handed off to) is no longer defined in the project`);
+          await afterEnd();
+          return;
+        }
+        agent = next;
+        ctx.agent = next;
+        if (!(await setUp())) return;
+      }
       if (control.why === "cancel" && !state.terminal) {
         stage([ev("run.cancelled", { reason: control.cancelReason ?? "cancelled" })]);
         if (!(await commit(undefined, true))) continue;
+        await afterEnd();
         return;
       }
       ctx.now = Date.now();
@@ -182,7 +243,27 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
         case "wait":
           if (!(await commit(undefined, true))) continue; // also hands the lease back
           await cancelIfAsked();
+          await afterEnd();
           return;
+        case "start_children": {
+          if (!(await commit())) continue; // the intents first: a child never exists without its parent's record of it
+          for (const c of action.calls) {
+            const childId = await deps.collaboration.startChild({
+              parent: state,
+              parentRun: run,
+              call: c.call,
+              agent: c.agent,
+              task: c.task,
+            });
+            stage([ev("delegation.started", { call_id: c.call.id, child_run_id: childId, agent: c.agent })], true);
+          }
+          continue;
+        }
+        case "cancel_children":
+          stage(action.events);
+          if (!(await commit())) continue;
+          await deps.collaboration.cancelRuns(action.runIds, action.reason).catch(() => undefined);
+          continue;
         case "request_approval": {
           const approvalId = newId("apr");
           stage([
@@ -207,7 +288,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
           if (action.intent) stage([action.intent]);
           if (!(await commit())) continue;
           if (control.why) continue; // a cancel learned from the commit: never start the call
-          const result = await callTool(deps, action, run, control);
+          const result = await callTool(deps, action, run, state, control);
           if (result === null) continue;
           stage([result], true);
           continue;
@@ -234,6 +315,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
       pending = [];
       facts = [];
       await fail("internal", `the run could not continue: ${(err as Error)?.message ?? String(err)}`);
+      await afterEnd();
       return;
     }
     throw err;
@@ -339,6 +421,7 @@ async function callTool(
   deps: ExecutorDeps,
   action: Extract<Action, { kind: "call_tool" }>,
   run: ClaimedRun["run"],
+  state: RunState,
   control: RunControl,
 ): Promise<NewEvent | null> {
   const { call, tool } = action;
@@ -351,6 +434,7 @@ async function callTool(
     sessionId: run.sessionId,
     agent: run.agent,
     workspace: run.workspace,
+    rootRunId: state.parent?.root_run_id ?? run.id,
     dataDir: deps.dataDir,
     // Built on first use: most tools never look at it, and signals are not free.
     get signal(): AbortSignal {
@@ -389,8 +473,25 @@ async function callTool(
     deps.log.warn({ run_id: run.id, tool: tool.name, err: (err as Error)?.message }, "tool call failed");
   }
   output = storable(output);
-  if (output.length > MAX_TOOL_OUTPUT) {
-    output = `${output.slice(0, MAX_TOOL_OUTPUT)}\n[outpost: output truncated from ${output.length} characters]`;
+  const max = deps.project.agents.get(state.agent)?.limits.maxToolOutput ?? 16_000;
+  if (output.length > max) {
+    // Context stays bounded: the model sees a preview and a handle, and pages through the rest with artifacts.read.
+    const id = `art_${createHash("sha256").update(call.key).digest("hex").slice(0, 24)}`; // the same on a retried call
+    await deps.store.putArtifact({
+      id,
+      workspace: run.workspace,
+      runId: run.id,
+      rootRunId: state.parent?.root_run_id ?? run.id,
+      callId: call.id,
+      tool: call.name,
+      content: output,
+      size: output.length,
+      createdAt: Date.now(),
+    });
+    const preview = Math.min(PREVIEW_CHARS, max);
+    output =
+      `${output.slice(0, preview)}\n[outpost: this output is ${output.length} characters; you see the first ${preview}. ` +
+      `The whole output is artifact ${id}: read more with artifacts.read {"id": "${id}", "offset": ${preview}}]`;
   }
   return ev("tool.completed", { call_id: call.id, tool: call.name, output, is_error: isError });
 }

@@ -4,15 +4,16 @@
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import pino from "pino";
-import { z } from "zod";
 import type {
   AgentView,
   ApprovalStatus,
   ApprovalView,
+  ArtifactView,
   EventView,
   ListRunsRequest,
   OutpostApi,
   Page,
+  RunTreeView,
   RunView,
   SessionView,
   StartRunRequest,
@@ -22,13 +23,19 @@ import { notFound, OutpostError } from "../core/errors.js";
 import { newId } from "../core/ids.js";
 import { exposedAgents, selectCandidate } from "../definitions/index.js";
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
-import { createModelClient, describeModel, type ModelClient, type ToolSpec } from "../models/index.js";
-import { type ApprovalRecord, openStore, type RunRecord, type Store } from "../store/index.js";
+import { createModelClient, describeModel, type ModelClient } from "../models/index.js";
+import { type ApprovalRecord, type ChildNotice, openStore, type RunRecord, type Store } from "../store/index.js";
+import { artifactsTool } from "../tools/artifacts.js";
 import { builtinTools } from "../tools/builtin.js";
+import { collaborationTools } from "../tools/collaboration.js";
+import { mcpSource } from "../tools/mcp.js";
+import { openApiSource } from "../tools/openapi.js";
+import { ToolRegistry } from "../tools/registry.js";
+import type { ToolSource, ToolSourceStatus } from "../tools/source.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
-import { executeRun, RunControl } from "./executor.js";
+import { type Collaboration, executeRun, RunControl } from "./executor.js";
 import { Scheduler } from "./scheduler.js";
-import { approvalView, eventView, iso, runView } from "./views.js";
+import { approvalView, artifactView, eventView, iso, runView, treeView } from "./views.js";
 
 export const VERSION = "0.1.0";
 
@@ -57,6 +64,8 @@ export interface Outpost extends OutpostApi {
   readonly storeKind: "sqlite" | "postgres";
   readonly store: Store;
   describeModels(): { agent: string; model: string }[];
+  /** The state of each connection (MCP server, OpenAPI document). */
+  connections(): ({ name: string; kind: "mcp" | "openapi" } & ToolSourceStatus)[];
   /** Tell other processes where this one serves its API (embedded mode: written to the data folder's lock). */
   advertise(url: string): void;
   close(): Promise<void>;
@@ -89,9 +98,10 @@ export async function startOutpost(options: OutpostOptions): Promise<Outpost> {
 class LocalOutpost implements Outpost {
   readonly storeKind: "sqlite" | "postgres";
   private readonly workspace: string;
-  private readonly tools: Map<string, ToolDefinition>;
+  private readonly tools: ToolRegistry;
   private readonly models = new Map<string, ModelClient>();
-  private readonly toolSpecs = new Map<string, ToolSpec[]>();
+  private readonly collaboration: Collaboration;
+  private sweeper: NodeJS.Timeout | null = null;
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly controls = new Map<string, RunControl>();
   private readonly log: pino.Logger;
@@ -108,8 +118,24 @@ class LocalOutpost implements Outpost {
   ) {
     this.storeKind = store.kind;
     this.workspace = options.project.workspace;
-    this.tools = new Map([...builtinTools.map((t) => [t.name, t] as const), ...options.project.tools]);
     this.log = options.logger ?? pino({ level: env.OUTPOST_LOG_LEVEL ?? "warn" });
+    const fixed = new Map<string, ToolDefinition>();
+    for (const t of [...builtinTools, artifactsTool(store), ...collaborationTools(options.project), ...options.project.tools.values()]) {
+      fixed.set(t.name, t);
+    }
+    const sourceDeps = { env, dataDir, log: this.log };
+    const sources: ToolSource[] = [...options.project.connections.values()].map((c) =>
+      c.kind === "mcp" ? mcpSource(c, sourceDeps) : openApiSource(c, sourceDeps),
+    );
+    this.tools = new ToolRegistry(fixed, sources);
+    this.collaboration = {
+      startChild: (r) => this.startChild(r),
+      cancelRuns: async (ids, reason) => {
+        for (const id of ids) await this.cancelTree(id, reason);
+      },
+      notifyParent: (notice, workspace) => this.notifyParent(notice, workspace),
+      setSessionAgent: (workspace, sessionId, agent) => this.store.setSessionAgent(workspace, sessionId, agent),
+    };
   }
 
   get project(): Project {
@@ -117,6 +143,8 @@ class LocalOutpost implements Outpost {
   }
 
   async start(): Promise<this> {
+    // Connections come up together; one that cannot be reached reports it and keeps retrying (never blocks the start).
+    await Promise.all(this.tools.listSources().map((source) => source.start()));
     const concurrency = this.options.concurrency ?? 10_000;
     if (concurrency > 0) {
       // Embedded mode owns its data folder exclusively (lockDataDir): every lease is an orphan of a previous process.
@@ -134,8 +162,77 @@ class LocalOutpost implements Outpost {
         (err) => this.log.error({ err }, "scheduler error"),
       );
       this.scheduler.start();
+      // Children whose result did not reach their parent (a crash came between): deliver it now.
+      this.sweeper = setInterval(() => void this.deliverChildNotices(), 1_000);
+      this.sweeper.unref();
     }
     return this;
+  }
+
+  private async deliverChildNotices(): Promise<void> {
+    try {
+      for (const child of await this.store.listUnnotifiedChildren(100)) {
+        if (!child.parentRunId || !child.parentCallId) continue;
+        await this.notifyParent(
+          {
+            parentRunId: child.parentRunId,
+            callId: child.parentCallId,
+            childRunId: child.id,
+            agent: child.agent,
+            status: child.status as "completed" | "failed" | "cancelled",
+            output: child.output,
+            error: child.error,
+          },
+          child.workspace,
+        );
+      }
+    } catch (err) {
+      if (!this.closed) this.log.warn({ err: (err as Error)?.message }, "could not deliver child results yet");
+    }
+  }
+
+  private async notifyParent(notice: ChildNotice, workspace: string): Promise<void> {
+    const r = await this.store.applyExternal(workspace, { kind: "child", notice });
+    if (r.woke) this.wake();
+    for (const e of r.events) this.publish(eventView(r.run.id, e));
+  }
+
+  private async startChild(r: Parameters<Collaboration["startChild"]>[0]): Promise<string> {
+    const { parent, parentRun, call } = r;
+    const { run, created } = await this.store.createRun({
+      workspace: parentRun.workspace,
+      agent: r.agent,
+      input: r.task,
+      idempotencyKey: `delegate:${call.key}`,
+      parent: {
+        runId: parentRun.id,
+        callId: call.id,
+        rootRunId: parent.parent?.root_run_id ?? parentRun.id,
+        depth: (parent.parent?.depth ?? 0) + 1,
+        chain: [...(parent.parent?.chain ?? []), parent.agent],
+      },
+    });
+    if (created) this.wake();
+    return run.id;
+  }
+
+  /** Cancels a run and, below it, every run it delegated to that is still going. */
+  private async cancelTree(id: string, reason: string): Promise<void> {
+    const r = await this.store.applyExternal(this.workspace, { kind: "cancel", runId: id, reason });
+    if (r.run.cancelRequested) this.controls.get(id)?.cancel(reason);
+    for (const e of r.events) this.publish(eventView(id, e));
+    if (r.run.status === "cancelled" && r.run.parentRunId) await this.deliverChildNotices();
+    for (const child of await this.store.listChildRuns(this.workspace, id)) {
+      if (!isTerminal(child.status)) await this.cancelTree(child.id, `parent run ${id} cancelled`);
+    }
+  }
+
+  connections(): ({ name: string; kind: "mcp" | "openapi" } & ToolSourceStatus)[] {
+    return this.tools.listSources().map((source) => ({
+      name: source.name,
+      kind: this.project.connections.get(source.name)?.kind ?? "mcp",
+      ...source.status(),
+    }));
   }
 
   private async execute(claimed: Parameters<typeof executeRun>[1]): Promise<void> {
@@ -148,8 +245,9 @@ class LocalOutpost implements Outpost {
           store: this.store,
           project: this.project,
           tools: this.tools,
+          collaboration: this.collaboration,
           modelFor: (agent) => this.modelFor(agent),
-          toolSpecsFor: (agent) => this.toolSpecsFor(agent),
+          toolSpecsFor: (agent) => this.tools.specsFor(agent),
           dataDir: this.dataDir,
           publish: (runId, seq, type, data, at) => {
             if (this.options.onEvent || this.listeners.has(runId)) {
@@ -178,21 +276,6 @@ class LocalOutpost implements Outpost {
       this.models.set(agent.model, client);
     }
     return client;
-  }
-
-  private toolSpecsFor(agent: AgentDefinition): ToolSpec[] {
-    let specs = this.toolSpecs.get(agent.name);
-    if (!specs) {
-      specs = agent.tools.flatMap((ref) => {
-        const t = this.tools.get(ref.name);
-        if (!t) return [];
-        const schema = z.toJSONSchema(t.input, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
-        delete schema.$schema;
-        return [{ name: t.name, description: t.description, inputSchema: schema }];
-      });
-      this.toolSpecs.set(agent.name, specs);
-    }
-    return specs;
   }
 
   advertise(url: string): void {
@@ -244,7 +327,7 @@ class LocalOutpost implements Outpost {
       team: [...this.project.teams.values()].find((t) => t.members.includes(a.name))?.name ?? null,
       exposed: exposedAgents(this.project).includes(a.name),
       tools: a.tools.map((ref) => {
-        const t = this.tools.get(ref.name);
+        const t = ref.name.endsWith(".*") ? undefined : this.tools.get(ref.name);
         return { name: ref.name, description: t?.description ?? "", approval: ref.approval ?? t?.approval ?? "none" };
       }),
       limits: {
@@ -258,16 +341,31 @@ class LocalOutpost implements Outpost {
 
   async startRun(req: StartRunRequest): Promise<RunView> {
     rejectNul(req.input, "input");
+    for (const m of req.context ?? []) rejectNul(m.content, "context");
     if (req.session_id?.includes("\u0000")) throw notFound("session", "(with a NUL)");
-    if (!this.project.agents.has(req.agent)) {
-      throw notFound("agent", req.agent, `known agents: ${[...this.project.agents.keys()].join(", ")}`);
+    let agent = req.agent;
+    if (agent === undefined) {
+      // Continuing a conversation: whoever holds it now (after handoffs) answers.
+      if (!req.session_id)
+        throw new OutpostError(
+          "invalid_request",
+          "agent is required to start a new session",
+          "name the agent, or pass session_id to continue a conversation",
+        );
+      const session = await this.store.getSession(this.workspace, req.session_id);
+      if (!session) throw notFound("session", req.session_id, "omit session_id to start a new session");
+      agent = session.agent;
+    }
+    if (!this.project.agents.has(agent)) {
+      throw notFound("agent", agent, `known agents: ${[...this.project.agents.keys()].join(", ")}`);
     }
     const { run, created } = await this.store.createRun({
       workspace: this.workspace,
-      agent: req.agent,
+      agent,
       input: req.input,
       sessionId: req.session_id,
       idempotencyKey: req.idempotency_key,
+      ...(req.context && req.context.length > 0 ? { context: req.context } : {}),
     });
     if (created) this.wake();
     return runView(run);
@@ -368,10 +466,19 @@ class LocalOutpost implements Outpost {
     if (current.status === "completed" || current.status === "failed") {
       throw new OutpostError("conflict", `run ${id} already ${current.status}; there is nothing to cancel`);
     }
-    const r = await this.store.applyExternal(this.workspace, { kind: "cancel", runId: id, reason });
-    if (r.run.cancelRequested) this.controls.get(id)?.cancel(reason);
-    for (const e of r.events) this.publish(eventView(id, e));
-    return runView(r.run);
+    await this.cancelTree(id, reason);
+    return runView(await this.requireRun(id));
+  }
+
+  async getRunTree(id: string): Promise<RunTreeView> {
+    const run = await this.requireRun(id);
+    return treeView(run.id, await this.store.listRunTree(this.workspace, run.rootRunId).then((all) => subtree(run.id, all)));
+  }
+
+  async getArtifact(id: string, page: { offset?: number; limit?: number } = {}): Promise<ArtifactView> {
+    const a = id.includes("\u0000") ? null : await this.store.getArtifact(this.workspace, id);
+    if (!a) throw notFound("artifact", id, "artifact ids appear in tool results that were too large to show whole");
+    return artifactView(a, page.offset ?? 0, Math.min(Math.max(page.limit ?? 64_000, 1), 1_000_000));
   }
 
   async sendEvent(runId: string, event: { name: string; payload?: unknown }): Promise<RunView> {
@@ -418,9 +525,11 @@ class LocalOutpost implements Outpost {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.sweeper) clearInterval(this.sweeper);
     for (const control of this.controls.values()) control.shutdown();
     for (const set of this.listeners.values()) for (const l of set) l({ run_id: "", seq: -2, type: "outpost.closing", data: {}, at: "" });
     await this.scheduler?.stop();
+    await Promise.all(this.tools.listSources().map((source) => source.close().catch(() => undefined)));
     await this.store.close();
     this.lock.release();
   }
@@ -432,4 +541,17 @@ function rejectNul(value: string, field: string): void {
     throw new OutpostError("invalid_request", `${field} contains a NUL character (\\u0000)`, "remove it and send the request again");
   }
 }
+/** The runs below `id` in a tree listed in creation order (parents before children). */
+function subtree(id: string, all: RunRecord[]): RunRecord[] {
+  const keep = new Set([id]);
+  return all.filter((r) => {
+    if (r.id === id) return true;
+    if (r.parentRunId && keep.has(r.parentRunId)) {
+      keep.add(r.id);
+      return true;
+    }
+    return false;
+  });
+}
+
 const isTerminalEvent = (t: string) => t === "run.completed" || t === "run.failed" || t === "run.cancelled";

@@ -20,11 +20,32 @@ export interface ToolCallState {
   arguments?: unknown;
   approval?: { id: string; decision?: "approve" | "deny"; reason?: string | null; by?: string | null };
   result?: { output: string; isError: boolean };
+  /** A delegation call's child run, once started. */
+  child?: { runId: string; agent: string };
+  /** How the child run ended, once its parent has heard. */
+  childResult?: { status: "completed" | "failed" | "cancelled"; output: string | null; error: { code: string; message: string } | null };
+}
+
+/** Where a delegated run sits in its tree. */
+export interface ParentLink {
+  run_id: string;
+  call_id: string;
+  root_run_id: string;
+  depth: number;
+  /** Agents above this run, top first. */
+  chain: string[];
 }
 
 export interface RunState {
   runId: string;
+  /** The agent working on the run now (changes on a handoff). */
   agent: string;
+  parent: ParentLink | null;
+  /** Delegation calls started (child runs), and handoffs made, over the whole run. */
+  delegations: number;
+  handoffs: number;
+  /** Child runs started and not yet heard back from. */
+  openChildren: Set<string>;
   input: string;
   sessionId: string;
   messages: ChatMessage[];
@@ -58,6 +79,10 @@ export function initialState(runId: string): RunState {
   return {
     runId,
     agent: "",
+    parent: null,
+    delegations: 0,
+    handoffs: 0,
+    openChildren: new Set(),
     input: "",
     sessionId: "",
     messages: [],
@@ -96,6 +121,8 @@ export function apply(s: RunState, e: RunEvent): RunState {
       s.agent = e.data.agent;
       s.input = e.data.input;
       s.sessionId = e.data.session_id;
+      s.parent = e.data.parent ?? null;
+      for (const m of e.data.context ?? []) s.messages.push({ role: m.role, content: m.content });
       s.messages.push({ role: "user", content: e.data.input });
       break;
     case "model.called":
@@ -206,6 +233,25 @@ export function apply(s: RunState, e: RunEvent): RunState {
       break;
     case "event.received":
       s.inbox.push({ name: e.data.name, payload: e.data.payload });
+      break;
+    case "delegation.started": {
+      s.delegations++;
+      const call = s.calls.find((c) => c.id === e.data.call_id);
+      if (call) call.child = { runId: e.data.child_run_id, agent: e.data.agent };
+      if (!call?.childResult) s.openChildren.add(e.data.child_run_id);
+      break;
+    }
+    case "child.finished": {
+      s.openChildren.delete(e.data.child_run_id);
+      // Only the child this call is waiting for (a late notice from a cancelled sibling changes nothing).
+      // (It may precede delegation.started: a child can finish before its parent, recovering, records it.)
+      const call = s.calls.find((c) => c.id === e.data.call_id && (c.child === undefined || c.child.runId === e.data.child_run_id));
+      if (call && !call.result) call.childResult = { status: e.data.status, output: e.data.output, error: e.data.error };
+      break;
+    }
+    case "run.handed_off":
+      s.handoffs++;
+      s.agent = e.data.to;
       break;
     case "run.completed":
       s.terminal = { status: "completed", output: e.data.output };

@@ -1,6 +1,6 @@
 /** Records from the store as the JSON-shaped views of the public API (src/core/api.ts). */
-import type { ApprovalView, EventView, RunView } from "../core/api.js";
-import type { ApprovalRecord, RunRecord } from "../store/index.js";
+import type { ApprovalView, ArtifactView, EventView, RunTreeView, RunView } from "../core/api.js";
+import type { ApprovalRecord, ArtifactRecord, RunRecord } from "../store/index.js";
 
 export const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -17,6 +17,9 @@ export function runView(r: RunRecord): RunView {
     usage: { input_tokens: r.inputTokens, output_tokens: r.outputTokens, cost_usd: r.costUsd },
     steps: r.steps,
     waiting_for: r.status === "waiting" ? r.waitingFor : null,
+    parent_run_id: r.parentRunId,
+    root_run_id: r.rootRunId,
+    depth: r.depth,
     created_at: iso(r.createdAt),
     updated_at: iso(r.updatedAt),
     completed_at: r.completedAt === null ? null : iso(r.completedAt),
@@ -39,5 +42,31 @@ export function approvalView(a: ApprovalRecord): ApprovalView {
     decided_by: a.decidedBy,
     created_at: iso(a.createdAt),
     decided_at: a.decidedAt === null ? null : iso(a.decidedAt),
+  };
+}
+
+/** Nests a tree's runs (in creation order) under `rootId`. */
+export function treeView(rootId: string, runs: RunRecord[]): RunTreeView {
+  const nodes = new Map<string, RunTreeView>();
+  for (const r of runs) nodes.set(r.id, { run: runView(r), children: [] });
+  for (const r of runs) {
+    if (r.id !== rootId && r.parentRunId) nodes.get(r.parentRunId)?.children.push(nodes.get(r.id) as RunTreeView);
+  }
+  return nodes.get(rootId) as RunTreeView;
+}
+
+export function artifactView(a: ArtifactRecord, offset: number, limit: number): ArtifactView {
+  const start = Math.min(Math.max(offset, 0), a.content.length);
+  const end = Math.min(start + limit, a.content.length);
+  return {
+    id: a.id,
+    run_id: a.runId,
+    call_id: a.callId,
+    tool: a.tool,
+    size: a.size,
+    offset: start,
+    content: a.content.slice(start, end),
+    next_offset: end < a.content.length ? end : null,
+    created_at: iso(a.createdAt),
   };
 }

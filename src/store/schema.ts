@@ -43,6 +43,13 @@ export interface RunsTable {
   created_at: number;
   updated_at: number;
   completed_at: number | null;
+  /** Delegation: the run that started this one, the call that did, the top of the tree (null = itself), depth from it. */
+  parent_run_id: string | null;
+  parent_call_id: string | null;
+  root_run_id: string | null;
+  depth: number;
+  /** 1 once this finished child's result is in its parent's log. */
+  parent_notified: number;
 }
 
 export interface EventsTable {
@@ -70,9 +77,22 @@ export interface ApprovalsTable {
   decided_at: number | null;
 }
 
+export interface ArtifactsTable {
+  id: string;
+  workspace: string;
+  run_id: string;
+  root_run_id: string;
+  call_id: string;
+  tool: string;
+  content: string;
+  size: number;
+  created_at: number;
+}
+
 export interface Database {
   sessions: SessionsTable;
   runs: RunsTable;
   events: EventsTable;
   approvals: ApprovalsTable;
+  artifacts: ArtifactsTable;
 }

@@ -10,9 +10,10 @@ import type { ApprovalStatus, RunStatus, WaitingFor } from "../core/api.js";
 import { notFound, OutpostError } from "../core/errors.js";
 import { EVENT_SCHEMA_VERSION, ev, type NewEvent, parseEvent, type RunEvent } from "../core/events.js";
 import { newId } from "../core/ids.js";
-import type { ApprovalsTable, Database, RunsTable } from "./schema.js";
+import type { ApprovalsTable, ArtifactsTable, Database, RunsTable } from "./schema.js";
 import type {
   ApprovalRecord,
+  ArtifactRecord,
   ClaimedRun,
   CommitRequest,
   CommitResult,
@@ -52,6 +53,24 @@ export function toRunRecord(r: Selectable<RunsTable>): RunRecord {
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
     completedAt: r.completed_at == null ? null : Number(r.completed_at),
+    parentRunId: r.parent_run_id ?? null,
+    parentCallId: r.parent_call_id ?? null,
+    rootRunId: r.root_run_id ?? r.id,
+    depth: Number(r.depth ?? 0),
+  };
+}
+
+export function toArtifactRecord(a: Selectable<ArtifactsTable>): ArtifactRecord {
+  return {
+    id: a.id,
+    workspace: a.workspace,
+    runId: a.run_id,
+    rootRunId: a.root_run_id,
+    callId: a.call_id,
+    tool: a.tool,
+    content: a.content,
+    size: Number(a.size),
+    createdAt: Number(a.created_at),
   };
 }
 
@@ -113,11 +132,33 @@ export function newRunRow(input: CreateRunInput, sessionId: string, sessionSeq: 
     created_at: now,
     updated_at: now,
     completed_at: null,
+    parent_run_id: input.parent?.runId ?? null,
+    parent_call_id: input.parent?.callId ?? null,
+    root_run_id: input.parent?.rootRunId ?? null,
+    depth: input.parent?.depth ?? 0,
+    // Top-level runs have no parent to tell: 1 keeps them out of the index of children to (re)notify.
+    parent_notified: input.parent ? 0 : 1,
   };
 }
 
-export const startedEvent = (row: Selectable<RunsTable>) =>
-  ev("run.started", { agent: row.agent, input: row.input, session_id: row.session_id });
+export const startedEvent = (row: Selectable<RunsTable>, input: CreateRunInput) =>
+  ev("run.started", {
+    agent: row.agent,
+    input: row.input,
+    session_id: row.session_id,
+    ...(input.context && input.context.length > 0 ? { context: input.context } : {}),
+    ...(input.parent
+      ? {
+          parent: {
+            run_id: input.parent.runId,
+            call_id: input.parent.callId,
+            root_run_id: input.parent.rootRunId,
+            depth: input.parent.depth,
+            chain: input.parent.chain,
+          },
+        }
+      : {}),
+  });
 
 /** A unique-constraint violation, as PostgreSQL (23505) or SQLite reports it. */
 export const isUniqueViolation = (err: unknown) => {
@@ -198,7 +239,7 @@ export abstract class SqlStore implements Store {
       }
       const row = newRunRow(input, sessionId, sessionSeq, now);
       await trx.insertInto("runs").values(row).execute();
-      await this.insertEvents(trx, row.id, 0, now, [startedEvent(row)]);
+      await this.insertEvents(trx, row.id, 0, now, [startedEvent(row, input)]);
       return { run: toRunRecord(row), created: true };
     });
   }
@@ -270,6 +311,79 @@ export abstract class SqlStore implements Store {
     return rows.map(toApprovalRecord);
   }
 
+  async listChildRuns(workspace: string, parentRunId: string): Promise<RunRecord[]> {
+    const rows = await this.db
+      .selectFrom("runs")
+      .selectAll()
+      .where("parent_run_id", "=", parentRunId)
+      .where("workspace", "=", workspace)
+      .orderBy("id")
+      .execute();
+    return rows.map(toRunRecord);
+  }
+
+  async listRunTree(workspace: string, rootRunId: string): Promise<RunRecord[]> {
+    const rows = await this.db
+      .selectFrom("runs")
+      .selectAll()
+      .where((eb) => eb.or([eb("id", "=", rootRunId), eb("root_run_id", "=", rootRunId)]))
+      .where("workspace", "=", workspace)
+      .orderBy("id")
+      .limit(10_000)
+      .execute();
+    return rows.map(toRunRecord);
+  }
+
+  async listUnnotifiedChildren(limit: number): Promise<RunRecord[]> {
+    const rows = await this.db
+      .selectFrom("runs")
+      .selectAll()
+      .where("parent_notified", "=", 0)
+      .where("status", "in", ["completed", "failed", "cancelled"])
+      .where("parent_run_id", "is not", null)
+      .orderBy("id")
+      .limit(limit)
+      .execute();
+    return rows.map(toRunRecord);
+  }
+
+  async setSessionAgent(workspace: string, sessionId: string, agent: string): Promise<void> {
+    await this.write((trx) =>
+      trx
+        .updateTable("sessions")
+        .set({ agent, updated_at: Date.now() })
+        .where("id", "=", sessionId)
+        .where("workspace", "=", workspace)
+        .execute(),
+    );
+  }
+
+  async putArtifact(a: ArtifactRecord): Promise<void> {
+    const row = {
+      id: a.id,
+      workspace: a.workspace,
+      run_id: a.runId,
+      root_run_id: a.rootRunId,
+      call_id: a.callId,
+      tool: a.tool,
+      content: a.content,
+      size: a.size,
+      created_at: a.createdAt,
+    };
+    await this.write((trx) =>
+      trx
+        .insertInto("artifacts")
+        .values(row)
+        .onConflict((oc) => oc.column("id").doUpdateSet({ content: row.content, size: row.size, created_at: row.created_at }))
+        .execute(),
+    );
+  }
+
+  async getArtifact(workspace: string, id: string): Promise<ArtifactRecord | null> {
+    const a = await this.db.selectFrom("artifacts").selectAll().where("id", "=", id).where("workspace", "=", workspace).executeTakeFirst();
+    return a ? toArtifactRecord(a) : null;
+  }
+
   async renewLeases(owner: string, runIds: string[], leaseMs: number): Promise<void> {
     if (runIds.length === 0) return;
     await this.write((trx) =>
@@ -319,6 +433,8 @@ export abstract class SqlStore implements Store {
         if (!a) throw notFound("approval", input.approvalId, "list pending approvals with GET /v1/approvals?status=pending");
         runId = a.run_id;
         approval = toApprovalRecord(a);
+      } else if (input.kind === "child") {
+        runId = input.notice.parentRunId;
       } else {
         runId = input.runId;
       }
@@ -374,6 +490,41 @@ export abstract class SqlStore implements Store {
           events.push(ev("run.resumed", { reason: `event ${input.name}` }));
           Object.assign(set, { status: "queued", waiting_for: null, wake_at: null });
           woke = true;
+        }
+      } else if (input.kind === "child") {
+        const n = input.notice;
+        // Exactly once: the flag on the child and the parent's event are written in one transaction.
+        const flagged = await trx
+          .updateTable("runs")
+          .set({ parent_notified: 1 })
+          .where("id", "=", n.childRunId)
+          .where("parent_run_id", "=", run.id)
+          .where("parent_notified", "=", 0)
+          .executeTakeFirst();
+        if (Number(flagged.numUpdatedRows) !== 1 || terminal) return { run, woke: false, events: [] };
+        events.push(
+          ev("child.finished", {
+            call_id: n.callId,
+            child_run_id: n.childRunId,
+            agent: n.agent,
+            status: n.status,
+            output: n.output,
+            error: n.error,
+          }),
+        );
+        const w = run.waitingFor;
+        if (run.status === "waiting" && w?.kind === "children" && w.run_ids.includes(n.childRunId)) {
+          const open = await trx
+            .selectFrom("runs")
+            .select((eb) => eb.fn.countAll<number>().as("n"))
+            .where("id", "in", w.run_ids)
+            .where("status", "in", ACTIVE_STATUSES)
+            .executeTakeFirstOrThrow();
+          if (Number(open.n) === 0 || (w.mode === "fail_fast" && n.status !== "completed")) {
+            events.push(ev("run.resumed", { reason: Number(open.n) === 0 ? "children finished" : `child ${n.childRunId} ${n.status}` }));
+            Object.assign(set, { status: "queued", waiting_for: null, wake_at: null });
+            woke = true;
+          }
         }
       } else {
         if (terminal) return { run, woke: false, events: [] };

@@ -35,6 +35,23 @@ export interface RunRecord {
   createdAt: number;
   updatedAt: number;
   completedAt: number | null;
+  parentRunId: string | null;
+  parentCallId: string | null;
+  /** The top of this run's delegation tree (its own id for a top-level run). */
+  rootRunId: string;
+  depth: number;
+}
+
+export interface ArtifactRecord {
+  id: string;
+  workspace: string;
+  runId: string;
+  rootRunId: string;
+  callId: string;
+  tool: string;
+  content: string;
+  size: number;
+  createdAt: number;
 }
 
 export interface ApprovalRecord {
@@ -67,6 +84,10 @@ export interface CreateRunInput {
   /** Continue an existing session; omitted = a new session. */
   sessionId?: string;
   idempotencyKey?: string;
+  /** Earlier turns sent by the caller; recorded in run.started. */
+  context?: { role: "user" | "assistant"; content: string }[];
+  /** A delegated run: who started it and where it sits in the tree (recorded in run.started). */
+  parent?: { runId: string; callId: string; rootRunId: string; depth: number; chain: string[] };
 }
 
 /** What a commit changes on the run row besides appending events. */
@@ -130,10 +151,23 @@ export interface ListRunsFilter {
   before?: string;
 }
 
+/** A finished child's result, for its parent's log. */
+export interface ChildNotice {
+  parentRunId: string;
+  callId: string;
+  childRunId: string;
+  agent: string;
+  status: "completed" | "failed" | "cancelled";
+  output: string | null;
+  error: { code: string; message: string } | null;
+}
+
 export type ExternalInput =
   | { kind: "approval"; approvalId: string; decision: "approve" | "deny"; reason: string | null; by: string | null }
   | { kind: "event"; runId: string; name: string; payload: unknown }
-  | { kind: "cancel"; runId: string; reason: string };
+  | { kind: "cancel"; runId: string; reason: string }
+  /** A child run ended: append its result to the parent's log (once), waking the parent when its wait is over. */
+  | { kind: "child"; notice: ChildNotice };
 
 export interface ExternalResult {
   run: RunRecord;
@@ -169,6 +203,18 @@ export interface Store {
   commit(request: CommitRequest): Promise<CommitResult>;
   /** Approvals, external events and cancels: appended under the run's lock, waking it where due. */
   applyExternal(workspace: string, input: ExternalInput): Promise<ExternalResult>;
+
+  /** Children (direct) of a run, in creation order. */
+  listChildRuns(workspace: string, parentRunId: string): Promise<RunRecord[]>;
+  /** Every run of a delegation tree (the root included), in creation order. */
+  listRunTree(workspace: string, rootRunId: string): Promise<RunRecord[]>;
+  /** Finished children whose result is not yet in their parent's log (a crash came between). */
+  listUnnotifiedChildren(limit: number): Promise<RunRecord[]>;
+  /** The agent now holding a session's conversation (after a handoff). */
+  setSessionAgent(workspace: string, sessionId: string, agent: string): Promise<void>;
+  /** Writes an artifact; writing the same id again replaces it (a retried tool call). */
+  putArtifact(artifact: ArtifactRecord): Promise<void>;
+  getArtifact(workspace: string, id: string): Promise<ArtifactRecord | null>;
 
   close(): Promise<void>;
 }

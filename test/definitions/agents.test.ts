@@ -57,12 +57,35 @@ limits:
       instructions: "Sort them.",
       model: "assistant",
       tools: [{ name: "text.echo" }, { name: "orders.refund", approval: "required" }],
-      limits: { maxSteps: 5, maxTokens: 200_000, maxUsd: 2, maxWallTimeMs: 90_000, maxModelErrors: 3 },
+      delegates: [],
+      handoffs: [],
+      fanOut: "all",
+      limits: {
+        maxSteps: 5,
+        maxTokens: 200_000,
+        maxUsd: 2,
+        maxWallTimeMs: 90_000,
+        maxModelErrors: 3,
+        maxDelegations: 10,
+        maxDepth: 3,
+        maxHandoffs: 5,
+        maxToolOutput: 16_000,
+      },
       file: "agents/triage.yaml",
     });
     expect(project.defaults).toEqual({
       model: "assistant",
-      limits: { maxSteps: 30, maxTokens: 200_000, maxUsd: 2, maxWallTimeMs: 600_000, maxModelErrors: 3 },
+      limits: {
+        maxSteps: 30,
+        maxTokens: 200_000,
+        maxUsd: 2,
+        maxWallTimeMs: 600_000,
+        maxModelErrors: 3,
+        maxDelegations: 10,
+        maxDepth: 3,
+        maxHandoffs: 5,
+        maxToolOutput: 16_000,
+      },
     });
   });
 
@@ -166,7 +189,7 @@ limits:
     expect(issues.map(formatIssue)).toEqual([
       "agents/a.yaml:4 tools[0]: expected text or a mapping, got 42",
       'agents/a.yaml:6 tools[1].approval: must be one of required, none (got "maybe")',
-      'agents/a.yaml:7 tools[2]: tool names are lowercase words of letters, digits and "_", joined by dots (e.g. "orders.lookup")',
+      'agents/a.yaml:7 tools[2]: tool names are lowercase words of letters, digits and "_", joined by dots (e.g. "orders.lookup"), or "<connection>.*"',
       'agents/a.yaml:9 limits.max_wall_time: "10 minutes" is not a duration — use e.g. 90s, 10m, 1h',
       "agents/a.yaml:10 limits.max_usd: must be at least 0 (got -1)",
     ]);
@@ -208,7 +231,7 @@ limits:
     ]);
     expect(issues[0].message).toMatch(/^YAML syntax error: /);
     expect(issues[1].message).toBe(
-      "the file is empty — expected a mapping with the fields name, description, instructions, model, tools, limits",
+      "the file is empty — expected a mapping with the fields name, description, instructions, model, tools, delegates, handoffs, fan_out, limits",
     );
   });
 });

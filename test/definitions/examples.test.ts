@@ -13,6 +13,7 @@ async function context(): Promise<ToolContext> {
     sessionId: "session-1",
     agent: "support",
     workspace: "acme",
+    rootRunId: "run-1",
     dataDir: await tempDir(),
     signal: new AbortController().signal,
   };

@@ -30,6 +30,7 @@ describe("tools/*.ts", () => {
       sessionId: "s1",
       agent: "a",
       workspace: "test",
+      rootRunId: "r1",
       dataDir: root,
       signal: new AbortController().signal,
     };

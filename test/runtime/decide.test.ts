@@ -30,7 +30,17 @@ const registry: ToolDefinition[] = [
 ];
 const tools = new Map(registry.map((t) => [t.name, t]));
 
-const defaultLimits: AgentLimits = { maxSteps: 50, maxTokens: 200_000, maxUsd: 1, maxWallTimeMs: 600_000, maxModelErrors: 3 };
+const defaultLimits: AgentLimits = {
+  maxSteps: 50,
+  maxTokens: 200_000,
+  maxUsd: 1,
+  maxWallTimeMs: 600_000,
+  maxModelErrors: 3,
+  maxDelegations: 10,
+  maxDepth: 3,
+  maxHandoffs: 5,
+  maxToolOutput: 16_000,
+};
 
 function agentWith(limits: Partial<AgentLimits> = {}, toolRefs?: AgentDefinition["tools"]): AgentDefinition {
   return {
@@ -46,6 +56,9 @@ function agentWith(limits: Partial<AgentLimits> = {}, toolRefs?: AgentDefinition
       { name: "wait.for_event" },
     ],
     limits: { ...defaultLimits, ...limits },
+    delegates: [],
+    handoffs: [],
+    fanOut: "all",
     file: "agents/support.yaml",
   };
 }

@@ -5,7 +5,17 @@ import type { AgentDefinition, Project, ToolDefinition } from "../../src/definit
 import type { ModelClient } from "../../src/models/index.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 
-export const defaultLimits = { maxSteps: 20, maxTokens: 100_000, maxUsd: 1, maxWallTimeMs: 60_000, maxModelErrors: 2 };
+export const defaultLimits = {
+  maxSteps: 20,
+  maxTokens: 100_000,
+  maxUsd: 1,
+  maxWallTimeMs: 60_000,
+  maxModelErrors: 2,
+  maxDelegations: 10,
+  maxDepth: 3,
+  maxHandoffs: 5,
+  maxToolOutput: 16_000,
+};
 
 export function project(tools: ToolDefinition[], limits: Partial<typeof defaultLimits> = {}, extraTools: string[] = []): Project {
   const l = { ...defaultLimits, ...limits };
@@ -16,6 +26,9 @@ export function project(tools: ToolDefinition[], limits: Partial<typeof defaultL
     model: "m",
     tools: [...tools.map((t) => ({ name: t.name })), ...["wait.for_event", "wait.until", ...extraTools].map((name) => ({ name }))],
     limits: l,
+    delegates: [],
+    handoffs: [],
+    fanOut: "all",
     file: "agents/clerk.yaml",
   };
   const root = mkdtempSync(join(tmpdir(), "outpost-rt-"));

@@ -101,7 +101,20 @@ describe("replay", () => {
       instructions: "",
       model: "fast",
       tools: [{ name: "mail.send" }],
-      limits: { maxSteps: 50, maxTokens: 1e9, maxUsd: 100, maxWallTimeMs: 1e9, maxModelErrors: 3 },
+      limits: {
+        maxSteps: 50,
+        maxTokens: 1e9,
+        maxUsd: 100,
+        maxWallTimeMs: 1e9,
+        maxModelErrors: 3,
+        maxDelegations: 10,
+        maxDepth: 3,
+        maxHandoffs: 5,
+        maxToolOutput: 16_000,
+      },
+      delegates: [],
+      handoffs: [],
+      fanOut: "all",
       file: "a.yaml",
     };
     const tool: ToolDefinition = { name: "mail.send", description: "", input: z.object({ to: z.string() }), handler: () => "sent" };

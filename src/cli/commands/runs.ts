@@ -167,8 +167,10 @@ function printSummary(run: RunView, flags: string): void {
       row("deny", denyCommand(w.approval_id, flags));
     } else if (w.kind === "timer") {
       row("waiting", `until ${w.until}`);
-    } else {
+    } else if (w.kind === "event") {
       row("waiting", `for event "${w.event}"`);
+    } else {
+      row("waiting", `for ${w.run_ids.length === 1 ? "child run" : `${w.run_ids.length} child runs`} ${w.run_ids.join(", ")}`);
     }
   }
 }

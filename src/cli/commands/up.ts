@@ -44,6 +44,8 @@ function apiOnly(api: OutpostApi): OutpostApi {
     listApprovals: (request) => api.listApprovals(request),
     decideApproval: (id, decision) => api.decideApproval(id, decision),
     getSession: (id) => api.getSession(id),
+    getRunTree: (id) => api.getRunTree(id),
+    getArtifact: (id, page) => api.getArtifact(id, page),
   };
 }
 

@@ -1,0 +1,42 @@
+import type { Kysely } from "kysely";
+
+/** Delegation trees (parent/root/depth on runs, a notice flag for parents) and artifacts (large tool outputs). */
+export async function up(db: Kysely<any>): Promise<void> {
+  await db.schema.alterTable("runs").addColumn("parent_run_id", "text").execute();
+  await db.schema.alterTable("runs").addColumn("parent_call_id", "text").execute();
+  await db.schema.alterTable("runs").addColumn("root_run_id", "text").execute();
+  await db.schema
+    .alterTable("runs")
+    .addColumn("depth", "integer", (c) => c.notNull().defaultTo(0))
+    .execute();
+  // 1 once a finished child's result is in its parent's log; children with 0 after they ended are (re)notified.
+  await db.schema
+    .alterTable("runs")
+    .addColumn("parent_notified", "integer", (c) => c.notNull().defaultTo(0))
+    .execute();
+  await db.schema.createIndex("runs_parent").on("runs").columns(["parent_run_id"]).execute();
+  await db.schema.createIndex("runs_root").on("runs").columns(["root_run_id"]).execute();
+  await db.schema.createIndex("runs_notice").on("runs").columns(["parent_notified", "status"]).execute();
+
+  await db.schema
+    .createTable("artifacts")
+    .addColumn("id", "text", (c) => c.primaryKey())
+    .addColumn("workspace", "text", (c) => c.notNull())
+    .addColumn("run_id", "text", (c) => c.notNull())
+    .addColumn("root_run_id", "text", (c) => c.notNull())
+    .addColumn("call_id", "text", (c) => c.notNull())
+    .addColumn("tool", "text", (c) => c.notNull())
+    .addColumn("content", "text", (c) => c.notNull())
+    .addColumn("size", "integer", (c) => c.notNull())
+    .addColumn("created_at", "bigint", (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex("artifacts_run").on("artifacts").columns(["run_id"]).execute();
+}
+
+export async function down(db: Kysely<any>): Promise<void> {
+  await db.schema.dropTable("artifacts").execute();
+  for (const i of ["runs_parent", "runs_root", "runs_notice"]) await db.schema.dropIndex(i).execute();
+  for (const c of ["parent_run_id", "parent_call_id", "root_run_id", "depth", "parent_notified"]) {
+    await db.schema.alterTable("runs").dropColumn(c).execute();
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * `artifacts.read`: the model pages through a large tool output that was kept
+ * aside (runtime/executor.ts) instead of flooding its context. A run reads only
+ * the artifacts of its own delegation tree, in its own workspace.
+ */
+import { z } from "zod";
+import type { ToolDefinition } from "../definitions/types.js";
+import type { Store } from "../store/types.js";
+
+const PAGE = 4_000;
+/** Offered to every agent that has tools at all. */
+export const ARTIFACTS_READ = "artifacts.read";
+
+export function artifactsTool(store: Store): ToolDefinition {
+  return {
+    name: ARTIFACTS_READ,
+    description: `Read part of a large tool output that was stored as an artifact (you were shown its id). Returns up to ${PAGE} characters from offset, and the offset of the next part.`,
+    input: z.object({
+      id: z.string().min(1).max(100),
+      offset: z.int().nonnegative().optional(),
+      limit: z.int().positive().max(PAGE).optional(),
+    }),
+    sideEffects: false,
+    handler: async ({ input, context }) => {
+      const a = await store.getArtifact(context.workspace, input.id);
+      if (!a || a.rootRunId !== context.rootRunId) throw new Error(`no artifact "${input.id}" in this run`);
+      const start = Math.min(input.offset ?? 0, a.content.length);
+      const end = Math.min(start + (input.limit ?? PAGE), a.content.length);
+      return {
+        id: a.id,
+        size: a.size,
+        offset: start,
+        next_offset: end < a.content.length ? end : null,
+        content: a.content.slice(start, end),
+      };
+    },
+  };
+}
