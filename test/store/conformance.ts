@@ -1053,5 +1053,142 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         expect((await store.getEvents(a.id)).map((e) => e.seq)).toEqual([1, 2]);
       });
     });
+
+    // ───────────────────────────── delegation trees, artifacts ─────────────────────────────
+    describe("delegation and artifacts", () => {
+      /** A parent waiting for children, as the executor leaves it. */
+      const parentWaitingFor = async (n: number, mode: "all" | "fail_fast" = "all") => {
+        const parent = await create("split the work");
+        const pc = await claim(parent.id);
+        const kids: RunRecord[] = [];
+        for (let i = 0; i < n; i++) {
+          const { run } = await store.createRun({
+            workspace: W,
+            agent: `helper${i}`,
+            input: `part ${i}`,
+            idempotencyKey: `delegate:${parent.id}.1.c${i}`,
+            parent: { runId: parent.id, callId: `c${i}`, rootRunId: parent.id, depth: 1, chain: ["support"] },
+          });
+          kids.push(run);
+        }
+        const waitingFor = { kind: "children" as const, run_ids: kids.map((k) => k.id), mode };
+        await commit(pc, [ev("run.waiting", { for: waitingFor })], running({ status: "waiting", waitingFor, release: true }));
+        return { parent, kids };
+      };
+      /** Ends a child the way its executor would (claims made along the way are kept for later children). */
+      const claims = new Map<string, ClaimedRun>();
+      const end = async (kid: RunRecord, status: "completed" | "failed") => {
+        for (const c of await store.claimRuns("w2", 100, LEASE)) claims.set(c.run.id, c);
+        const claimed = claims.get(kid.id) as ClaimedRun;
+        const patch =
+          status === "completed"
+            ? running({ status, output: `${kid.agent} done`, release: true })
+            : running({ status, error: { code: "x", message: "broke" }, release: true });
+        await commit(
+          claimed,
+          [
+            status === "completed"
+              ? ev("run.completed", { output: `${kid.agent} done` })
+              : ev("run.failed", { error: { code: "x", message: "broke" } }),
+          ],
+          patch,
+        );
+      };
+      const notice = (parent: RunRecord, kid: RunRecord, status: "completed" | "failed" | "cancelled") => ({
+        kind: "child" as const,
+        notice: {
+          parentRunId: parent.id,
+          callId: kid.parentCallId as string,
+          childRunId: kid.id,
+          agent: kid.agent,
+          status,
+          output: status === "completed" ? `${kid.agent} done` : null,
+          error: status === "completed" ? null : { code: "x", message: "broke" },
+        },
+      });
+
+      it("records a child's place in its tree, and lists trees and children per workspace", async () => {
+        const { parent, kids } = await parentWaitingFor(2);
+        expect(kids[0]).toMatchObject({ parentRunId: parent.id, parentCallId: "c0", rootRunId: parent.id, depth: 1 });
+        expect((await store.getRun(W, parent.id))?.rootRunId).toBe(parent.id);
+        expect((await store.getEvents(kids[0].id))[0].data).toMatchObject({
+          parent: { run_id: parent.id, call_id: "c0", chain: ["support"] },
+        });
+        expect((await store.listChildRuns(W, parent.id)).map((r) => r.id)).toEqual(kids.map((k) => k.id));
+        expect((await store.listRunTree(W, parent.id)).map((r) => r.id)).toEqual([parent.id, ...kids.map((k) => k.id)]);
+        expect(await store.listChildRuns(OTHER, parent.id)).toEqual([]);
+        expect(await store.listRunTree(OTHER, parent.id)).toEqual([]);
+        // Recreating a child for the same call returns the same run.
+        const again = await store.createRun({
+          workspace: W,
+          agent: "helper0",
+          input: "part 0",
+          idempotencyKey: `delegate:${parent.id}.1.c0`,
+          parent: { runId: parent.id, callId: "c0", rootRunId: parent.id, depth: 1, chain: ["support"] },
+        });
+        expect(again).toMatchObject({ created: false, run: { id: kids[0].id } });
+      });
+
+      it("wakes the parent once its last child has reported, and each report lands exactly once", async () => {
+        const { parent, kids } = await parentWaitingFor(2);
+        await end(kids[0], "completed");
+        expect((await store.listUnnotifiedChildren(10)).map((r) => r.id)).toEqual([kids[0].id]);
+        const first = await store.applyExternal(W, notice(parent, kids[0], "completed"));
+        expect(first.woke).toBe(false);
+        expect(first.events.map((e) => e.type)).toEqual(["child.finished"]);
+        expect((await store.applyExternal(W, notice(parent, kids[0], "completed"))).events).toEqual([]); // a redelivery changes nothing
+        expect(await store.listUnnotifiedChildren(10)).toEqual([]);
+        expect((await store.getRun(W, parent.id))?.status).toBe("waiting");
+
+        await end(kids[1], "completed");
+        const last = await store.applyExternal(W, notice(parent, kids[1], "completed"));
+        expect(last.woke).toBe(true);
+        expect(last.events.map((e) => e.type)).toEqual(["child.finished", "run.resumed"]);
+        expect(last.events[0].data).toMatchObject({ call_id: "c1", child_run_id: kids[1].id, status: "completed", output: "helper1 done" });
+        expect(last.run).toMatchObject({ status: "queued", waitingFor: null });
+        expect((await store.claimRuns("w3", 10, LEASE)).map((c) => c.run.id)).toEqual([parent.id]);
+      });
+
+      it("under fail_fast, wakes the parent at the first failed child", async () => {
+        const { parent, kids } = await parentWaitingFor(2, "fail_fast");
+        await end(kids[1], "failed");
+        const r = await store.applyExternal(W, notice(parent, kids[1], "failed"));
+        expect(r.woke).toBe(true);
+        expect(r.events.map((e) => e.type)).toEqual(["child.finished", "run.resumed"]);
+      });
+
+      it("never delivers a report to another workspace's run", async () => {
+        const { parent, kids } = await parentWaitingFor(1);
+        await end(kids[0], "completed");
+        await expectOutpostError(store.applyExternal(OTHER, notice(parent, kids[0], "completed")), "not_found");
+        expect((await store.listUnnotifiedChildren(10)).map((r) => r.id)).toEqual([kids[0].id]);
+      });
+
+      it("moves a session to the agent that holds it after a handoff", async () => {
+        const run = await create("hello");
+        await store.setSessionAgent(W, run.sessionId, "billing");
+        await store.setSessionAgent(OTHER, run.sessionId, "intruder");
+        expect((await store.getSession(W, run.sessionId))?.agent).toBe("billing");
+      });
+
+      it("keeps artifacts per workspace, and a retried write replaces the content", async () => {
+        const run = await create("dump");
+        const a = {
+          id: `art_${uniq("a")}`,
+          workspace: W,
+          runId: run.id,
+          rootRunId: run.id,
+          callId: "c1",
+          tool: "logs.dump",
+          content: "x".repeat(70_000),
+          size: 70_000,
+          createdAt: Date.now(),
+        };
+        await store.putArtifact(a);
+        await store.putArtifact({ ...a, content: "y".repeat(70_000) });
+        expect(await store.getArtifact(W, a.id)).toEqual({ ...a, content: "y".repeat(70_000) });
+        expect(await store.getArtifact(OTHER, a.id)).toBeNull();
+      });
+    });
   });
 }
