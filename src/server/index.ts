@@ -23,6 +23,7 @@ import Fastify, {
 import type pino from "pino";
 import type { ApprovalStatus, ListRunsRequest, OutpostApi, RunStatus } from "../core/api.js";
 import { makeErrorHandler, notFoundHandler } from "./errors.js";
+import { a2aRoutes } from "./protocols/a2a.js";
 import { registerMcpRoutes } from "./protocols/mcp.js";
 import { registerOpenAiRoutes } from "./protocols/openai.js";
 import { routeSchemas as s, sharedSchemas } from "./schemas.js";
@@ -37,6 +38,9 @@ export interface ServerOptions {
   version: string;
   /** Interval of SSE heartbeat comments (default 15 000 ms). */
   sseHeartbeatMs?: number;
+  /** Where clients reach this server, e.g. https://agents.example.com (A2A agent cards name their endpoint with it).
+   * Default: the Host of each request. */
+  publicUrl?: string;
 }
 
 export type ServableApi = OutpostApi & { close?(): Promise<void> };
@@ -222,6 +226,13 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
 
   await registerOpenAiRoutes(server, api, { heartbeatMs });
   await registerMcpRoutes(server, api, { version: options.version });
+  await server.register(a2aRoutes, {
+    api,
+    version: options.version,
+    heartbeatMs,
+    shutdown: shutdown.signal,
+    ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+  });
 
   return server;
 }

@@ -26,8 +26,19 @@ export interface Stack {
  * The real runtime on the Acme example (SQLite in a temp folder) behind the HTTP server on 127.0.0.1:<free port>.
  * `project`: another project folder, or a project already loaded (e.g. with teams set in code).
  */
-export async function startStack(options: { bodyLimit?: number; project?: string | Project } = {}): Promise<Stack> {
-  const dataDir = await mkdtemp(path.join(tmpdir(), "outpost-server-test-"));
+export async function startStack(
+  options: {
+    bodyLimit?: number;
+    project?: string | Project;
+    /** A data folder to reuse (a restart): kept on close. Default: a fresh temp folder, removed on close. */
+    dataDir?: string;
+    /** postgres://… to run on PostgreSQL instead of SQLite. */
+    databaseUrl?: string;
+    publicUrl?: string;
+  } = {},
+): Promise<Stack> {
+  const ownDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), "outpost-server-test-")));
   const logs = collectLogs();
   const project = typeof options.project === "object" ? options.project : await loadProject(options.project ?? ACME);
   // Scripted model only: make sure no real provider is picked up from the environment.
@@ -35,11 +46,18 @@ export async function startStack(options: { bodyLimit?: number; project?: string
   delete env.OPENAI_API_KEY;
   delete env.OUTPOST_LLM_BASE_URL;
   delete env.OUTPOST_DATABASE_URL;
-  const outpost = await startOutpost({ project, dataDir, env, logger: logs.logger });
+  const outpost = await startOutpost({
+    project,
+    dataDir,
+    env,
+    logger: logs.logger,
+    ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+  });
   const server = await createServer(outpost, {
     version: "test",
     logger: logs.logger,
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
+    ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
   });
   const url = await listen(server, { host: "127.0.0.1", port: 0 });
   return {
@@ -49,7 +67,7 @@ export async function startStack(options: { bodyLimit?: number; project?: string
     logs,
     async close() {
       await server.close(); // also closes the runtime
-      await rm(dataDir, { recursive: true, force: true });
+      if (ownDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
