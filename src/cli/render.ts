@@ -22,6 +22,12 @@ export function denyCommand(approvalId: string, flags: string): string {
 export function describeEvent(ev: EventView): string {
   const d = ev.data as Data;
   switch (ev.type) {
+    case "delegation.started":
+      return `→ ${d.agent} (${d.child_run_id})`;
+    case "child.finished":
+      return `← ${d.agent} ${d.status}${d.output ? `: ${JSON.stringify(truncate(str(d.output), 60))}` : ""}`;
+    case "run.handed_off":
+      return `${d.from} → ${d.to}: ${truncate(str(d.reason), 60)}`;
     case "run.started":
       return `${d.agent} ← ${JSON.stringify(truncate(str(d.input), 70))}`;
     case "model.called":

@@ -21,7 +21,7 @@ import Fastify, {
   type FastifyServerOptions,
 } from "fastify";
 import type pino from "pino";
-import type { ApprovalStatus, ListRunsRequest, OutpostApi, RunStatus } from "../core/api.js";
+import type { ApprovalStatus, ListRunsRequest, OutpostApi, RunStatus, StartRunRequest } from "../core/api.js";
 import { makeErrorHandler, notFoundHandler } from "./errors.js";
 import { a2aRoutes } from "./protocols/a2a.js";
 import { registerMcpRoutes } from "./protocols/mcp.js";
@@ -43,7 +43,11 @@ export interface ServerOptions {
   publicUrl?: string;
 }
 
-export type ServableApi = OutpostApi & { close?(): Promise<void> };
+export type ServableApi = OutpostApi & {
+  close?(): Promise<void>;
+  /** The state of each connected business system (when the API runs in-process). */
+  connections?(): { name: string; kind: "mcp" | "openapi"; state: string; error?: string; tools: number }[];
+};
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
@@ -137,20 +141,17 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
     api.getAgent(request.params.name),
   );
 
-  server.post<{ Body: { agent: string; input: string; session_id?: string } }>(
-    "/v1/runs",
-    { schema: s.startRun },
-    async (request, reply) => {
-      const key = request.headers["idempotency-key"];
-      const run = await api.startRun({
-        agent: request.body.agent,
-        input: request.body.input,
-        ...(request.body.session_id !== undefined ? { session_id: request.body.session_id } : {}),
-        ...(typeof key === "string" ? { idempotency_key: key } : {}),
-      });
-      return reply.code(201).send(run);
-    },
-  );
+  server.post<{ Body: StartRunRequest }>("/v1/runs", { schema: s.startRun }, async (request, reply) => {
+    const key = request.headers["idempotency-key"];
+    const run = await api.startRun({
+      ...(request.body.agent !== undefined ? { agent: request.body.agent } : {}),
+      input: request.body.input,
+      ...(request.body.session_id !== undefined ? { session_id: request.body.session_id } : {}),
+      ...(request.body.context !== undefined ? { context: request.body.context } : {}),
+      ...(typeof key === "string" ? { idempotency_key: key } : {}),
+    });
+    return reply.code(201).send(run);
+  });
 
   server.get<{ Querystring: ListRunsRequest }>("/v1/runs", { schema: s.listRuns }, async (request) => {
     const q = request.query;
@@ -223,6 +224,18 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   server.get<{ Params: { id: string } }>("/v1/sessions/:id", { schema: s.getSession }, async (request) =>
     api.getSession(request.params.id),
   );
+
+  server.get<{ Params: { id: string } }>("/v1/runs/:id/tree", { schema: s.getRunTree }, async (request) =>
+    api.getRunTree(request.params.id),
+  );
+
+  server.get<{ Params: { id: string }; Querystring: { offset?: number; limit?: number } }>(
+    "/v1/artifacts/:id",
+    { schema: s.getArtifact },
+    async (request) => api.getArtifact(request.params.id, request.query),
+  );
+
+  server.get("/v1/connections", { schema: s.listConnections }, async () => api.connections?.() ?? []);
 
   await registerOpenAiRoutes(server, api, { heartbeatMs });
   await registerMcpRoutes(server, api, { version: options.version });

@@ -377,13 +377,20 @@ describe("OpenAPI and docs", () => {
         "/v1/approvals",
         "/v1/approvals/{id}",
         "/v1/sessions/{id}",
+        "/v1/runs/{id}/tree",
+        "/v1/artifacts/{id}",
+        "/v1/connections",
+        "/v1/models",
+        "/v1/models/{id}",
+        "/v1/chat/completions",
+        "/mcp",
       ].sort(),
     );
     expect(Object.keys(doc.components.schemas)).toEqual(
       expect.arrayContaining(["Run", "Event", "Approval", "Session", "Agent", "Error", "Health"]),
     );
     const post = doc.paths["/v1/runs"].post;
-    expect(post.requestBody.content["application/json"].schema.required).toEqual(["agent", "input"]);
+    expect(post.requestBody.content["application/json"].schema.required).toEqual(["input"]);
     expect(post.responses["201"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/Run" });
     expect(post.parameters.some((p: { in: string; name: string }) => p.in === "header" && p.name === "idempotency-key")).toBe(true);
     const list = doc.paths["/v1/runs"].get;

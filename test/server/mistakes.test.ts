@@ -28,12 +28,13 @@ const expectError = (res: { status: number; body: any; text: string }, status: n
 
 describe("bad bodies for POST /v1/runs", () => {
   it("missing fields are named, with an example of a correct body", async () => {
+    // agent may be left out only to continue a session (its current agent answers).
     const e = expectError(await http(url, "POST", "/v1/runs", { body: { input: "hi" } }), 400, "invalid_request");
-    expect(e.message).toBe("body.agent: required");
-    expect(e.hint).toContain('{"agent": "<name>", "input": "..."}');
-    const both = expectError(await http(url, "POST", "/v1/runs", { body: {} }), 400, "invalid_request");
-    expect(both.message).toContain("body.agent: required");
-    expect(both.message).toContain("body.input: required");
+    expect(e.message).toBe("agent is required to start a new session");
+    expect(e.hint).toContain("pass session_id");
+    const none = expectError(await http(url, "POST", "/v1/runs", { body: {} }), 400, "invalid_request");
+    expect(none.message).toBe("body.input: required");
+    expect(none.hint).toContain('{"agent": "<name>", "input": "..."}');
   });
 
   it("an unknown field is rejected by name (not silently dropped)", async () => {

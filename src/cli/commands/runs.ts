@@ -1,6 +1,6 @@
-/** `outpost runs ls | show ID | tail ID`. */
+/** `outpost runs ls | show ID | tree ID | tail ID | cancel ID`. */
 import type { Command } from "commander";
-import { isTerminal, type RunStatus, type RunView } from "../../core/api.js";
+import { isTerminal, type RunStatus, type RunTreeView, type RunView } from "../../core/api.js";
 import { addConnectionOptions, type ConnectionOptions, withConnection } from "../connect.js";
 import { Exit, UsageError } from "../errors.js";
 import { followRun } from "../follow.js";
@@ -118,6 +118,22 @@ export function registerRuns(program: Command): void {
     });
   });
 
+  const tree = runs
+    .command("tree")
+    .description("show a run and the runs it delegated to, as a tree")
+    .argument("<id>", "run id (any run of the tree: its own subtree is shown)")
+    .option("--json", "print JSON");
+  addConnectionOptions(tree).action(async (id: string, opts: ConnectionOptions & { json?: boolean }) => {
+    await withConnection(opts, { workers: false }, async ({ api }) => {
+      const t = await api.getRunTree(id);
+      if (opts.json) {
+        out.line(JSON.stringify(t, null, 2));
+        return;
+      }
+      for (const line of treeLines(t)) out.line(line);
+    });
+  });
+
   const tail = runs.command("tail").description("follow a run live until it ends").argument("<id>", "run id");
   addConnectionOptions(tail).action(async (id: string, opts: ConnectionOptions) => {
     const code = await withConnection(opts, { workers: true }, async ({ api, flags, kind }) => {
@@ -148,11 +164,28 @@ export function registerRuns(program: Command): void {
   });
 }
 
+/** `run_… agent status` lines, children indented under their parent with box-drawing guides. */
+export function treeLines(t: RunTreeView, prefix = "", last = true, top = true): string[] {
+  const r = t.run;
+  const head = top ? "" : `${prefix}${last ? "└─ " : "├─ "}`;
+  const detail =
+    r.status === "completed" && r.output
+      ? `  ${out.dim(truncate(r.output, 60))}`
+      : r.error
+        ? `  ${out.dim(truncate(r.error.message, 60))}`
+        : "";
+  const lines = [`${head}${out.bold(r.agent)} ${statusText(r.status)} ${out.dim(r.id)}${detail}`];
+  const childPrefix = top ? "" : `${prefix}${last ? "   " : "│  "}`;
+  t.children.forEach((c, i) => lines.push(...treeLines(c, childPrefix, i === t.children.length - 1, false)));
+  return lines;
+}
+
 function printSummary(run: RunView, flags: string): void {
   const row = (label: string, value: string) => out.line(`${out.dim(label.padEnd(9))}${value}`);
   out.line(`${out.bold(`Run ${run.id}`)}  ${statusText(run.status)}`);
   row("agent", run.agent);
   row("session", run.session_id);
+  if (run.parent_run_id) row("parent", `${run.parent_run_id} (depth ${run.depth}; whole tree: outpost runs tree ${run.root_run_id})`);
   row("created", `${run.created_at} (${age(run.created_at)})`);
   if (run.completed_at) row("ended", run.completed_at);
   row("usage", usageLine(run));

@@ -3,6 +3,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import type { OutpostApi } from "../../core/api.js";
 import { OutpostError } from "../../core/errors.js";
+import type { ServableApi } from "../../server/index.js";
 import { DEFAULT_DATA_DIR, quietLogger } from "../connect.js";
 import { UsageError } from "../errors.js";
 import { command, quote } from "../hints.js";
@@ -29,8 +30,9 @@ function parsePort(value: string): number {
 }
 
 /** The API without `close`, so the server cannot close the runtime behind our back. */
-function apiOnly(api: OutpostApi): OutpostApi {
+function apiOnly(api: OutpostApi & { connections(): ReturnType<NonNullable<ServableApi["connections"]>> }): ServableApi {
   return {
+    connections: () => api.connections(),
     health: () => api.health(),
     listAgents: () => api.listAgents(),
     getAgent: (name) => api.getAgent(name),
@@ -126,6 +128,7 @@ export function registerUp(program: Command): void {
         storeKind: outpost.storeKind,
         dataDir: path.resolve(opts.data),
         models: outpost.describeModels(),
+        connections: outpost.connections(),
       });
     });
 }
@@ -136,6 +139,7 @@ function printBanner(info: {
   storeKind: string;
   dataDir: string;
   models: { agent: string; model: string }[];
+  connections: { name: string; kind: string; state: string; error?: string; tools: number }[];
 }): void {
   const { url, project } = info;
   // A wildcard listen address is not one to send requests to.
@@ -159,6 +163,20 @@ function printBanner(info: {
   }
   const hint = scriptedHint(models, project);
   if (hint) out.line(`  ${out.yellow("note:")} ${hint}`);
+  out.line();
+  if (info.connections.length > 0) {
+    out.line(out.bold("Systems"));
+    const w = Math.max(...info.connections.map((c) => c.name.length));
+    for (const c of info.connections) {
+      const state = c.state === "ready" ? out.green(`ready, ${c.tools} tools`) : out.yellow(`${c.state}${c.error ? `: ${c.error}` : ""}`);
+      out.line(`  ${c.name.padEnd(w)}  ${c.kind}  ${state}`);
+    }
+    out.line();
+  }
+  out.line(out.bold("Open endpoints"));
+  row("OpenAI", `${reach}/v1 (model = agent name)`);
+  row("MCP", `${reach}/mcp`);
+  row("A2A", `${reach}/a2a/<agent>/.well-known/agent-card.json`);
   out.line();
   const agent = models[0]?.agent ?? "AGENT";
   const input = "what can you do?";

@@ -168,17 +168,20 @@ function read(request: ModelRequest): Conversation {
   let assistantTurns = 0;
   let lastToolIndex = -1;
   let promptChars = 0;
+  // A handoff starts the next agent's script at its first turn: turns are counted since it too.
+  let handedOff = false;
   for (let i = msgs.length - 1; i >= 0; i--) {
     const m = msgs[i];
     promptChars += m.content.length;
     if (m.role === "assistant") {
       assistantTurns++;
-      if (userIndex < 0) turn++;
+      if (userIndex < 0 && !handedOff) turn++;
       if (m.toolCalls) for (const c of m.toolCalls) promptChars += c.name.length + c.arguments.length;
     } else if (m.role === "user") {
       if (userIndex < 0) userIndex = i;
     } else if (m.role === "tool") {
       if (lastToolIndex < 0) lastToolIndex = i;
+      if (userIndex < 0 && !m.isError && m.toolName?.startsWith("handoff.")) handedOff = true;
     }
   }
   for (const t of request.tools) promptChars += t.name.length + t.description.length;

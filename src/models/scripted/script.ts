@@ -187,6 +187,9 @@ function compileArgs(args: Record<string, unknown>, path: Path, template: (s: st
       if (t.constant !== undefined) return () => t.constant;
       dynamic = true;
       usesToolResult ||= t.usesToolResult;
+      // `amount: "${last_tool_result.fee}"` passes the number (and a list stays a list), not its text.
+      const whole = t.value;
+      if (whole) return (scope) => whole(scope) ?? "";
       return (scope) => t.render(scope);
     }
     if (Array.isArray(value)) {

@@ -18,6 +18,8 @@ export interface Template {
   readonly constant?: string;
   readonly usesToolResult: boolean;
   render(scope: TemplateScope): string;
+  /** For a template that is one reference and nothing else: the value itself (a number, a list…), not its text. */
+  value?(scope: TemplateScope): unknown;
 }
 
 const VAR = /\$\{([^}]*)\}/g;
@@ -43,8 +45,10 @@ export function compileTemplate(source: string, known: ReadonlySet<string>): Tem
   }
   if (parts.length === 0) return { constant: source, usesToolResult: false, render: () => source };
   if (last < source.length) parts.push(source.slice(last));
+  const only = parts.length === 1 && typeof parts[0] !== "string" ? parts[0] : undefined;
   return {
     usesToolResult,
+    ...(only ? { value: (scope: TemplateScope) => resolve(only, scope) } : {}),
     render(scope) {
       let out = "";
       for (const p of parts) out += typeof p === "string" ? p : stringify(resolve(p, scope));
