@@ -164,7 +164,7 @@ describe("delegation", () => {
   it("under fan_out: fail_fast, a failed child cancels its siblings and the parent continues with the failure", async () => {
     const p = teamProject([agent("lead", { delegates: ["flaky", "slow"], fanOut: "fail_fast" }), agent("flaky"), agent("slow")]);
     const model = brains({
-      lead: (req, turn) =>
+      lead: (_req, turn) =>
         turn === 0 ? calls(["delegate.slow", { task: "wait" }], ["delegate.flaky", { task: "break" }]) : "lead gives up",
       flaky: () => {
         throw new Error("the flaky model broke");
@@ -193,7 +193,7 @@ describe("delegation", () => {
   it("waits for every child by default, reporting a failed one to the model as an error", async () => {
     const p = teamProject([agent("lead", { delegates: ["ok", "bad"] }), agent("ok"), agent("bad")]);
     const model = brains({
-      lead: (req, turn) => (turn === 0 ? calls(["delegate.bad", { task: "x" }], ["delegate.ok", { task: "y" }]) : "finished anyway"),
+      lead: (_req, turn) => (turn === 0 ? calls(["delegate.bad", { task: "x" }], ["delegate.ok", { task: "y" }]) : "finished anyway"),
       ok: () => "fine",
       bad: () => {
         throw new Error("no");
@@ -244,7 +244,7 @@ describe("delegation", () => {
   it("caps delegations per run at max_delegations", async () => {
     const p = teamProject([agent("boss", { delegates: ["w"], limits: { ...defaultLimits, maxDelegations: 2 } }), agent("w")]);
     const model = brains({
-      boss: (req, turn) =>
+      boss: (_req, turn) =>
         turn === 0 ? calls(["delegate.w", { task: "1" }], ["delegate.w", { task: "2" }], ["delegate.w", { task: "3" }]) : "ok",
       w: (req) => `w${firstUser(req.messages)}`,
     });

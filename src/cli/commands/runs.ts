@@ -176,7 +176,9 @@ export function treeLines(t: RunTreeView, prefix = "", last = true, top = true):
         : "";
   const lines = [`${head}${out.bold(r.agent)} ${statusText(r.status)} ${out.dim(r.id)}${detail}`];
   const childPrefix = top ? "" : `${prefix}${last ? "   " : "│  "}`;
-  t.children.forEach((c, i) => lines.push(...treeLines(c, childPrefix, i === t.children.length - 1, false)));
+  t.children.forEach((c, i) => {
+    lines.push(...treeLines(c, childPrefix, i === t.children.length - 1, false));
+  });
   return lines;
 }
 
