@@ -6,6 +6,7 @@
  * Kept small on purpose: tool files load it, so it must not pull in the server.
  */
 export { defineTool } from "./definitions/define-tool.js";
+export type { Demo, DemoScenario } from "./definitions/demo.js";
 export type {
   AgentDefinition,
   AgentLimits,

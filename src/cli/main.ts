@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { registerApprovals } from "./commands/approvals.js";
 import { registerChat } from "./commands/chat.js";
+import { registerDemo } from "./commands/demo.js";
 import { registerInit } from "./commands/init.js";
 import { registerRun } from "./commands/run.js";
 import { registerRuns } from "./commands/runs.js";
@@ -41,6 +42,7 @@ Get started:
   registerChat(program);
   registerRuns(program);
   registerApprovals(program);
+  registerDemo(program);
 
   // Usage mistakes exit 2, and so does every subcommand's.
   const inherit = (cmd: Command) => {

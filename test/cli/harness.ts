@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const BIN = path.join(REPO, "bin/outpost.js");
-export const ACME = path.join(REPO, "examples/acme");
+export const SHOP = path.join(REPO, "test/fixtures/shop");
 
 /** No real model credentials, no ambient server: the scripted model and the local store. */
 export function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {

@@ -8,9 +8,9 @@ import { argsOf, removeDir, runCli, tempDir } from "./harness.js";
 const data = tempDir();
 afterAll(() => removeDir(data));
 
-const local = ["--project", "examples/acme", "--data", data];
+const local = ["--project", "test/fixtures/shop", "--data", data];
 
-describe("outpost run on the local store (examples/acme, scripted model)", () => {
+describe("outpost run on the local store (test/fixtures/shop, scripted model)", () => {
   it("answers a question, with cost, tokens and steps", async () => {
     const result = await runCli(["run", "support", "where is order 1042", ...local]);
     expect(result.stderr).not.toMatch(/error/);

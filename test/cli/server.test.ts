@@ -14,7 +14,7 @@ afterAll(() => {
 
 describe("outpost up", () => {
   it("serves the API, runs through --server, and shuts down on SIGTERM", async () => {
-    server = new CliProcess(["up", "--project", "examples/acme", "--data", data, "--port", "0"]);
+    server = new CliProcess(["up", "--project", "test/fixtures/shop", "--data", data, "--port", "0"]);
     const [, url] = await server.waitFor(/API\s+(http:\/\/\S+)/);
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(url).not.toMatch(/:0$/);
@@ -34,7 +34,7 @@ describe("outpost up", () => {
     expect(ls.stdout).toMatch(/support\s+completed/);
 
     // The local store is held by the server: working on it directly says so.
-    const locked = await runCli(["runs", "ls", "--project", "examples/acme", "--data", data]);
+    const locked = await runCli(["runs", "ls", "--project", "test/fixtures/shop", "--data", data]);
     expect(locked.code).toBe(1);
     expect(locked.stderr).toMatch(/^error: /m);
     expect(locked.stderr).toMatch(/^hint: /m);

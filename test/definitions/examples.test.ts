@@ -5,7 +5,7 @@ import { parse } from "yaml";
 import { initProject, loadProject, selectCandidate, type ToolContext } from "../../src/definitions/index.js";
 import { tempDir } from "./fixtures.js";
 
-const ACME = path.resolve("examples/acme");
+const SHOP = path.resolve("test/fixtures/shop");
 
 async function context(): Promise<ToolContext> {
   return {
@@ -23,9 +23,9 @@ interface Script {
   dialogues: Array<{ when?: string; turns: Array<{ text?: string; tool_calls?: Array<{ name: string }> }> }>;
 }
 
-describe("examples/acme", () => {
+describe("test/fixtures/shop", () => {
   it("loads: one support agent, three tools, the refund needing approval", async () => {
-    const project = await loadProject(ACME, { env: {} });
+    const project = await loadProject(SHOP, { env: {} });
     expect(project.workspace).toBe("acme");
     expect([...project.tools.keys()].sort()).toEqual(["orders.lookup", "orders.refund", "tickets.add_note"]);
     const support = project.agents.get("support");
@@ -36,25 +36,25 @@ describe("examples/acme", () => {
       { name: "orders.refund", approval: "required" },
     ]);
     expect(project.tools.get("orders.refund")?.approval).toBe("required");
-    expect(project.scriptsDir).toBe(path.join(ACME, "scripts"));
+    expect(project.scriptsDir).toBe(path.join(SHOP, "scripts"));
   });
 
   it("runs on the scripted model offline, on a local server or OpenAI when configured", async () => {
-    const offline = await loadProject(ACME, { env: {} });
+    const offline = await loadProject(SHOP, { env: {} });
     expect(selectCandidate(offline.models.get("assistant") as never, {}).provider).toBe("scripted");
 
     const localEnv = { OUTPOST_LLM_BASE_URL: "http://localhost:11434/v1" };
-    const local = selectCandidate((await loadProject(ACME, { env: localEnv })).models.get("assistant") as never, localEnv);
+    const local = selectCandidate((await loadProject(SHOP, { env: localEnv })).models.get("assistant") as never, localEnv);
     expect(local).toMatchObject({ provider: "openai-compatible", model: "llama3.1", location: "local" });
     expect(local.baseUrl).toBe("http://localhost:11434/v1");
 
     const cloudEnv = { OPENAI_API_KEY: "sk-test", ...localEnv };
-    const cloud = selectCandidate((await loadProject(ACME, { env: cloudEnv })).models.get("assistant") as never, cloudEnv);
+    const cloud = selectCandidate((await loadProject(SHOP, { env: cloudEnv })).models.get("assistant") as never, cloudEnv);
     expect(cloud).toMatchObject({ provider: "openai", model: "gpt-4.1-mini", location: "external" });
   });
 
   it("looks orders up from data/orders.json", async () => {
-    const project = await loadProject(ACME, { env: {} });
+    const project = await loadProject(SHOP, { env: {} });
     const lookup = project.tools.get("orders.lookup");
     const ctx = await context();
     const found = await lookup?.handler({ input: { order_id: "1042" }, context: ctx, idempotencyKey: "k" });
@@ -64,7 +64,7 @@ describe("examples/acme", () => {
   });
 
   it("refunds once per idempotency key and refuses a second refund of the same order", async () => {
-    const project = await loadProject(ACME, { env: {} });
+    const project = await loadProject(SHOP, { env: {} });
     const refund = project.tools.get("orders.refund");
     const ctx = await context();
     const call = (key: string) => refund?.handler({ input: { order_id: "1042", reason: "late" }, context: ctx, idempotencyKey: key });
@@ -83,7 +83,7 @@ describe("examples/acme", () => {
   });
 
   it("adds ticket notes once per idempotency key", async () => {
-    const project = await loadProject(ACME, { env: {} });
+    const project = await loadProject(SHOP, { env: {} });
     const addNote = project.tools.get("tickets.add_note");
     const ctx = await context();
     const input = { ticket_id: "77", note: "customer called back" };
@@ -99,7 +99,7 @@ describe("examples/acme", () => {
   });
 
   it("ships a script whose dialogues route the README's requests and call only known tools", async () => {
-    const project = await loadProject(ACME, { env: {} });
+    const project = await loadProject(SHOP, { env: {} });
     const script = parse(await readFile(path.join(project.scriptsDir, "support.yaml"), "utf8")) as Script;
     const route = (message: string) =>
       script.dialogues.find((dialogue) => dialogue.when === undefined || new RegExp(dialogue.when, "i").test(message));

@@ -12,7 +12,7 @@ import { loadProject } from "../../src/definitions/index.js";
 import { createScriptedClient } from "../../src/models/index.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 import { createServer, listen } from "../../src/server/index.js";
-import { ACME, http, terminal, waitForRun } from "../server/helpers.js";
+import { SHOP, http, terminal, waitForRun } from "../server/helpers.js";
 import { createTestDatabase } from "./database.js";
 
 const db = await createTestDatabase("outpost_nul");
@@ -25,7 +25,7 @@ describe.skipIf(!db.reachable)("NUL characters on PostgreSQL", () => {
   let url: string;
 
   beforeAll(async () => {
-    const project = await loadProject(ACME);
+    const project = await loadProject(SHOP);
     // "nul" answers with a NUL in the text (a real LLM or a copy-pasted input can carry one).
     const nulModel = createScriptedClient("assistant", () => ({ text: "before\u0000after" }));
     outpost = await startOutpost({

@@ -16,7 +16,7 @@ const url = db.url;
 describe.skipIf(!db.reachable)("runtime on PostgreSQL", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "outpost-pg-rt-"));
   let outpost: Outpost;
-  const start = async () => startOutpost({ project: await loadProject("examples/acme"), dataDir, databaseUrl: url, pollMs: 100 });
+  const start = async () => startOutpost({ project: await loadProject("test/fixtures/shop"), dataDir, databaseUrl: url, pollMs: 100 });
 
   beforeAll(async () => {
     outpost = await start();

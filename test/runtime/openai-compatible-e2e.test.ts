@@ -20,7 +20,7 @@ describe("Acme on an OpenAI-compatible model", () => {
   beforeAll(async () => {
     server = await startOpenAIServer();
     const env = { OUTPOST_LLM_BASE_URL: server.url, OUTPOST_LLM_MODEL: "acme-local-7b" };
-    const project = await loadProject("examples/acme", { env });
+    const project = await loadProject("test/fixtures/shop", { env });
     outpost = await startOutpost({ project, dataDir: mkdtempSync(join(tmpdir(), "outpost-oai-")), env });
   });
   afterAll(async () => {

@@ -12,7 +12,7 @@ import { collectLogs } from "./logs.js";
 
 export { collectLogs };
 
-export const ACME = path.resolve(import.meta.dirname, "../../examples/acme");
+export const SHOP = path.resolve(import.meta.dirname, "../fixtures/shop");
 
 export interface Stack {
   url: string;
@@ -40,7 +40,7 @@ export async function startStack(
   const ownDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), "outpost-server-test-")));
   const logs = collectLogs();
-  const project = typeof options.project === "object" ? options.project : await loadProject(options.project ?? ACME);
+  const project = typeof options.project === "object" ? options.project : await loadProject(options.project ?? SHOP);
   // Scripted model only: make sure no real provider is picked up from the environment.
   const env = { ...process.env };
   delete env.OPENAI_API_KEY;

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadProject } from "../../src/definitions/index.js";
 import { startOutpost } from "../../src/runtime/index.js";
 import { runCli } from "../cli/harness.js";
-import { ACME, http, type Stack, startStack, terminal, waitForRun } from "../server/helpers.js";
+import { SHOP, http, type Stack, startStack, terminal, waitForRun } from "../server/helpers.js";
 
 let stack: Stack;
 let url: string;
@@ -75,7 +75,7 @@ describe("CLI up", () => {
   it("`outpost up --host <bad address>` says which option is wrong, without pointing at a stack trace", async () => {
     const data = await mkdtemp(path.join(tmpdir(), "outpost-hostile-"));
     try {
-      const res = await runCli(["up", "--project", ACME, "--data", data, "--port", "0", "--host", "999.1.1.1"]);
+      const res = await runCli(["up", "--project", SHOP, "--data", data, "--port", "0", "--host", "999.1.1.1"]);
       // Once: `error: getaddrinfo ENOTFOUND 999.1.1.1` + `(run with OUTPOST_DEBUG=1 for a stack trace)`.
       expect(res.code).not.toBe(0);
       expect(res.stderr).toContain("--host");
@@ -91,7 +91,7 @@ describe("run errors", () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), "outpost-hostile-"));
     const env: NodeJS.ProcessEnv = { ...process.env, OUTPOST_LLM_BASE_URL: "http://127.0.0.1:9/v1", OPENAI_API_KEY: "" };
     delete env.OUTPOST_DATABASE_URL;
-    const outpost = await startOutpost({ project: await loadProject(ACME, { env }), dataDir, env, pollMs: 50 });
+    const outpost = await startOutpost({ project: await loadProject(SHOP, { env }), dataDir, env, pollMs: 50 });
     try {
       const run = await outpost.startRun({ agent: "support", input: "Where is order 1042?" });
       const done = await waitForRun((id) => outpost.getRun(id), run.id, terminal, 25_000);

@@ -36,7 +36,7 @@ export function registerRun(program: Command): void {
 Exit codes: 0 completed (or left waiting for an approval), 1 failed or cancelled, 2 usage error.
 
 Examples:
-  $ outpost run support "where is order 1042" --project examples/acme
+  $ outpost run support "where is order 1042" --project test/fixtures/shop
   $ outpost run support "refund order 1042" --server http://127.0.0.1:7700`,
     );
   addConnectionOptions(cmd).action(async (agent: string, message: string, opts: RunOptions) => {
