@@ -1,4 +1,5 @@
 /** `outpost up`: the runtime and the HTTP server in one process. */
+import { existsSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import type { OutpostApi } from "../../core/api.js";
@@ -17,6 +18,7 @@ interface UpOptions {
   data: string;
   port: string;
   host: string;
+  publicUrl?: string;
 }
 
 export const DEFAULT_PORT = 7700;
@@ -59,6 +61,10 @@ export function registerUp(program: Command): void {
     .option("--data <dir>", "data folder (SQLite database and local state)", DEFAULT_DATA_DIR)
     .option("--port <n>", "port to listen on (0 picks a free one)", String(DEFAULT_PORT))
     .option("--host <host>", "interface to listen on", "127.0.0.1")
+    .option(
+      "--public-url <url>",
+      "the URL clients reach this server at, for A2A agent cards (default: from each request's Host; env OUTPOST_PUBLIC_URL)",
+    )
     .action(async (opts: UpOptions) => {
       const port = parsePort(opts.port);
       const [{ loadProject }, { startOutpost }, { createServer, listen }] = await Promise.all([
@@ -72,7 +78,8 @@ export function registerUp(program: Command): void {
       let server: Awaited<ReturnType<typeof createServer>> | undefined;
       let url: string;
       try {
-        server = await createServer(apiOnly(outpost), { logger, version: cliVersion() });
+        const publicUrl = opts.publicUrl ?? process.env.OUTPOST_PUBLIC_URL;
+        server = await createServer(apiOnly(outpost), { logger, version: cliVersion(), ...(publicUrl ? { publicUrl } : {}) });
         url = await listen(server, { host: opts.host, port });
         outpost.advertise(url);
       } catch (e) {
@@ -164,6 +171,15 @@ function printBanner(info: {
   const hint = scriptedHint(models, project);
   if (hint) out.line(`  ${out.yellow("note:")} ${hint}`);
   out.line();
+  if (project.teams.size > 0) {
+    out.line(out.bold("Teams"));
+    const w = Math.max(...[...project.teams.keys()].map((t) => t.length));
+    for (const t of project.teams.values()) {
+      const members = t.members.map((m) => (m === t.lead ? `${m} (lead)` : m)).join(", ");
+      out.line(`  ${t.name.padEnd(w)}  ${members}${t.exposes.length ? out.dim(`  exposes ${t.exposes.join(", ")}`) : ""}`);
+    }
+    out.line();
+  }
   if (info.connections.length > 0) {
     out.line(out.bold("Systems"));
     const w = Math.max(...info.connections.map((c) => c.name.length));
@@ -178,13 +194,22 @@ function printBanner(info: {
   row("MCP", `${reach}/mcp`);
   row("A2A", `${reach}/a2a/<agent>/.well-known/agent-card.json`);
   out.line();
-  const agent = models[0]?.agent ?? "AGENT";
+  // Point at a team's front door when there is one.
+  const leads = [...project.teams.values()]
+    .map((t) => t.lead)
+    .filter((a) => [...project.teams.values()].some((t) => t.exposes.includes(a)));
+  const agent = leads[0] ?? models[0]?.agent ?? "AGENT";
   const input = "what can you do?";
   const body = JSON.stringify({ agent, input });
   out.line(out.bold("Try"));
   out.line(`  curl -s ${reach}/v1/runs -H 'content-type: application/json' -d ${quote(body)}`);
   out.line(`  ${command(["run", agent, input, "--server", reach])}`);
   out.line(`  ${command(["runs", "ls", "--server", reach])}`);
+  if (existsSync(path.join(project.root, "demo.ts"))) {
+    out.line(
+      `  ${command(["demo", "--project", path.relative(process.cwd(), project.root) || "."])}   ${out.dim("# every scenario, headless, with a summary")}`,
+    );
+  }
   out.line();
   out.line(out.dim("Press Ctrl+C to stop."));
 }

@@ -26,7 +26,13 @@ export function registerValidate(program: Command): void {
       }
       const project = result.project;
       out.line(
-        `${out.green("✓")} ${root} is valid: ${plural(project.agents.size, "agent")}, ${plural(project.tools.size, "tool")}, ${plural(project.models.size, "model")} (workspace ${project.workspace})`,
+        `${out.green("✓")} ${root} is valid: ${[
+          plural(project.agents.size, "agent"),
+          ...(project.teams.size ? [plural(project.teams.size, "team")] : []),
+          plural(project.tools.size, "tool"),
+          ...(project.connections.size ? [plural(project.connections.size, "connection")] : []),
+          plural(project.models.size, "model"),
+        ].join(", ")} (workspace ${project.workspace})`,
       );
       const models = agentModels(project);
       const width = Math.max(0, ...models.map((m) => m.agent.length));
