@@ -1,6 +1,6 @@
 /** Following a run and asking for its approvals at the terminal (chat, `run --wait` locally). */
 import type { OutpostApi, RunView } from "../core/api.js";
-import { followRun } from "./follow.js";
+import { type ChildApproval, followRun } from "./follow.js";
 import { out, short } from "./output.js";
 import type { LivePrinter } from "./render.js";
 
@@ -13,14 +13,21 @@ export type Ask = (prompt: string) => Promise<string | undefined>;
 export async function followAskingApprovals(api: OutpostApi, runId: string, printer: LivePrinter, ask: Ask, by: string): Promise<RunView> {
   let after: number | undefined;
   for (;;) {
+    let child: ChildApproval | undefined;
     const { run, lastSeq } = await followRun(api, runId, {
       ...(after !== undefined ? { after } : {}),
       stopWhenWaiting: true,
       onEvent: (ev) => printer.handle(ev),
+      onChildApproval: (c) => {
+        child ??= c;
+      },
     });
     after = lastSeq;
-    if (run.status !== "waiting" || run.waiting_for?.kind !== "approval") return run;
-    const approvalId = run.waiting_for.approval_id;
+    // The run itself, or a run it delegated to, may wait for a person.
+    const approvalId =
+      child?.approvalId ?? (run.status === "waiting" && run.waiting_for?.kind === "approval" ? run.waiting_for.approval_id : undefined);
+    if (approvalId === undefined) return run;
+    if (child) out.line(`${out.yellow("⏸")}  ${out.bold(child.run.agent)} (run ${child.run.id}) waits for approval ${approvalId}`);
     const approval = (await api.listApprovals({ status: "pending" })).find((a) => a.id === approvalId);
     const what = approval ? `${approval.tool} ${short(approval.arguments, 80)}` : approvalId;
     const answer = (await ask(`${out.yellow("approve")} ${what}? [y/N] `))?.trim().toLowerCase();

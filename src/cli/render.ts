@@ -70,6 +70,7 @@ function waitingText(w: Data | undefined): string {
   if (w.kind === "approval") return `for approval ${w.approval_id}`;
   if (w.kind === "timer") return `until ${w.until}`;
   if (w.kind === "event") return `for event "${w.event}"`;
+  if (w.kind === "children") return `for ${Array.isArray(w.run_ids) ? w.run_ids.length : "its"} child run(s)`;
   return `for ${short(w, 60)}`;
 }
 
@@ -92,6 +93,8 @@ export class LivePrinter {
   private streamingStep: number | undefined;
   private lastText = "";
   private readonly announced = new Set<string>();
+  /** Child run id → agent, from delegation.started. */
+  private readonly children = new Map<string, string>();
 
   constructor(private readonly options: { flags: string; showStart?: boolean; showInput?: boolean }) {}
 
@@ -165,11 +168,30 @@ export class LivePrinter {
           out.line(`${out.yellow("⏸")}  waiting for approval ${out.bold(id)}`);
           out.line(`   approve: ${out.cyan(approveCommand(id, this.options.flags))}`);
           out.line(`   deny:    ${out.cyan(denyCommand(id, this.options.flags))}`);
+        } else if (w.kind === "children") {
+          const ids: string[] = Array.isArray(w.run_ids) ? w.run_ids : [];
+          const who = ids.map((id) => this.children.get(id) ?? id).join(", ");
+          out.line(`${out.yellow("⏸")}  waiting for ${who}`);
+          this.spinner.start(`waiting for ${who}`);
         } else {
           out.line(`${out.yellow("⏸")}  waiting ${waitingText(w)}`);
         }
         break;
       }
+      case "delegation.started":
+        this.children.set(str(d.child_run_id), str(d.agent));
+        out.line(out.dim(`   ↳ ${d.agent} is on it (run ${d.child_run_id})`));
+        break;
+      case "child.finished": {
+        this.spinner.stop();
+        const ok = d.status === "completed";
+        const what = ok ? truncate(str(d.output), 160) : `${d.status}${d.error ? `: ${(d.error as Data).message}` : ""}`;
+        out.line(`${ok ? out.green("✓") : out.red("✗")}  ${out.bold(str(d.agent))} ${ok ? "answered" : ""} ${out.dim(what)}`);
+        break;
+      }
+      case "run.handed_off":
+        out.line(`⇢  ${out.bold(str(d.to))} takes over ${out.dim(`(${truncate(str(d.reason), 100)})`)}`);
+        break;
       case "approval.decided":
         out.line(
           d.decision === "approve"
@@ -203,6 +225,16 @@ export class LivePrinter {
       default:
         break;
     }
+  }
+
+  /** A run this one delegated to waits for a person. */
+  childApproval(c: { run: RunView; approvalId: string }): void {
+    if (this.announced.has(c.approvalId)) return;
+    this.announced.add(c.approvalId);
+    this.spinner.stop();
+    out.line(`${out.yellow("⏸")}  ${out.bold(c.run.agent)} (run ${c.run.id}) waits for approval ${out.bold(c.approvalId)}`);
+    out.line(`   approve: ${out.cyan(approveCommand(c.approvalId, this.options.flags))}`);
+    out.line(`   deny:    ${out.cyan(denyCommand(c.approvalId, this.options.flags))}`);
   }
 
   private endStream(): void {

@@ -60,7 +60,11 @@ Examples:
           rl.close();
         }
       } else {
-        ({ run } = await followRun(api, started.id, { stopWhenWaiting: !opts.wait, onEvent: (ev) => printer.handle(ev) }));
+        ({ run } = await followRun(api, started.id, {
+          stopWhenWaiting: !opts.wait,
+          onEvent: (ev) => printer.handle(ev),
+          onChildApproval: (c) => printer.childApproval(c),
+        }));
       }
       printer.summary(run);
       if (run.status === "waiting" && kind === "server") out.line(out.dim(`follow it: ${command(["runs", "tail", run.id], flags)}`));

@@ -139,7 +139,11 @@ export function registerRuns(program: Command): void {
     const code = await withConnection(opts, { workers: true }, async ({ api, flags, kind }) => {
       const printer = new LivePrinter({ flags, showStart: true, showInput: true });
       // Locally nobody else can decide while this process holds the store: stop at a wait.
-      const { run } = await followRun(api, id, { stopWhenWaiting: kind === "local", onEvent: (ev) => printer.handle(ev) });
+      const { run } = await followRun(api, id, {
+        stopWhenWaiting: kind === "local",
+        onEvent: (ev) => printer.handle(ev),
+        onChildApproval: (c) => printer.childApproval(c),
+      });
       printer.summary(run);
       return exitCodeOf(run);
     });
