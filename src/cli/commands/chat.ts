@@ -43,7 +43,8 @@ export function registerChat(program: Command): void {
             continue;
           }
           busy = true;
-          const started = await api.startRun({ agent, input, ...(session ? { session_id: session } : {}) });
+          // Within a session, whoever holds the conversation now answers (an agent may have handed it off).
+          const started = await api.startRun(session ? { input, session_id: session } : { agent, input });
           const printer = new LivePrinter({ flags });
           const run = await followAskingApprovals(api, started.id, printer, ask, whoAmI() ?? "chat");
           printer.summary(run);
