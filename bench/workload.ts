@@ -8,7 +8,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import type { AgentDefinition, Project, ToolDefinition } from "../src/definitions/types.js";
+import type { AgentDefinition, Connection, Project, ToolDefinition } from "../src/definitions/types.js";
 import { createScriptedClient, type ModelClient, type ModelRequest } from "../src/models/index.js";
 
 export const TOOL_CALLS = 20;
@@ -26,33 +26,40 @@ const limits = {
   maxToolOutput: 16_000,
 };
 
-export function benchProject(): Project {
-  const agent: AgentDefinition = {
-    name: "bench",
-    description: "benchmark agent",
-    instructions: "Count to twenty with the counter tool, then say done.",
+/** An agent of the benchmark project on the scripted model, with these tools and delegates. */
+export function benchAgent(name: string, tools: string[], delegates: string[] = []): AgentDefinition {
+  return {
+    name,
+    description: `benchmark agent ${name}`,
+    instructions: "Do as scripted.",
     model: "scripted",
-    tools: [{ name: "counter.add" }],
+    tools: [...tools, ...delegates.map((d) => `delegate.${d}`)].map((t) => ({ name: t })),
     limits,
-    delegates: [],
+    delegates,
     handoffs: [],
     fanOut: "all",
-    file: "agents/bench.yaml",
+    file: `agents/${name}.yaml`,
   };
-  const tool: ToolDefinition<{ n: number }> = {
-    name: "counter.add",
-    description: "Adds n to a counter.",
-    input: z.object({ n: z.number() }),
-    handler: ({ input }) => ({ ok: true, n: input.n }),
-  };
+}
+
+/** The trivial in-process tool every benchmark agent may call. */
+export const counterTool: ToolDefinition<{ n: number }> = {
+  name: "counter.add",
+  description: "Adds n to a counter.",
+  input: z.object({ n: z.number() }),
+  handler: ({ input }) => ({ ok: true, n: input.n }),
+};
+
+/** A project of these agents (default: the one `bench` agent), with the counter tool and these connections. */
+export function benchProject(agents: AgentDefinition[] = [benchAgent("bench", ["counter.add"])], connections: Connection[] = []): Project {
   const root = mkdtempSync(join(tmpdir(), "outpost-bench-project-"));
   return {
     root,
     workspace: "bench",
     models: new Map([["scripted", { name: "scripted", candidates: [] }]]),
-    agents: new Map([["bench", agent]]),
-    tools: new Map([["counter.add", tool as ToolDefinition]]),
-    connections: new Map(),
+    agents: new Map(agents.map((a) => [a.name, a])),
+    tools: new Map([["counter.add", counterTool as ToolDefinition]]),
+    connections: new Map(connections.map((c) => [c.name, c])),
     teams: new Map(),
     defaults: { model: "scripted", limits },
     scriptsDir: join(root, "scripts"),
