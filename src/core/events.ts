@@ -84,6 +84,8 @@ export const eventData = {
   /** A child run ended; appended to the parent's log by the store. */
   "child.finished": z.object({
     call_id: z.string(),
+    /** The delegation call's idempotency key (call ids alone may repeat across responses). */
+    call_key: z.string().optional(),
     child_run_id: z.string(),
     agent: z.string(),
     status: z.enum(["completed", "failed", "cancelled"]),

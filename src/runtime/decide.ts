@@ -58,6 +58,11 @@ export function decide(ctx: DecideContext, s: RunState): Action {
   const running: ToolCallState[] = [];
   for (const call of s.calls) {
     if (call.result) continue;
+    if (s.callsAgent !== s.agent) {
+      // A handoff earlier in this response passed the run on: the next agent's model did not choose the rest,
+      // and they must never run with its tools.
+      return refuse(call, `not run: ${s.callsAgent} handed the conversation to ${s.agent} before this call`);
+    }
     const tool = ctx.tools.get(call.name);
     if (tool?.collaboration?.kind === "delegate" && allowedRef(ctx.agent, call.name) && call.intentCommitted) {
       // Fan-out: every delegation of this response starts before the run waits for any of them.
@@ -210,6 +215,12 @@ function decideCall(ctx: DecideContext, s: RunState, call: ToolCallState): Actio
     args = checked.data;
   }
 
+  // Bounds first: nobody should be asked to approve a delegation that would be refused anyway.
+  if (tool.collaboration && !call.intentCommitted) {
+    const problem = collaborationProblem(ctx, s, tool.collaboration.kind, tool.collaboration.agent);
+    if (problem) return refuse(call, problem);
+  }
+
   const approval = allowed.approval ?? tool.approval ?? "none";
   if (approval === "required") {
     if (!call.approval) return { kind: "request_approval", call, args };
@@ -230,8 +241,6 @@ function decideCall(ctx: DecideContext, s: RunState, call: ToolCallState): Actio
 
   if (tool.collaboration && !call.intentCommitted) {
     const { kind, agent: target } = tool.collaboration;
-    const problem = collaborationProblem(ctx, s, kind, target);
-    if (problem) return refuse(call, problem);
     const intent = ev("tool.called", { call_id: call.id, tool: call.name, arguments: args, idempotency_key: call.key });
     if (kind === "delegate") return { kind: "commit", events: [intent] };
     const reason = (args as { reason: string }).reason;

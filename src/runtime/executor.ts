@@ -128,6 +128,8 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
       publishAll(batch, committedSeq + 1, result.at);
       committedSeq = result.lastSeq;
       if (result.cancelRequested) control.cancel(result.cancelRequested);
+      // The session follows a handoff at once, so the next message goes to the agent holding the conversation.
+      if (batch.some((e) => e.type === "run.handed_off")) await moveSession();
       return true;
     } catch (err) {
       if (!(err instanceof CommitConflict) || err.reason !== "seq_conflict") throw err;
@@ -147,9 +149,17 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
         runId: run.id,
         reason: control.cancelReason ?? "cancelled",
       });
-      for (const e of result.events) deps.publish(run.id, e.seq, e.type, e.data, e.at);
+      for (const e of result.events) {
+        apply(state, e); // the run ended in the store: afterEnd must see it
+        deps.publish(run.id, e.seq, e.type, e.data, e.at);
+      }
     }
   };
+
+  const moveSession = () =>
+    deps.collaboration.setSessionAgent(run.workspace, run.sessionId, state.agent).catch((err) => {
+      deps.log.warn({ run_id: run.id, err: (err as Error)?.message }, "could not move the session to the agent handed to");
+    });
 
   /** Ends the run as failed with the reason (and hands the lease back). */
   const fail = async (code: string, message: string) => {
@@ -170,6 +180,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
           {
             parentRunId: state.parent.run_id,
             callId: state.parent.call_id,
+            ...(callKeyOf(run) ? { callKey: callKeyOf(run) } : {}),
             childRunId: run.id,
             agent: run.agent,
             status: t.status,
@@ -180,7 +191,6 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
         )
         .catch((err) => deps.log.warn({ run_id: run.id, err: (err as Error)?.message }, "could not notify the parent run yet; will retry"));
     }
-    if (state.handoffs > 0) await deps.collaboration.setSessionAgent(run.workspace, run.sessionId, state.agent).catch(() => undefined);
   };
 
   if (!agent) {
@@ -191,6 +201,8 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
 
   // Taken over after the worker that ran it stopped (its lease lapsed, or this process restarted).
   if (run.status === "running" && state.lastSeq > 1 && !state.terminal) stage([ev("run.resumed", { reason: "recovered" })]);
+  // A crash may have come between a handoff's commit and the session following it.
+  if (state.handoffs > 0 && !state.terminal) await moveSession();
 
   const history = run.sessionSeq > 1 ? await sessionHistory(store, run.sessionId, run.sessionSeq) : [];
   let model!: ModelClient;
@@ -247,6 +259,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
           return;
         case "start_children": {
           if (!(await commit())) continue; // the intents first: a child never exists without its parent's record of it
+          if (control.why) continue; // a cancel learned from the commit: start no children
           for (const c of action.calls) {
             const childId = await deps.collaboration.startChild({
               parent: state,
@@ -272,6 +285,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
           ]);
           if (!(await commit({ id: approvalId, callId: action.call.id, tool: action.call.name, arguments: action.args }))) continue;
           await cancelIfAsked();
+          await afterEnd();
           return;
         }
         case "call_model": {
@@ -320,6 +334,11 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
     }
     throw err;
   }
+}
+
+/** The delegation call that started this run, by its idempotency key (children are created with `delegate:<key>`). */
+export function callKeyOf(run: { idempotencyKey: string | null; parentRunId: string | null }): string | undefined {
+  return run.parentRunId && run.idempotencyKey?.startsWith("delegate:") ? run.idempotencyKey.slice("delegate:".length) : undefined;
 }
 
 /** Text from models and tools may carry U+0000, which PostgreSQL cannot store in text: keep it visible, not fatal. */

@@ -1,6 +1,7 @@
 /**
  * A running Outpost: store + scheduler + executor behind the OutpostApi face.
  */
+import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import pino from "pino";
@@ -33,7 +34,7 @@ import { openApiSource } from "../tools/openapi.js";
 import { ToolRegistry } from "../tools/registry.js";
 import type { ToolSource, ToolSourceStatus } from "../tools/source.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
-import { type Collaboration, executeRun, RunControl } from "./executor.js";
+import { type Collaboration, callKeyOf, executeRun, RunControl } from "./executor.js";
 import { Scheduler } from "./scheduler.js";
 import { approvalView, artifactView, eventView, iso, runView, treeView } from "./views.js";
 
@@ -102,6 +103,7 @@ class LocalOutpost implements Outpost {
   private readonly models = new Map<string, ModelClient>();
   private readonly collaboration: Collaboration;
   private sweeper: NodeJS.Timeout | null = null;
+  private sweeping = false;
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly controls = new Map<string, RunControl>();
   private readonly log: pino.Logger;
@@ -145,6 +147,15 @@ class LocalOutpost implements Outpost {
   async start(): Promise<this> {
     // Connections come up together; one that cannot be reached reports it and keeps retrying (never blocks the start).
     await Promise.all(this.tools.listSources().map((source) => source.start()));
+    try {
+      return await this.startWorkers();
+    } catch (err) {
+      await Promise.all(this.tools.listSources().map((source) => source.close().catch(() => undefined)));
+      throw err;
+    }
+  }
+
+  private async startWorkers(): Promise<this> {
     const concurrency = this.options.concurrency ?? 10_000;
     if (concurrency > 0) {
       // Embedded mode owns its data folder exclusively (lockDataDir): every lease is an orphan of a previous process.
@@ -162,21 +173,40 @@ class LocalOutpost implements Outpost {
         (err) => this.log.error({ err }, "scheduler error"),
       );
       this.scheduler.start();
-      // Children whose result did not reach their parent (a crash came between): deliver it now.
-      this.sweeper = setInterval(() => void this.deliverChildNotices(), 1_000);
+      // Repairs for crash gaps: children whose result did not reach their parent, runs whose parent has ended.
+      let tick = 0;
+      this.sweeper = setInterval(() => {
+        if (this.sweeping) return;
+        this.sweeping = true;
+        const orphans = tick++ % 30 === 0; // at start, then every 30 s: a crash gap, not a hot path
+        void this.deliverChildNotices()
+          .then(() => (orphans ? this.cancelOrphans() : undefined))
+          .finally(() => {
+            this.sweeping = false;
+          });
+      }, 1_000);
       this.sweeper.unref();
     }
     return this;
   }
 
   private async deliverChildNotices(): Promise<void> {
+    let children: RunRecord[];
     try {
-      for (const child of await this.store.listUnnotifiedChildren(100)) {
-        if (!child.parentRunId || !child.parentCallId) continue;
+      children = await this.store.listUnnotifiedChildren(100);
+    } catch (err) {
+      if (!this.closed) this.log.warn({ err: (err as Error)?.message }, "could not look for undelivered child results");
+      return;
+    }
+    for (const child of children) {
+      if (!child.parentRunId || !child.parentCallId) continue;
+      const callKey = callKeyOf(child);
+      try {
         await this.notifyParent(
           {
             parentRunId: child.parentRunId,
             callId: child.parentCallId,
+            ...(callKey ? { callKey } : {}),
             childRunId: child.id,
             agent: child.agent,
             status: child.status as "completed" | "failed" | "cancelled",
@@ -185,16 +215,57 @@ class LocalOutpost implements Outpost {
           },
           child.workspace,
         );
+      } catch (err) {
+        // One that fails must not hold up the others (they are tried again at the next sweep).
+        if (!this.closed) this.log.warn({ run_id: child.id, err: (err as Error)?.message }, "could not deliver a child's result yet");
+      }
+    }
+  }
+
+  /** Runs still going under a parent that has ended (a cancel cascade cut short by a crash): cancel them. */
+  private async cancelOrphans(): Promise<void> {
+    try {
+      for (const orphan of await this.store.listOrphanedRuns(100)) {
+        await this.cancelTree(orphan.id, `parent run ${orphan.parentRunId} has ended`, orphan.workspace);
       }
     } catch (err) {
-      if (!this.closed) this.log.warn({ err: (err as Error)?.message }, "could not deliver child results yet");
+      if (!this.closed) this.log.warn({ err: (err as Error)?.message }, "could not cancel runs whose parent has ended");
     }
   }
 
   private async notifyParent(notice: ChildNotice, workspace: string): Promise<void> {
-    const r = await this.store.applyExternal(workspace, { kind: "child", notice });
+    const r = await this.store.applyExternal(workspace, { kind: "child", notice: await this.bounded(notice, workspace) });
     if (r.woke) this.wake();
     for (const e of r.events) this.publish(eventView(r.run.id, e));
+  }
+
+  /** A child's answer reaches its parent's model like any tool output: beyond the parent's max_tool_output, as a preview and an artifact. */
+  private async bounded(notice: ChildNotice, workspace: string): Promise<ChildNotice> {
+    const output = notice.output;
+    if (output === null || output.length <= 1_000) return notice;
+    const parent = await this.store.getRun(workspace, notice.parentRunId);
+    if (!parent) return notice;
+    const max = this.project.agents.get(parent.agent)?.limits.maxToolOutput ?? 16_000;
+    if (output.length <= max) return notice;
+    const id = `art_${createHash("sha256").update(`child:${notice.childRunId}`).digest("hex").slice(0, 24)}`;
+    await this.store.putArtifact({
+      id,
+      workspace,
+      runId: notice.childRunId,
+      rootRunId: parent.rootRunId,
+      callId: notice.callId,
+      tool: `delegate.${notice.agent}`,
+      content: output,
+      size: output.length,
+      createdAt: Date.now(),
+    });
+    const preview = Math.min(4_000, max);
+    return {
+      ...notice,
+      output:
+        `${output.slice(0, preview)}\n[outpost: ${notice.agent}'s answer is ${output.length} characters; you see the first ${preview}. ` +
+        `The whole answer is artifact ${id}: read more with artifacts.read {"id": "${id}", "offset": ${preview}}]`,
+    };
   }
 
   private async startChild(r: Parameters<Collaboration["startChild"]>[0]): Promise<string> {
@@ -217,13 +288,13 @@ class LocalOutpost implements Outpost {
   }
 
   /** Cancels a run and, below it, every run it delegated to that is still going. */
-  private async cancelTree(id: string, reason: string): Promise<void> {
-    const r = await this.store.applyExternal(this.workspace, { kind: "cancel", runId: id, reason });
+  private async cancelTree(id: string, reason: string, workspace = this.workspace): Promise<void> {
+    const r = await this.store.applyExternal(workspace, { kind: "cancel", runId: id, reason });
     if (r.run.cancelRequested) this.controls.get(id)?.cancel(reason);
     for (const e of r.events) this.publish(eventView(id, e));
     if (r.run.status === "cancelled" && r.run.parentRunId) await this.deliverChildNotices();
-    for (const child of await this.store.listChildRuns(this.workspace, id)) {
-      if (!isTerminal(child.status)) await this.cancelTree(child.id, `parent run ${id} cancelled`);
+    for (const child of await this.store.listChildRuns(workspace, id)) {
+      if (!isTerminal(child.status)) await this.cancelTree(child.id, `parent run ${id} cancelled`, workspace);
     }
   }
 
@@ -343,6 +414,13 @@ class LocalOutpost implements Outpost {
     rejectNul(req.input, "input");
     for (const m of req.context ?? []) rejectNul(m.content, "context");
     if (req.session_id?.includes("\u0000")) throw notFound("session", "(with a NUL)");
+    if (req.idempotency_key?.startsWith("delegate:")) {
+      throw new OutpostError(
+        "invalid_request",
+        'Idempotency-Key may not start with "delegate:"',
+        "that prefix is kept for the runs agents delegate to; pick another key",
+      );
+    }
     let agent = req.agent;
     if (agent === undefined) {
       // Continuing a conversation: whoever holds it now (after handoffs) answers.

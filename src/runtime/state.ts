@@ -57,6 +57,8 @@ export interface RunState {
   costUsd: number;
   /** Tool calls of the latest model response, in order. */
   calls: ToolCallState[];
+  /** The agent whose model wrote `calls` (a handoff among them passes the run on, not those calls). */
+  callsAgent: string;
   /** Malformed model outputs in a row (reset by a well-formed one). */
   modelErrorStreak: number;
   lastModelProblem: string | null;
@@ -92,6 +94,7 @@ export function initialState(runId: string): RunState {
     outputTokens: 0,
     costUsd: 0,
     calls: [],
+    callsAgent: "",
     modelErrorStreak: 0,
     lastModelProblem: null,
     finalAnswer: null,
@@ -143,6 +146,7 @@ export function apply(s: RunState, e: RunEvent): RunState {
         seen.add(id);
         return id === c.id ? c : { ...c, id };
       });
+      s.callsAgent = s.agent;
       s.calls = toolCalls.map((c) => ({
         id: c.id,
         name: c.name,
@@ -244,8 +248,15 @@ export function apply(s: RunState, e: RunEvent): RunState {
     case "child.finished": {
       s.openChildren.delete(e.data.child_run_id);
       // Only the child this call is waiting for (a late notice from a cancelled sibling changes nothing).
-      // (It may precede delegation.started: a child can finish before its parent, recovering, records it.)
-      const call = s.calls.find((c) => c.id === e.data.call_id && (c.child === undefined || c.child.runId === e.data.child_run_id));
+      // (It may precede delegation.started: a child can finish before its parent, recovering, records it.
+      // The call's key, not its id, says which call: providers may reuse ids across responses.)
+      const call = s.calls.find((c) =>
+        c.child
+          ? c.child.runId === e.data.child_run_id
+          : e.data.call_key !== undefined
+            ? c.key === e.data.call_key
+            : c.id === e.data.call_id,
+      );
       if (call && !call.result) call.childResult = { status: e.data.status, output: e.data.output, error: e.data.error };
       break;
     }

@@ -338,12 +338,23 @@ export abstract class SqlStore implements Store {
     const rows = await this.db
       .selectFrom("runs")
       .selectAll()
-      .where("parent_notified", "=", 0)
+      .where("parent_notified", "=", sql.lit(0)) // a literal, so the partial index runs_notice applies
       .where("status", "in", ["completed", "failed", "cancelled"])
       .where("parent_run_id", "is not", null)
       .orderBy("id")
       .limit(limit)
       .execute();
+    return rows.map(toRunRecord);
+  }
+
+  async listOrphanedRuns(limit: number): Promise<RunRecord[]> {
+    // CROSS JOIN keeps the active children as the outer loop (SQLite plans joins in that order): the
+    // scan is bounded by the runs in flight, never by the history of finished ones.
+    const { rows } = await sql<Selectable<RunsTable>>`
+      SELECT c.* FROM runs c CROSS JOIN runs p
+      WHERE p.id = c.parent_run_id AND c.status IN ('queued', 'running', 'waiting') AND c.parent_run_id IS NOT NULL
+        AND p.status IN ('completed', 'failed', 'cancelled')
+      ORDER BY c.id LIMIT ${limit}`.execute(this.db);
     return rows.map(toRunRecord);
   }
 
@@ -505,6 +516,7 @@ export abstract class SqlStore implements Store {
         events.push(
           ev("child.finished", {
             call_id: n.callId,
+            ...(n.callKey !== undefined ? { call_key: n.callKey } : {}),
             child_run_id: n.childRunId,
             agent: n.agent,
             status: n.status,

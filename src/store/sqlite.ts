@@ -112,6 +112,12 @@ export class SqliteStore extends SqlStore {
          LIMIT @limit`,
       ),
       runById: raw.prepare("SELECT * FROM runs WHERE id = ?"),
+      // Forced onto the small partial index: without statistics SQLite would walk every finished run by status.
+      unnotified: raw.prepare(
+        `SELECT * FROM runs INDEXED BY runs_notice
+         WHERE parent_notified = 0 AND status IN ('completed', 'failed', 'cancelled') AND parent_run_id IS NOT NULL
+         ORDER BY id LIMIT ?`,
+      ),
       claim: raw.prepare(
         "UPDATE runs SET status = 'running', lease_owner = ?, lease_token = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?",
       ),
@@ -186,6 +192,10 @@ export class SqliteStore extends SqlStore {
       this.stmts.insertEvent.run(row.id, 1, started.type, JSON.stringify(started.data), now, EVENT_SCHEMA_VERSION);
       return { run: toRunRecord(row), created: true };
     });
+  }
+
+  override async listUnnotifiedChildren(limit: number): Promise<RunRecord[]> {
+    return (this.stmts.unnotified.all(limit) as Selectable<RunsTable>[]).map(toRunRecord);
   }
 
   override async getEvents(runId: string, afterSeq = 0): Promise<RunEvent[]> {

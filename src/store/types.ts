@@ -155,6 +155,8 @@ export interface ListRunsFilter {
 export interface ChildNotice {
   parentRunId: string;
   callId: string;
+  /** The delegation call's idempotency key. */
+  callKey?: string;
   childRunId: string;
   agent: string;
   status: "completed" | "failed" | "cancelled";
@@ -210,6 +212,8 @@ export interface Store {
   listRunTree(workspace: string, rootRunId: string): Promise<RunRecord[]>;
   /** Finished children whose result is not yet in their parent's log (a crash came between). */
   listUnnotifiedChildren(limit: number): Promise<RunRecord[]>;
+  /** Runs still active whose parent has ended (a cancel cascade a crash cut short). */
+  listOrphanedRuns(limit: number): Promise<RunRecord[]>;
   /** The agent now holding a session's conversation (after a handoff). */
   setSessionAgent(workspace: string, sessionId: string, agent: string): Promise<void>;
   /** Writes an artifact; writing the same id again replaces it (a retried tool call). */

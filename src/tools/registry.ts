@@ -24,7 +24,13 @@ export class ToolRegistry {
     const tool = this.fixed.get(name);
     if (tool) return tool;
     const source = this.sources.get(name.slice(0, name.indexOf(".")));
-    return source?.tools().find((t) => t.name === name);
+    if (!source) return undefined;
+    const found = source.tools().find((t) => t.name === name);
+    if (found) return found;
+    // A system that has not come up yet does not know its tools: a call gets why, not "unknown tool".
+    const status = source.status();
+    if (status.state === "ready") return undefined;
+    return unavailable(name, source.name, status.error);
   }
 
   /** The tools an agent may call now, in the order it lists them (`<connection>.*` expanded). */
@@ -41,7 +47,8 @@ export class ToolRegistry {
       if (ref.name.endsWith(".*")) {
         for (const t of this.sources.get(ref.name.slice(0, -2))?.tools() ?? []) add(t);
       } else {
-        add(this.get(ref.name));
+        const t = this.get(ref.name);
+        if (t && !unavailableTools.has(t)) add(t); // a model is not offered what cannot be called
       }
     }
     if (out.length > 0) add(this.fixed.get(ARTIFACTS_READ));
@@ -67,4 +74,19 @@ export class ToolRegistry {
   listSources(): ToolSource[] {
     return [...this.sources.values()];
   }
+}
+
+const unavailableTools = new WeakSet<ToolDefinition>();
+
+function unavailable(name: string, source: string, error: string | undefined): ToolDefinition {
+  const tool: ToolDefinition = {
+    name,
+    description: `${source} is unavailable`,
+    input: z.record(z.string(), z.unknown()),
+    handler: () => {
+      throw new Error(`${source} is unavailable${error ? `: ${error}` : ""}; Outpost keeps reconnecting — try again later`);
+    },
+  };
+  unavailableTools.add(tool);
+  return tool;
 }

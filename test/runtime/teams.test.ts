@@ -353,6 +353,93 @@ describe("handoff", () => {
   });
 });
 
+describe("review findings", () => {
+  it("calls after a handoff in the same response are refused: the next agent's tools never run on the first agent's say", async () => {
+    const paid: unknown[] = [];
+    const refund: ToolDefinition = {
+      name: "ledger.refund",
+      description: "refund",
+      input: z.object({ amount: z.number() }),
+      handler: ({ input }) => {
+        paid.push(input);
+        return "paid";
+      },
+    };
+    const p = teamProject([agent("front", { handoffs: ["billing"] }), agent("billing", { tools: [{ name: "ledger.refund" }] })], [refund]);
+    const model = brains({
+      front: () => calls(["handoff.billing", { reason: "money" }], ["ledger.refund", { amount: 5000 }]),
+      billing: () => "billing: how can I help?",
+    });
+    const o = await open(p, model);
+    const run = await finish(o, (await o.startRun({ agent: "front", input: "refund me 5000" })).id);
+    expect(run.status).toBe("completed");
+    expect(run.output).toBe("billing: how can I help?");
+    expect(paid).toEqual([]);
+    const refused = (await o.getEvents(run.id)).find((e) => e.type === "tool.completed" && e.data.tool === "ledger.refund");
+    expect(refused?.data).toMatchObject({
+      is_error: true,
+      output: "error: not run: front handed the conversation to billing before this call",
+    });
+  });
+
+  it("a child's long answer reaches its parent as a preview and an artifact, like any tool output", async () => {
+    const long = "x".repeat(30_000);
+    const p = teamProject([agent("lead", { delegates: ["writer"], limits: { ...defaultLimits, maxToolOutput: 5_000 } }), agent("writer")]);
+    let seen = "";
+    const model = brains({
+      lead: (req, turn) => {
+        if (turn === 0) return call("delegate.writer", { task: "write a lot" });
+        seen = lastTool(req.messages);
+        return "done";
+      },
+      writer: () => long,
+    });
+    const o = await open(p, model);
+    const run = await finish(o, (await o.startRun({ agent: "lead", input: "go" })).id);
+    expect(run.status).toBe("completed");
+    expect(seen.length).toBeLessThan(5_000);
+    const id = /artifact (art_[0-9a-f]+)/.exec(seen)?.[1] as string;
+    expect(seen).toContain("writer's answer is 30000 characters");
+    expect((await o.getArtifact(id)).content).toBe(long);
+  });
+
+  it("the session follows a handoff as soon as it is committed, even while the run still waits", async () => {
+    const p = teamProject([agent("desk", { handoffs: ["clerk"] }), agent("clerk")]);
+    const model = brains({
+      desk: () => call("handoff.clerk", { reason: "paperwork" }),
+      clerk: (req) => (lastTool(req.messages).startsWith("{") ? "filed" : call("wait.for_event", { name: "stamp" })),
+    });
+    const o = await open(p, model);
+    const first = await o.startRun({ agent: "desk", input: "file this" });
+    await until(async () => (await o.getRun(first.id)).status === "waiting");
+    const next = await o.startRun({ session_id: first.session_id, input: "and this?" });
+    expect(next.agent).toBe("clerk");
+  });
+
+  it("cancels, at start, runs left going under a parent that has ended (a cascade a crash cut short)", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "outpost-teams-orphan-"));
+    const p = teamProject([agent("top", { delegates: ["low"] }), agent("low")]);
+    const model = brains({ top: () => "top", low: () => call("wait.for_event", { name: "never" }) });
+    const first = await startOutpost({ project: p, dataDir, modelFor: () => model, concurrency: 0 });
+    const parent = await first.store.createRun({ workspace: "test", agent: "top", input: "x" });
+    const child = await first.store.createRun({
+      workspace: "test",
+      agent: "low",
+      input: "y",
+      idempotencyKey: "delegate:orphan",
+      parent: { runId: parent.run.id, callId: "c1", rootRunId: parent.run.id, depth: 1, chain: ["top"] },
+    });
+    await first.store.applyExternal("test", { kind: "cancel", runId: parent.run.id, reason: "gone" }); // no cascade: the store alone
+    await first.close();
+    const second = await open(p, model, dataDir);
+    const orphan = await until(async () => {
+      const r = await second.getRun(child.run.id);
+      return r.status === "cancelled" ? r : null;
+    });
+    expect(orphan.error?.message).toContain(`parent run ${parent.run.id} has ended`);
+  });
+});
+
 describe("large tool outputs", () => {
   it("are kept as artifacts: the model sees a preview and a handle, and pages through the rest", async () => {
     const big = Array.from({ length: 3000 }, (_, i) => `line ${i}`).join("\n"); // ~26 000 characters

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadProject } from "../../src/definitions/index.js";
 import { startOutpost } from "../../src/runtime/index.js";
 import { runCli } from "../cli/harness.js";
-import { SHOP, http, type Stack, startStack, terminal, waitForRun } from "../server/helpers.js";
+import { http, SHOP, type Stack, startStack, terminal, waitForRun } from "../server/helpers.js";
 
 let stack: Stack;
 let url: string;

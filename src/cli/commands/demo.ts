@@ -135,7 +135,9 @@ async function loadDemo(projectDir: string): Promise<Demo> {
       "a demo is a demo.ts exporting { scenarios: [{ name, title, agent, input }] } (see examples/acme/demo.ts)",
     );
   }
-  const mod = (await import(pathToFileURL(file).href)) as { default?: Demo };
+  // Through tsx's loader, so a TypeScript demo loads whatever the project's package.json says.
+  const { tsImport } = await import("tsx/esm/api");
+  const mod = (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: Demo };
   const demo = mod.default;
   if (!demo || !Array.isArray(demo.scenarios)) {
     throw new OutpostError("invalid_request", `${file} must export default { scenarios: [...] }`, "see examples/acme/demo.ts");

@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 
 /** Delegation trees (parent/root/depth on runs, a notice flag for parents) and artifacts (large tool outputs). */
 export async function up(db: Kysely<any>): Promise<void> {
@@ -16,7 +16,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   await db.schema.createIndex("runs_parent").on("runs").columns(["parent_run_id"]).execute();
   await db.schema.createIndex("runs_root").on("runs").columns(["root_run_id"]).execute();
-  await db.schema.createIndex("runs_notice").on("runs").columns(["parent_notified", "status"]).execute();
+  await db.schema.createIndex("runs_notice").on("runs").columns(["status", "id"]).where(sql.ref("parent_notified"), "=", 0).execute();
 
   await db.schema
     .createTable("artifacts")
