@@ -11,8 +11,17 @@
  *
  * A call is one HTTP request with the connection's headers and credentials.
  * Credentials are read from the environment by variable name when the call is
- * made, and never appear in an error: a response body that echoes one has it
- * replaced by `[redacted]`.
+ * made, and never appear in an error or a tool's output: a response body that
+ * echoes one has it replaced by `[redacted]`. The operator's headers win over
+ * the document: a header parameter the connection sets (`headers:`, or its
+ * `auth`) is not offered to the model, and when the connection sets `Cookie`
+ * no cookie parameter is offered at all (the configured Cookie is sent as is,
+ * never mixed with cookies the model chose). A response is read up to 10 MB.
+ *
+ * Where credentials go is the operator's decision, not the document's: a
+ * document fetched from a URL whose `servers` point at another origin is
+ * refused when the connection carries credentials, unless `base_url` says
+ * where requests go.
  *
  * A document that cannot be loaded leaves the source `down` with a message
  * saying what is wrong and where (file or URL, JSON pointer); a document
@@ -31,8 +40,13 @@ import type { ToolSource, ToolSourceDeps, ToolSourceStatus } from "./source.js";
 /** Backoff between attempts to fetch a document from a URL: 1 s, 2 s, 4 s… up to a minute. */
 const RETRY_FIRST_MS = 1_000;
 const RETRY_MAX_MS = 60_000;
-/** How much of a failed response's body an error quotes. */
+/** How much of a failed response's body an error quotes, and how much of it is read. */
 const ERROR_BODY_CHARS = 500;
+const ERROR_BODY_BYTES = 64 * 1024;
+/** The most of a response a call reads: a larger answer fails the call rather than flood the model and memory. */
+const MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+/** The most of an OpenAPI document fetched from a URL that is read (large public APIs' documents run to ~10 MB). */
+const MAX_DOCUMENT_BYTES = 64 * 1024 * 1024;
 /** An operation whose parameter and body schemas expand to more nodes than this is skipped. */
 const MAX_SCHEMA_NODES = 50_000;
 const MAX_REDIRECTS = 5;
@@ -41,6 +55,8 @@ const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "tr
 const SAFE_METHODS = new Set(["get", "head"]);
 /** Header parameters OpenAPI says to ignore: the request's own machinery sets them. */
 const RESERVED_HEADERS = new Set(["accept", "content-type", "authorization"]);
+/** Headers that carry a credential even when written literally (not through `${VAR}`). */
+const CREDENTIAL_HEADER = /auth|cookie|key|token|secret|passw|session|credential/i;
 const VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)/g;
 
 type Json = Record<string, unknown>;
@@ -108,7 +124,8 @@ export function openApiSource(connection: OpenApiConnection, deps: ToolSourceDep
       deps.log.info({ connection: connection.name, tools: tools.length }, "openapi connection ready");
     } catch (err) {
       if (state === "closed") return;
-      const message = (err as Error)?.message ?? String(err);
+      // Messages name the spec as written; this catches what else could quote an expanded `${VAR}` (base_url, a host).
+      const message = redactor(settingValues(connection, deps.env))((err as Error)?.message ?? String(err));
       if (message !== error) deps.log.warn({ connection: connection.name, error: message }, "openapi document could not be loaded");
       state = "down";
       error = message;
@@ -144,8 +161,16 @@ export function openApiSource(connection: OpenApiConnection, deps: ToolSourceDep
 // ─── loading ─────────────────────────────────────────────────────────────────
 
 async function loadTools(connection: OpenApiConnection, deps: ToolSourceDeps, closing: AbortSignal): Promise<ToolDefinition[]> {
-  const spec = expandSetting(connection.spec.trim(), "spec", deps.env);
-  const where = /^https?:\/\//i.test(spec) ? displayUrl(spec) : spec.startsWith("file:") ? fileURLToPath(spec) : spec;
+  const written = connection.spec.trim();
+  const spec = expandSetting(written, "spec", deps.env);
+  // Messages show the setting as written: a `${VAR}` in it may hold a secret (`?access_token=${TOKEN}`).
+  const where = written.includes("${")
+    ? displayUrl(written)
+    : /^https?:\/\//i.test(spec)
+      ? displayUrl(spec)
+      : spec.startsWith("file:")
+        ? fileURLToPath(spec)
+        : spec;
   const text = await readDocument(spec, where, connection.timeoutMs, closing);
 
   let doc: unknown;
@@ -168,6 +193,7 @@ async function loadTools(connection: OpenApiConnection, deps: ToolSourceDeps, cl
 
   const baseUrl = connection.baseUrl ? expandSetting(connection.baseUrl.trim(), "base_url", deps.env) : undefined;
   if (baseUrl !== undefined) checkHttpUrl(baseUrl, "base_url");
+  const guarded = baseUrl === undefined && sendsCredentials(connection);
   const resolver = new Resolver(doc);
   const tools: ToolDefinition[] = [];
   const names = new Map<string, string>();
@@ -205,7 +231,7 @@ async function loadTools(connection: OpenApiConnection, deps: ToolSourceDeps, cl
         }
         const settings = aliases.map((name) => connection.tools[name]).find((found) => found !== undefined) ?? {};
         try {
-          const serverUrl = baseUrl ?? serverUrlFor(operation, pathItem, doc, spec, where);
+          const serverUrl = baseUrl ?? serverUrlFor(operation, pathItem, doc, spec, where, guarded);
           tools.push(buildTool(connection, deps, doc, { method, path, pointer, operation, pathItem, local, serverUrl, settings }));
           names.set(local, `${method.toUpperCase()} ${path}`);
         } catch (err) {
@@ -247,10 +273,29 @@ async function readDocument(spec: string, where: string, timeoutMs: number, clos
       await response.body?.cancel();
       throw new Error(`HTTP ${response.status} ${response.statusText || STATUS_CODES[response.status] || ""}`.trim());
     }
-    return await response.text();
+    const { text, complete } = await readBody(response, MAX_DOCUMENT_BYTES);
+    if (!complete) throw new Error(`it is larger than ${megabytes(MAX_DOCUMENT_BYTES)}, more than Outpost reads`);
+    return text;
   } catch (err) {
     throw new Error(`cannot fetch OpenAPI document ${where}: ${networkProblem(err, new URL(spec).host, timeoutMs)}`);
   }
+}
+
+/** The values of the variables the spec and base_url settings use: never shown in a message. */
+function settingValues(connection: OpenApiConnection, env: NodeJS.ProcessEnv): string[] {
+  const values: string[] = [];
+  for (const setting of [connection.spec, connection.baseUrl ?? ""]) {
+    for (const [, variable] of setting.matchAll(VARIABLE)) if (env[variable]) values.push(env[variable]!);
+  }
+  return values;
+}
+
+/** Whether a request carries a credential: `auth`, or a header written with `${VAR}` or named like a credential. */
+function sendsCredentials(connection: OpenApiConnection): boolean {
+  return (
+    connection.auth !== undefined ||
+    Object.entries(connection.headers).some(([name, value]) => value.includes("${") || CREDENTIAL_HEADER.test(name))
+  );
 }
 
 /** Expands `${VAR}` in a connection setting; a variable it needs that is unset is an error naming it. */
@@ -274,8 +319,12 @@ function checkHttpUrl(url: string, setting: string): void {
   }
 }
 
-/** The server an operation is sent to: its own `servers`, its path's, then the document's; relative to the document's URL. */
-function serverUrlFor(operation: Json, pathItem: Json, doc: Json, spec: string, where: string): string {
+/**
+ * The server an operation is sent to: its own `servers`, its path's, then the document's; relative to the document's URL.
+ * `guarded`: the connection sends credentials and gives no base_url, so a document fetched from a URL may only send its
+ * requests back to the origin it came from (whoever serves the document would otherwise choose who gets the credentials).
+ */
+function serverUrlFor(operation: Json, pathItem: Json, doc: Json, spec: string, where: string, guarded: boolean): string {
   const server = [operation.servers, pathItem.servers, doc.servers]
     .map((list) => (Array.isArray(list) && isObject(list[0]) ? list[0] : undefined))
     .find((found) => found !== undefined);
@@ -292,6 +341,12 @@ function serverUrlFor(operation: Json, pathItem: Json, doc: Json, spec: string, 
     );
   }
   checkHttpUrl(url, "the document's server URL");
+  if (guarded && /^https?:\/\//i.test(spec) && new URL(url).origin !== new URL(spec).origin) {
+    throw new Error(
+      `OpenAPI document ${where} sends its requests to ${new URL(url).origin}, not to the origin it was fetched from, ` +
+        `and the connection's credentials would go with them: set base_url on the connection to say where requests go (e.g. base_url: ${url})`,
+    );
+  }
   return url;
 }
 
@@ -318,6 +373,9 @@ function buildTool(connection: OpenApiConnection, deps: ToolSourceDeps, doc: Jso
   const taken = new Set<string>();
   const requestBody = operation.requestBody === undefined ? undefined : resolver.inline(operation.requestBody, `${pointer}/requestBody`);
   if (requestBody !== undefined) taken.add("body");
+  // Headers the operator sets are not the model's to choose: its connection headers and its credential's header.
+  const pinned = new Set([...RESERVED_HEADERS, ...Object.keys(connection.headers).map((name) => name.toLowerCase())]);
+  if (connection.auth?.type === "header") pinned.add(connection.auth.header.toLowerCase());
 
   // Path-level parameters apply unless the operation redefines one (same name and location).
   const declared = new Map<string, { parameter: Json; pointer: string }>();
@@ -343,7 +401,9 @@ function buildTool(connection: OpenApiConnection, deps: ToolSourceDeps, doc: Jso
   for (const { parameter } of declared.values()) {
     const name = parameter.name as string;
     const location = parameter.in as Location;
-    if (location === "header" && RESERVED_HEADERS.has(name.toLowerCase())) continue;
+    if (location === "header" && pinned.has(name.toLowerCase())) continue;
+    // A configured Cookie is sent as written, never mixed with cookies the model chose (a same-named one could win).
+    if (location === "cookie" && pinned.has("cookie")) continue;
     if (location === "header" && !SAFE_METHODS.has(method) && name.toLowerCase() === "idempotency-key") continue; // Outpost sends it
     let key = taken.has(name) ? `${location}_${name}` : name;
     for (let n = 2; taken.has(key); n++) key = `${location}_${name}_${n}`;
@@ -581,18 +641,6 @@ async function call(
 ): Promise<string> {
   const secrets: string[] = [];
   const headers = new Headers();
-  for (const [name, value] of Object.entries(connection.headers)) {
-    const { text, required } = expandEnv(value, deps.env);
-    const missing = required.find((variable) => !deps.env[variable]);
-    if (missing)
-      throw new Error(
-        `header ${name} of connection "${connection.name}" uses \${${missing}}, but the environment variable ${missing} is not set`,
-      );
-    setHeader(headers, name, text, `header ${name} of connection "${connection.name}"`);
-    secrets.push(text);
-    for (const [, variable] of value.matchAll(VARIABLE)) if (deps.env[variable]) secrets.push(deps.env[variable]!);
-  }
-
   let path = plan.path;
   const query = new URLSearchParams();
   const cookies: string[] = [];
@@ -604,8 +652,9 @@ async function call(
     }
     if (parameter.in === "path") {
       const text = parameter.json ? JSON.stringify(value) : simple(value, parameter.explode);
-      // "." and ".." would be read as the current or parent folder, even percent-encoded.
+      // "." and ".." would be read as the current or parent folder, even percent-encoded; "" as the collection.
       if (text === "." || text === "..") throw new Error(`the path parameter "${parameter.key}" cannot be "${text}"`);
+      if (text === "") throw new Error(`the path parameter "${parameter.key}" cannot be empty`);
       path = path.split(`{${parameter.name}}`).join(encodeURIComponent(text));
     } else if (parameter.in === "query") {
       appendForm(query, parameter, value);
@@ -618,8 +667,21 @@ async function call(
   }
   if (cookies.length > 0) headers.set("cookie", cookies.join("; "));
 
-  for (const [name, value, secret] of authHeaders(connection, deps.env)) {
-    secrets.push(value, secret);
+  // The operator's headers last, so that nothing the model sends can replace them.
+  for (const [name, value] of Object.entries(connection.headers)) {
+    const { text, required } = expandEnv(value, deps.env);
+    const missing = required.find((variable) => !deps.env[variable]);
+    if (missing)
+      throw new Error(
+        `header ${name} of connection "${connection.name}" uses \${${missing}}, but the environment variable ${missing} is not set`,
+      );
+    setHeader(headers, name, text, `header ${name} of connection "${connection.name}"`);
+    // A value from the environment, or one in a credential-like header, is a secret; `X-Client: outpost` is not.
+    const variables = [...value.matchAll(VARIABLE)].map(([, variable]) => deps.env[variable] ?? "");
+    if (variables.length > 0 || CREDENTIAL_HEADER.test(name)) secrets.push(text, ...variables);
+  }
+  for (const [name, value, credentials] of authHeaders(connection, deps.env)) {
+    secrets.push(value, ...credentials);
     setHeader(headers, name, value, `the credential of connection "${connection.name}"`);
   }
   if (!SAFE_METHODS.has(plan.method)) headers.set("idempotency-key", idempotencyKey);
@@ -644,27 +706,64 @@ async function call(
   const signal = AbortSignal.any([context.signal, AbortSignal.timeout(plan.timeoutMs)]);
   let response: Response;
   let text: string;
+  let complete: boolean;
   try {
     response = await send(url, { method: plan.method.toUpperCase(), headers, body, signal });
-    text = await response.text();
+    ({ text, complete } = await readBody(response, response.ok ? MAX_RESPONSE_BYTES : ERROR_BODY_BYTES));
   } catch (err) {
     if (context.signal.aborted) throw context.signal.reason ?? err;
     throw new Error(redact(networkProblem(err, url.host, plan.timeoutMs)));
   }
   if (!response.ok) {
     const reason = response.statusText || STATUS_CODES[response.status] || "";
-    const quoted = text.length > ERROR_BODY_CHARS ? `${text.slice(0, ERROR_BODY_CHARS)}…` : text;
-    throw new Error(redact(`HTTP ${response.status}${reason ? ` ${reason}` : ""}${quoted.trim() ? `: ${quoted}` : ""}`));
+    // Redacted before it is cut, so that no secret is shown in part.
+    const redacted = redact(text);
+    const quoted = redacted.length > ERROR_BODY_CHARS || !complete ? `${redacted.slice(0, ERROR_BODY_CHARS)}…` : redacted;
+    throw new Error(`HTTP ${response.status}${reason ? ` ${reason}` : ""}${quoted.trim() ? `: ${quoted}` : ""}`);
+  }
+  if (!complete) {
+    // The answer was a success: a request that changes something was carried out, and must not be sent again.
+    const done = SAFE_METHODS.has(plan.method) ? "" : ", so the request was carried out: do not send it again";
+    throw new Error(
+      redact(
+        `${plan.method.toUpperCase()} ${url.host}${url.pathname} answered more than ${megabytes(MAX_RESPONSE_BYTES)} ` +
+          `(HTTP ${response.status}${done}); Outpost reads at most ${megabytes(MAX_RESPONSE_BYTES)} of a response: ` +
+          "ask for less (a filter, a smaller page, fewer fields)",
+      ),
+    );
   }
   if (text === "") return `HTTP ${response.status} ${response.statusText || STATUS_CODES[response.status] || ""}`.trim();
   if (/json/i.test(response.headers.get("content-type") ?? "")) {
     try {
-      return JSON.stringify(JSON.parse(text));
+      return redact(JSON.stringify(JSON.parse(text)));
     } catch {
-      return text;
+      return redact(text);
     }
   }
-  return text;
+  return redact(text);
+}
+
+/** A response's body as text, read up to `limit` bytes: `complete` is false when there was more (left unread). */
+async function readBody(response: Response, limit: number): Promise<{ text: string; complete: boolean }> {
+  if (!response.body) return { text: "", complete: true };
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return { text: new TextDecoder().decode(Buffer.concat(chunks)), complete: true };
+    if (size + value.byteLength > limit) {
+      chunks.push(value.subarray(0, limit - size));
+      await reader.cancel().catch(() => undefined);
+      return { text: new TextDecoder().decode(Buffer.concat(chunks)), complete: false };
+    }
+    chunks.push(value);
+    size += value.byteLength;
+  }
+}
+
+function megabytes(bytes: number): string {
+  return `${Math.round(bytes / (1024 * 1024))} MB`;
 }
 
 /** fetch, following redirects only within the same origin (a redirect elsewhere would carry the credentials away). */
@@ -691,9 +790,9 @@ async function send(
   }
 }
 
-/** The credential headers (name, value, the secret in it), read from the environment now; a missing variable is
+/** The credential headers (name, value, the secrets in it), read from the environment now; a missing variable is
  * named, its value never shown. */
-function authHeaders(connection: OpenApiConnection, env: NodeJS.ProcessEnv): [string, string, string][] {
+function authHeaders(connection: OpenApiConnection, env: NodeJS.ProcessEnv): [string, string, string[]][] {
   const auth = connection.auth;
   if (!auth) return [];
   const read = (variable: string, what: string): string => {
@@ -705,16 +804,18 @@ function authHeaders(connection: OpenApiConnection, env: NodeJS.ProcessEnv): [st
   switch (auth.type) {
     case "bearer": {
       const token = read(auth.tokenEnv, "bearer token");
-      return [["authorization", `Bearer ${token}`, token]];
+      return [["authorization", `Bearer ${token}`, [token]]];
     }
     case "header": {
       const value = read(auth.valueEnv, `${auth.header} header`);
-      return [[auth.header, value, value]];
+      return [[auth.header, value, [value]]];
     }
     case "basic": {
       const user = read(auth.usernameEnv, "basic-auth user name");
       const password = read(auth.passwordEnv, "basic-auth password");
-      return [["authorization", `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`, password]];
+      const credential = Buffer.from(`${user}:${password}`).toString("base64");
+      // The bare base64 credential too (an API may echo it without "Basic "), and the user name, read from a variable.
+      return [["authorization", `Basic ${credential}`, [credential, password, user]]];
     }
   }
 }
@@ -730,9 +831,11 @@ function setHeader(headers: Headers, name: string, value: string, what: string):
   }
 }
 
-/** Replaces every secret in a message (values shorter than 4 characters are left: they would garble it). */
+/** Replaces every secret in a text, also as escaped inside a JSON string (values shorter than 4 characters are left:
+ * they would garble it). */
 function redactor(secrets: string[]): (text: string) => string {
-  const list = [...new Set(secrets.filter((secret) => secret.length >= 4))].sort((a, b) => b.length - a.length);
+  const forms = secrets.flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)]);
+  const list = [...new Set(forms.filter((secret) => secret.length >= 4))].sort((a, b) => b.length - a.length);
   return (text) => list.reduce((out, secret) => out.split(secret).join("[redacted]"), text);
 }
 

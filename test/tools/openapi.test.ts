@@ -15,11 +15,16 @@ import { openApiSource } from "../../src/tools/openapi.js";
 import type { ToolSource, ToolSourceDeps } from "../../src/tools/source.js";
 
 const BILLING_SPEC = fileURLToPath(new URL("./fixtures/billing.openapi.yaml", import.meta.url));
+const ECHO_SPEC = fileURLToPath(new URL("./fixtures/echo.openapi.yaml", import.meta.url));
 const TOKEN = "tok-very-secret-123";
 const HEADER_SECRET = "hdr-secret-456";
 const API_KEY = "key-secret-789";
 const PASSWORD = "pw-secret-000";
-const SECRETS = [TOKEN, HEADER_SECRET, API_KEY, PASSWORD];
+const SESSION = "session-secret-321";
+const SPEC_TOKEN = "tok-secret-abc";
+const BASIC_USER = "clerk-admin";
+const BASIC_CREDENTIAL = Buffer.from(`${BASIC_USER}:${PASSWORD}`).toString("base64");
+const SECRETS = [TOKEN, HEADER_SECRET, API_KEY, PASSWORD, SESSION, SPEC_TOKEN, BASIC_CREDENTIAL];
 
 interface Recorded {
   method: string;
@@ -76,6 +81,8 @@ let server: Server;
 let url: string;
 let requests: Recorded[] = [];
 let specAvailable = true;
+/** What the server sent of its last /echo/huge answer, and whether the client hung up. */
+let huge = { sent: 0, closed: false };
 let tmp: string;
 const logs: string[] = [];
 
@@ -152,6 +159,11 @@ beforeAll(async () => {
       if (!specAvailable) return res.writeHead(503).end("starting up");
       return res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(ORDERS_SPEC));
     }
+    if (path === "/elsewhere.json") {
+      // A document that sends its operations to another origin (localhost, not 127.0.0.1).
+      const servers = [{ url: `http://localhost:${(server.address() as AddressInfo).port}/api` }];
+      return res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ...ORDERS_SPEC, servers }));
+    }
     requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body });
     const json = (status: number, value: unknown, pretty = false) =>
       res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value, null, pretty ? 2 : 0));
@@ -176,6 +188,35 @@ beforeAll(async () => {
     if (req.method === "GET" && path.startsWith("/api/orders/")) return json(200, { id: Number(path.split("/")[3]), status: "open" }, true);
     if (req.method === "POST" && path === "/api/orders") return json(201, { id: 8, ...JSON.parse(body) });
     if (req.method === "PUT" && path === "/api/tree") return res.writeHead(204).end();
+    if (path === "/echo/whoami") return json(200, { you: req.headers.authorization ?? null, tenant: req.headers["x-tenant"] ?? null });
+    if (path === "/echo/denied") {
+      // Echoes the bare base64 credential, and the user name decoded from it.
+      const credential = (req.headers.authorization ?? "").replace(/^Basic /, "");
+      const user = Buffer.from(credential, "base64").toString().split(":")[0];
+      const pad = "-".repeat(Number(new URL(req.url ?? "/", url).searchParams.get("pad") ?? 0));
+      return res.writeHead(401, { "content-type": "text/plain" }).end(`${pad}bad credentials ${credential} (user ${user})`);
+    }
+    if (path === "/echo/huge") {
+      // Streams `bytes` bytes, as fast as the client reads them, and stops when it hangs up.
+      const total = Number(new URL(req.url ?? "/", url).searchParams.get("bytes"));
+      const chunk = Buffer.alloc(64 * 1024, "x");
+      huge = { sent: 0, closed: false };
+      const current = huge;
+      res.on("close", () => {
+        current.closed = true;
+      });
+      res.writeHead(200, { "content-type": "text/plain" });
+      const write = (): void => {
+        while (current.sent < total && !res.destroyed) {
+          const piece = chunk.subarray(0, Math.min(chunk.length, total - current.sent));
+          current.sent += piece.length;
+          if (!res.write(piece)) return void res.once("drain", write);
+        }
+        if (!res.destroyed) res.end();
+      };
+      return write();
+    }
+    if (req.method === "DELETE" && path.startsWith("/echo/users/")) return res.writeHead(204).end();
     res.writeHead(404, { "content-type": "text/plain" }).end(`no route ${req.method} ${path}`);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -478,6 +519,53 @@ describe("an OpenAPI 3.1 JSON document served over HTTP", () => {
     }
   });
 
+  it("names a spec URL as written, never with the value of a ${VAR} in it, in its status and its log", async () => {
+    const env = { SPEC_TOKEN };
+    const missing = await started(orders({ spec: `${url}/missing.json?access_token=\${SPEC_TOKEN}` }), env);
+    expect(missing.status()).toEqual({
+      state: "down",
+      tools: 0,
+      error: `cannot fetch OpenAPI document ${url}/missing.json?access_token=\${SPEC_TOKEN}: HTTP 404 Not Found`,
+    });
+    await missing.close();
+    // Other settings' variables are redacted wherever a message would quote them.
+    const badBase = await started(
+      orders({ spec: `${url}/openapi.json?access_token=\${SPEC_TOKEN}`, baseUrl: "ftp://files/${SPEC_TOKEN}" }),
+      env,
+    );
+    expect(badBase.status()).toMatchObject({ state: "down", error: 'base_url "ftp://files/[redacted]" is not an http(s) URL' });
+    await badBase.close();
+    const found = await started(orders({ spec: `${url}/openapi.json?access_token=\${SPEC_TOKEN}` }), env);
+    expect(found.status()).toEqual({ state: "ready", tools: 3 });
+    await found.close();
+    for (const line of logs) expect(line).not.toContain(SPEC_TOKEN);
+  });
+
+  it("refuses a document that would send the credentials to another origin than its own, unless base_url says where", async () => {
+    const spec = `${url}/elsewhere.json`;
+    const port = (server.address() as AddressInfo).port;
+    const refused = `OpenAPI document ${spec} sends its requests to http://localhost:${port}, not to the origin it was fetched from, and the connection's credentials would go with them: set base_url on the connection to say where requests go (e.g. base_url: http://localhost:${port}/api)`;
+    const bearer = { type: "bearer", tokenEnv: "BILLING_TOKEN" } as const;
+    const withAuth = await started(orders({ spec, auth: bearer }));
+    expect(withAuth.status()).toEqual({ state: "down", tools: 0, error: refused });
+    await withAuth.close();
+    const withSecretHeader = await started(orders({ spec, headers: { "X-Api-Secret": "${BILLING_HEADER_SECRET}" } }));
+    expect(withSecretHeader.status()).toEqual({ state: "down", tools: 0, error: refused });
+    await withSecretHeader.close();
+
+    // Nothing secret to carry: the document may say where its API is.
+    const anonymous = await started(orders({ spec, headers: { "X-Client": "outpost" } }));
+    expect(anonymous.status()).toEqual({ state: "ready", tools: 3 });
+    await anonymous.close();
+    // base_url given: the operator decided.
+    const based = await started(orders({ spec, auth: bearer, baseUrl: `${url}/api` }));
+    expect(based.status()).toEqual({ state: "ready", tools: 3 });
+    requests = [];
+    expect(await call(tool(based, "orders.get_orders_by_id"), { id: 7 })).toBe('{"id":7,"status":"open"}');
+    expect(requests[0].headers.authorization).toBe(`Bearer ${TOKEN}`);
+    await based.close();
+  });
+
   it("fails a call clearly when the API's server is down", async () => {
     const port = await closedPort();
     const source = await started(billing({ baseUrl: `http://127.0.0.1:${port}/billing` }));
@@ -545,6 +633,105 @@ describe("edge cases", () => {
     const message = await failure(call(tool(source, "billing.get_invoices"), {}));
     expect(message).toContain('header X-Api-Secret of connection "billing" cannot be sent');
     expect(message).not.toContain(HEADER_SECRET);
+    await source.close();
+  });
+});
+
+describe("what the operator pins, and what comes back", () => {
+  const echo = (overrides: Partial<OpenApiConnection> = {}): OpenApiConnection => ({
+    kind: "openapi",
+    name: "echo",
+    spec: ECHO_SPEC,
+    baseUrl: `${url}/echo`,
+    headers: {},
+    timeoutMs: 5_000,
+    tools: {},
+    file: "outpost.yaml",
+    ...overrides,
+  });
+
+  it("never lets the model replace a header the connection sets: such parameters are not offered, and a configured Cookie is kept whole", async () => {
+    const source = await started(
+      echo({
+        headers: { "x-tenant": "${TENANT}", Cookie: "session=${SESSION}" },
+        auth: { type: "header", header: "X-Api-Key", valueEnv: "ECHO_KEY" },
+      }),
+      { TENANT: "acme", SESSION, ECHO_KEY: API_KEY },
+    );
+    const whoami = tool(source, "echo.whoami");
+    // X-Tenant and x-api-key are the connection's (case aside); with a Cookie configured, no cookie parameter is offered.
+    expect(whoami.inputSchema).toEqual({
+      type: "object",
+      properties: { "X-Trace": { type: "string" } },
+      additionalProperties: false,
+    });
+    expect(whoami.input.safeParse({ "X-Tenant": "other-tenant" }).success).toBe(false);
+    requests = [];
+    // Even handed them past validation, the handler sends the operator's values.
+    await whoami.handler({
+      input: { "X-Tenant": "other-tenant", sid: "x", "x-api-key": "mine", "X-Trace": "t-1" },
+      context: context(),
+      idempotencyKey: "k-1",
+    });
+    expect(requests[0].headers).toMatchObject({
+      "x-tenant": "acme",
+      cookie: `session=${SESSION}`,
+      "x-api-key": API_KEY,
+      "x-trace": "t-1",
+    });
+    await source.close();
+
+    // A connection that pins none of them leaves them to the model.
+    const open = await started(echo(), {});
+    const free = tool(open, "echo.whoami");
+    expect(Object.keys((free.inputSchema as { properties: object }).properties)).toEqual(["X-Tenant", "x-api-key", "X-Trace", "sid"]);
+    requests = [];
+    await call(free, { "X-Tenant": "globex", sid: "x" });
+    expect(requests[0].headers).toMatchObject({ "x-tenant": "globex", cookie: "sid=x" });
+    await open.close();
+  });
+
+  it("refuses an empty path parameter before sending anything (it would address the collection)", async () => {
+    const source = await started(echo(), {});
+    const remove = tool(source, "echo.delete_user");
+    requests = [];
+    expect(await failure(call(remove, { id: "" }))).toBe('the path parameter "id" cannot be empty');
+    expect(requests).toHaveLength(0);
+    expect(await call(remove, { id: "u 1" })).toBe("HTTP 204 No Content");
+    expect(requests.map((r) => `${r.method} ${r.url}`)).toEqual(["DELETE /echo/users/u%201"]);
+    await source.close();
+  });
+
+  it("redacts secrets from successful answers too, and a basic-auth credential in any form", async () => {
+    const bearer = await started(echo({ auth: { type: "bearer", tokenEnv: "ECHO_TOKEN" } }), { ECHO_TOKEN: TOKEN });
+    expect(await call(tool(bearer, "echo.whoami"), {})).toBe('{"you":"[redacted]","tenant":null}');
+    await bearer.close();
+
+    const basic = await started(echo({ auth: { type: "basic", usernameEnv: "ECHO_USER", passwordEnv: "ECHO_PASSWORD" } }), {
+      ECHO_USER: BASIC_USER,
+      ECHO_PASSWORD: PASSWORD,
+    });
+    expect(await failure(call(tool(basic, "echo.denied"), {}))).toBe("HTTP 401 Unauthorized: bad credentials [redacted] (user [redacted])");
+    expect(await call(tool(basic, "echo.whoami"), {})).toBe('{"you":"[redacted]","tenant":null}');
+    // A secret across the end of the quoted part is redacted before the quote is cut: no part of it shows.
+    const cut = await failure(call(tool(basic, "echo.denied"), { pad: 480 }));
+    expect(cut).toBe(`HTTP 401 Unauthorized: ${"-".repeat(480)}bad credentials [red…`);
+    expect(cut).not.toContain(BASIC_CREDENTIAL.slice(0, 4));
+    await basic.close();
+  });
+
+  it("reads at most 10 MB of an answer: a larger one fails the call, and is not read to its end", async () => {
+    const source = await started(echo(), {});
+    const read = tool(source, "echo.huge");
+    const port = (server.address() as AddressInfo).port;
+    expect(await failure(call(read, { bytes: 300 * 1024 * 1024 }))).toBe(
+      `GET 127.0.0.1:${port}/echo/huge answered more than 10 MB (HTTP 200); Outpost reads at most 10 MB of a response: ask for less (a filter, a smaller page, fewer fields)`,
+    );
+    await vi.waitFor(() => expect(huge.closed).toBe(true), { timeout: 5_000, interval: 20 });
+    expect(huge.sent).toBeLessThan(64 * 1024 * 1024);
+    // Up to the cap is fine.
+    const output = await call(read, { bytes: 10 * 1024 * 1024 });
+    expect((output as string).length).toBe(10 * 1024 * 1024);
     await source.close();
   });
 });
