@@ -16,7 +16,7 @@ import { loadProject } from "../../src/definitions/index.js";
 import type { Project } from "../../src/definitions/types.js";
 import { createServer } from "../../src/server/index.js";
 import { createTestDatabase } from "../pg/database.js";
-import { http, type Stack, startStack } from "./helpers.js";
+import { delegationProject, http, type Stack, startStack, terminal, waitForRun } from "./helpers.js";
 
 /**
  * - `concierge` (exposed): "nap…" waits an hour (wait.until); "fail…" matches no dialogue, so the run fails;
@@ -531,6 +531,141 @@ describe("tasks live in the store", () => {
     stack = await startStack({ project: await load(root, "elsewhere"), dataDir });
     const other = await clientFor(stack.url, "concierge");
     await expect(other.getTask({ tenant: "", id: done.id })).rejects.toMatchObject({ name: "TaskNotFoundError" });
+  });
+});
+
+describe("tasks held up by other runs (delegation, a conversation's earlier task)", () => {
+  let held: Stack;
+  let heldRoot: string;
+
+  beforeAll(async () => {
+    const p = await delegationProject();
+    heldRoot = p.root;
+    held = await startStack({ project: p.project });
+  });
+  afterAll(async () => {
+    expect(held?.logs.lines.filter((l) => l.level >= 50)).toEqual([]);
+    await held?.close();
+    if (heldRoot) await rm(heldRoot, { recursive: true, force: true });
+  });
+
+  const run = async (id: string) => (await http<RunView>(held.url, "GET", `/v1/runs/${id}`)).body;
+  const runsOf = async (agent: string) =>
+    (await http<{ items: RunView[] }>(held.url, "GET", `/v1/runs?agent=${agent}&limit=200`)).body.items;
+  const approve = (id: string) => http(held.url, "POST", `/v1/approvals/${id}`, { body: { decision: "approve" } });
+  const pendingFor = async (runId: string) =>
+    (await http<ApprovalView[]>(held.url, "GET", "/v1/approvals?status=pending")).body.find((a) => a.run_id === runId) as ApprovalView;
+  const lastStatus = (events: StreamResponse[]) => {
+    const last = events.at(-1)?.payload;
+    return last?.$case === "statusUpdate" ? last.value.status : last?.$case === "task" ? last.value.status : undefined;
+  };
+  const collect = async (stream: AsyncIterable<StreamResponse>) => {
+    const events: StreamResponse[] = [];
+    for await (const e of stream) events.push(e);
+    return events;
+  };
+
+  it("a delegated run waiting for an approval makes the task input-required, naming it; approved, resubscribing reaches the answer", async () => {
+    const client = await clientFor(held.url, "desk");
+    const task = await sendTask(client, "refund order 1042");
+    expect(task.status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+    const [clerk] = await runsOf("clerk");
+    expect(clerk).toMatchObject({ parent_run_id: task.id, status: "waiting" });
+    const approval = await pendingFor(clerk.id);
+    expect(approval.tool).toBe("wait.until");
+    const said = textOf(task.status?.message);
+    for (const text of ["human approval", approval.id, clerk.id, "wait.until"]) expect(said).toContain(text);
+    expect(task.metadata?.outpost).toMatchObject({ run_status: "waiting", held_up_by: { run_id: clerk.id, approval_id: approval.id } });
+    expect(await client.getTask({ tenant: "", id: task.id })).toEqual(task);
+    // One message, one task (and one delegated run).
+    expect(await runsOf("desk")).toHaveLength(1);
+    expect(await runsOf("clerk")).toHaveLength(1);
+
+    await approve(approval.id);
+    const followed = await collect(client.resubscribeTask({ tenant: "", id: task.id }));
+    expect(followed[0].payload?.$case).toBe("task");
+    const end = lastStatus(followed);
+    expect(end?.state).toBe(TaskState.TASK_STATE_COMPLETED);
+    expect(textOf(end?.message)).toBe("Desk: Refund issued.");
+  });
+
+  it("streaming ends at input-required when a grandchild waits for an approval; subscribing then follows it through the approval", async () => {
+    const client = await clientFor(held.url, "front");
+    const events = await collect(client.sendMessageStream(request(userMessage("refund order 7"))));
+    const taskId = (payloadOf(events[0]) as Task).id;
+    const status = lastStatus(events);
+    expect(status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+    const clerk = (await runsOf("clerk")).find((r) => r.root_run_id === taskId) as RunView;
+    expect(clerk).toMatchObject({ depth: 2, status: "waiting" });
+    const approval = await pendingFor(clerk.id);
+    expect(textOf(status?.message)).toContain(approval.id);
+    expect(textOf(status?.message)).toContain(clerk.id);
+    expect((await runsOf("front")).filter((r) => r.id === taskId)).toHaveLength(1);
+
+    // Subscribing while it is held up: the snapshot says so, then the stream follows it through the approval to the end.
+    const followed: StreamResponse[] = [];
+    for await (const e of client.resubscribeTask({ tenant: "", id: taskId })) {
+      followed.push(e);
+      if (followed.length === 1) {
+        expect((payloadOf(e) as Task).status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+        await approve(approval.id);
+      }
+    }
+    expect(lastStatus(followed)?.state).toBe(TaskState.TASK_STATE_COMPLETED);
+    expect(textOf(lastStatus(followed)?.message)).toBe("Front: Desk: Refund issued.");
+  });
+
+  it("a follow-up behind a task waiting for an approval is input-required, naming the task it is queued behind", async () => {
+    const client = await clientFor(held.url, "gatekeeper");
+    const first = await sendTask(client, "go ahead");
+    expect(first.status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+    const approval = await pendingFor(first.id);
+    const before = (await runsOf("gatekeeper")).length;
+
+    const next = await sendTask(client, "and then?", { contextId: first.contextId });
+    expect(next.id).not.toBe(first.id);
+    expect(next.contextId).toBe(first.contextId);
+    expect(next.status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+    expect(textOf(next.status?.message)).toContain(first.id);
+    expect(textOf(next.status?.message)).toContain(approval.id);
+    expect(next.metadata?.outpost).toMatchObject({
+      run_status: "queued",
+      held_up_by: { queued_behind: first.id, approval_id: approval.id },
+    });
+    // Streamed, another follow-up says the same.
+    const streamed = await collect(client.sendMessageStream(request(userMessage("and after that?", { contextId: first.contextId }))));
+    expect(lastStatus(streamed)?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+    expect(textOf(lastStatus(streamed)?.message)).toContain(first.id);
+    expect((await runsOf("gatekeeper")).length).toBe(before + 2);
+
+    await approve(approval.id);
+    const followed = await collect(client.resubscribeTask({ tenant: "", id: next.id }));
+    expect(lastStatus(followed)?.state).toBe(TaskState.TASK_STATE_COMPLETED);
+    expect(textOf(lastStatus(followed)?.message)).toBe("Noted: and then?");
+    const after = (payloadOf(streamed[0]) as Task).id;
+    expect(await waitForRun(run, after, terminal)).toMatchObject({ output: "Noted: and after that?" });
+  });
+
+  it("a retried message whose task waited before and runs again is not answered with the old wait", async () => {
+    const client = await clientFor(held.url, "gatekeeper");
+    const message = userMessage("twice, please");
+    const task = (await client.sendMessage(request(message))) as Task;
+    expect(task.status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+    const firstApproval = await pendingFor(task.id);
+    await approve(firstApproval.id);
+
+    // The retry replays the task's log from its start: the first wait is over; it ends at the second one.
+    const events = await collect(client.sendMessageStream(request(message)));
+    expect((payloadOf(events[0]) as Task).id).toBe(task.id);
+    const status = lastStatus(events);
+    expect(status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+    const secondApproval = await pendingFor(task.id);
+    expect(secondApproval.id).not.toBe(firstApproval.id);
+    expect(textOf(status?.message)).toContain(secondApproval.id);
+    expect(textOf(status?.message)).not.toContain(firstApproval.id);
+
+    await approve(secondApproval.id);
+    expect(await waitForRun(run, task.id, terminal)).toMatchObject({ status: "completed", output: "Waited twice." });
   });
 });
 

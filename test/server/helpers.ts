@@ -199,3 +199,83 @@ export async function protocolProject(): Promise<{ project: Project; root: strin
   });
   return { project, root };
 }
+
+/**
+ * A scripted-model project where work is delegated (for the protocol endpoints), in a temp folder:
+ * - `desk` delegates: "refund …" to `clerk`, "check …" to `runner`; anything else it answers "Desk noted: <input>";
+ * - `front` delegates "refund …" to `desk` (so `clerk` is its grandchild), and answers anything else itself;
+ * - `clerk` calls `wait.until`, which needs a person's approval, then answers "Refund issued.";
+ * - `runner` answers "Checked." (no approval: a child that simply works);
+ * - `gatekeeper` waits for an approval for "go…" ("Waited." after it), for two in turn for "twice…" (the first
+ *   approved, it waits two seconds before it asks for the second), and answers anything else "Noted: <input>".
+ * A delegating agent answers "<agent>: <what its delegate answered>".
+ */
+export async function delegationProject(): Promise<{ project: Project; root: string }> {
+  const root = await mkdtemp(path.join(tmpdir(), "outpost-delegation-"));
+  const approvalTool = ["tools:", "  - name: wait.until", "    approval: required", ""].join("\n");
+  const delegating = (name: string, routes: [string, string][]) =>
+    [
+      "dialogues:",
+      ...routes.flatMap(([when, to]) => [
+        `  - when: '${when}'`,
+        "    turns:",
+        `      - tool_calls: [{ name: delegate.${to}, args: { task: "\${input}" } }]`,
+        `      - text: "${name}: \${last_tool_result}"`,
+      ]),
+      "  - turns:",
+      `      - text: "${name} noted: \${input}"`,
+      "",
+    ].join("\n");
+  const files: Record<string, string> = {
+    "outpost.yaml": [
+      "version: 1",
+      "workspace: delegation",
+      "models:",
+      "  offline:",
+      "    - provider: scripted",
+      "defaults:",
+      "  model: offline",
+      "  limits: { max_steps: 10, max_tokens: 100000, max_usd: 1, max_wall_time: 10m, max_model_errors: 1 }",
+      "",
+    ].join("\n"),
+    "agents/desk.yaml":
+      "name: desk\ndescription: Takes requests and gets them done.\ninstructions: Delegate.\ndelegates: [clerk, runner]\n",
+    "scripts/desk.yaml": delegating("Desk", [
+      ["^refund", "clerk"],
+      ["^check", "runner"],
+    ]),
+    "agents/front.yaml": "name: front\ndescription: The front office.\ninstructions: Delegate.\ndelegates: [desk]\n",
+    "scripts/front.yaml": delegating("Front", [["^refund", "desk"]]),
+    "agents/clerk.yaml": `name: clerk\ndescription: Issues refunds, each approved by a person.\ninstructions: Refund.\n${approvalTool}`,
+    "scripts/clerk.yaml": [
+      "dialogues:",
+      "  - turns:",
+      "      - tool_calls: [{ name: wait.until, args: { seconds: 1 } }]",
+      '      - text: "Refund issued."',
+      "",
+    ].join("\n"),
+    "agents/runner.yaml": "name: runner\ndescription: Checks things.\ninstructions: Check.\n",
+    "scripts/runner.yaml": 'dialogues:\n  - turns:\n      - text: "Checked."\n',
+    "agents/gatekeeper.yaml": `name: gatekeeper\ndescription: Waits for a person before it goes on.\ninstructions: Wait.\n${approvalTool}`,
+    "scripts/gatekeeper.yaml": [
+      "dialogues:",
+      "  - when: '^go'",
+      "    turns:",
+      "      - tool_calls: [{ name: wait.until, args: { seconds: 1 } }]",
+      '      - text: "Waited."',
+      "  - when: '^twice'",
+      "    turns:",
+      "      - tool_calls: [{ name: wait.until, args: { seconds: 2 } }]",
+      "      - tool_calls: [{ name: wait.until, args: { seconds: 1 } }]",
+      '      - text: "Waited twice."',
+      "  - turns:",
+      '      - text: "Noted: ${input}"',
+      "",
+    ].join("\n"),
+  };
+  for (const [file, text] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(root, file)), { recursive: true });
+    await writeFile(path.join(root, file), text);
+  }
+  return { project: await loadProject(root), root };
+}

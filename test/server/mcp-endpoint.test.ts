@@ -7,7 +7,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunView } from "../../src/core/api.js";
-import { http, protocolProject, type Stack, startStack, terminal, waitForRun } from "./helpers.js";
+import { delegationProject, http, protocolProject, type Stack, startStack, terminal, waitForRun } from "./helpers.js";
 
 let stack: Stack;
 let root: string;
@@ -28,9 +28,9 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-async function connect(): Promise<Client> {
+async function connect(url = stack.url): Promise<Client> {
   const client = new Client({ name: "outpost-test", version: "1.0.0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${stack.url}/mcp`)));
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`)));
   clients.push(client);
   return client;
 }
@@ -151,5 +151,97 @@ describe("MCP endpoint", () => {
     });
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ jsonrpc: "2.0", error: { code: -32700 }, id: null });
+  });
+});
+
+describe("MCP endpoint: runs held up by other runs (delegation, a session's earlier run)", () => {
+  let held: Stack;
+  let heldRoot: string;
+
+  beforeAll(async () => {
+    const p = await delegationProject();
+    heldRoot = p.root;
+    held = await startStack({ project: p.project });
+  });
+  afterAll(async () => {
+    expect(held?.logs.lines.filter((l) => l.level >= 50)).toEqual([]);
+    await held?.close();
+    if (heldRoot) await rm(heldRoot, { recursive: true, force: true });
+  });
+
+  const run = async (id: string) => (await http<RunView>(held.url, "GET", `/v1/runs/${id}`)).body;
+  const runsOf = async (agent: string) =>
+    (await http<{ items: RunView[] }>(held.url, "GET", `/v1/runs?agent=${agent}&limit=200`)).body.items;
+  const approve = (id: string) => http(held.url, "POST", `/v1/approvals/${id}`, { body: { decision: "approve" } });
+
+  it("a delegated run waiting for an approval answers the waiting text with the ids; approved, asking again answers", async () => {
+    const client = await connect(held.url);
+    const result = await client.callTool({ name: "ask_desk", arguments: { message: "refund order 1042" } });
+    expect(result.isError).toBeFalsy();
+    const s = result.structuredContent as Structured;
+    expect(s).toMatchObject({ status: "waiting", output: null, waiting_for: { kind: "approval", tool: "wait.until", agent: "clerk" } });
+    const clerks = await runsOf("clerk");
+    expect(clerks).toHaveLength(1);
+    expect(clerks[0]).toMatchObject({ id: s.waiting_for?.run_id, parent_run_id: s.run_id, status: "waiting" });
+    const approvalId = s.waiting_for?.approval_id as string;
+    for (const id of [approvalId, clerks[0].id, s.run_id]) expect(textOf(result)).toContain(id);
+    expect(await runsOf("desk")).toHaveLength(1);
+
+    await approve(approvalId);
+    expect(await waitForRun(run, s.run_id, terminal)).toMatchObject({ status: "completed", output: "Desk: Refund issued." });
+    // Asked again in the session, with a delegated run that simply works: the final answer.
+    const again = await client.callTool({ name: "ask_desk", arguments: { message: "check the stock", session_id: s.session_id } });
+    expect(textOf(again)).toBe("Desk: Checked.");
+    expect(again.structuredContent).toMatchObject({ status: "completed", session_id: s.session_id });
+    expect(await runsOf("desk")).toHaveLength(2);
+  });
+
+  it("a grandchild waiting for an approval is named too", async () => {
+    const client = await connect(held.url);
+    const result = await client.callTool({ name: "ask_front", arguments: { message: "refund order 7" } });
+    const s = result.structuredContent as Structured;
+    expect(s).toMatchObject({ status: "waiting", waiting_for: { kind: "approval", agent: "clerk" } });
+    expect(await run(s.waiting_for?.run_id as string)).toMatchObject({ agent: "clerk", root_run_id: s.run_id, depth: 2 });
+    expect(textOf(result)).toContain(s.waiting_for?.approval_id as string);
+    await approve(s.waiting_for?.approval_id as string);
+    expect(await waitForRun(run, s.run_id, terminal)).toMatchObject({ output: "Front: Desk: Refund issued." });
+  });
+
+  it("a follow-up behind a waiting run answers waiting, naming the run it is queued behind (or that run's delegated run)", async () => {
+    const client = await connect(held.url);
+    const first = (await client.callTool({ name: "ask_gatekeeper", arguments: { message: "go" } })).structuredContent as Structured;
+    expect(first).toMatchObject({ status: "waiting", waiting_for: { kind: "approval" } });
+    const before = (await runsOf("gatekeeper")).length;
+    const result = await client.callTool({ name: "ask_gatekeeper", arguments: { message: "and then?", session_id: first.session_id } });
+    const s = result.structuredContent as Structured;
+    expect(s.run_id).not.toBe(first.run_id);
+    expect(s).toMatchObject({
+      session_id: first.session_id,
+      status: "queued",
+      waiting_for: { kind: "approval", approval_id: first.waiting_for?.approval_id, run_id: first.run_id, queued_behind: first.run_id },
+    });
+    expect(textOf(result)).toContain(first.run_id);
+    expect(textOf(result)).toContain(first.waiting_for?.approval_id as string);
+    expect((await runsOf("gatekeeper")).length).toBe(before + 1);
+    await approve(first.waiting_for?.approval_id as string);
+    expect(await waitForRun(run, s.run_id, terminal)).toMatchObject({ status: "completed", output: "Noted: and then?" });
+
+    // Behind a run whose delegated run waits.
+    const refund = (await client.callTool({ name: "ask_desk", arguments: { message: "refund order 9" } })).structuredContent as Structured;
+    const next = await client.callTool({ name: "ask_desk", arguments: { message: "check it", session_id: refund.session_id } });
+    const n = next.structuredContent as Structured;
+    expect(n).toMatchObject({
+      status: "queued",
+      waiting_for: {
+        kind: "approval",
+        approval_id: refund.waiting_for?.approval_id,
+        agent: "clerk",
+        run_id: refund.waiting_for?.run_id,
+        queued_behind: refund.run_id,
+      },
+    });
+    expect(textOf(next)).toContain(refund.run_id);
+    await approve(refund.waiting_for?.approval_id as string);
+    expect(await waitForRun(run, n.run_id, terminal)).toMatchObject({ output: "Desk: Checked." });
   });
 });

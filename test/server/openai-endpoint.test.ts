@@ -6,7 +6,7 @@ import { rm } from "node:fs/promises";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EventView, RunView } from "../../src/core/api.js";
-import { http, protocolProject, type Stack, startStack, terminal, waitForRun } from "./helpers.js";
+import { delegationProject, http, protocolProject, type Stack, startStack, terminal, waitForRun } from "./helpers.js";
 
 let stack: Stack;
 let root: string;
@@ -290,5 +290,156 @@ describe("what the endpoint refuses", () => {
     expect(doc.paths["/v1/chat/completions"].post.tags).toEqual(["OpenAI-compatible"]);
     expect(doc.paths["/v1/models"].get.tags).toEqual(["OpenAI-compatible"]);
     expect(doc.paths["/v1/models/{id}"].get.tags).toEqual(["OpenAI-compatible"]);
+  });
+});
+
+describe("runs held up by other runs (delegation, a session's earlier run)", () => {
+  let held: Stack;
+  let heldRoot: string;
+  /** The official client as applications use it: it retries (twice) a request that times out — each retry would start a run. */
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    const p = await delegationProject();
+    heldRoot = p.root;
+    held = await startStack({ project: p.project });
+    client = new OpenAI({ baseURL: `${held.url}/v1`, apiKey: "any-key", maxRetries: 2, timeout: 10_000 });
+  });
+  afterAll(async () => {
+    expect(held?.logs.lines.filter((l) => l.level >= 50)).toEqual([]);
+    await held?.close();
+    if (heldRoot) await rm(heldRoot, { recursive: true, force: true });
+  });
+
+  type Outpost = { run_id: string; session_id: string; status: string; waiting_for: Record<string, string> };
+  const outpostOf = (c: unknown) => (c as { outpost: Outpost }).outpost;
+  const run = async (id: string) => (await http<RunView>(held.url, "GET", `/v1/runs/${id}`)).body;
+  const runsOf = async (agent: string) =>
+    (await http<{ items: RunView[] }>(held.url, "GET", `/v1/runs?agent=${agent}&limit=200`)).body.items;
+  const approve = (id: string) => http(held.url, "POST", `/v1/approvals/${id}`, { body: { decision: "approve" } });
+
+  it("a delegated run waiting for an approval answers at once, naming it; approved, the run answers and the session goes on", async () => {
+    const before = { desk: (await runsOf("desk")).length, clerk: (await runsOf("clerk")).length };
+    const { data, response } = await client.chat.completions
+      .create({ model: "desk", messages: [{ role: "user", content: "refund order 1042" }] })
+      .withResponse();
+    const runId = response.headers.get("x-outpost-run") as string;
+    const outpost = outpostOf(data);
+    expect(outpost).toMatchObject({
+      run_id: runId,
+      status: "waiting",
+      waiting_for: { kind: "approval", tool: "wait.until", agent: "clerk" },
+    });
+    const [clerk] = await runsOf("clerk");
+    expect(clerk).toMatchObject({ parent_run_id: runId, status: "waiting", waiting_for: { kind: "approval" } });
+    expect(outpost.waiting_for).toMatchObject({
+      run_id: clerk.id,
+      approval_id: (clerk.waiting_for as { approval_id: string }).approval_id,
+    });
+    const content = data.choices[0].message.content ?? "";
+    for (const id of [outpost.waiting_for.approval_id, clerk.id, runId]) expect(content).toContain(id);
+    expect(content).toContain("wait.until");
+    expect(data.choices[0].finish_reason).toBe("stop");
+    // One request, one run (and one delegated run): nothing was retried.
+    expect((await runsOf("desk")).length).toBe(before.desk + 1);
+    expect((await runsOf("clerk")).length).toBe(before.clerk + 1);
+
+    await approve(outpost.waiting_for.approval_id);
+    expect(await waitForRun(run, runId, terminal)).toMatchObject({ status: "completed", output: "Desk: Refund issued." });
+    // Asked again in the session: a delegated run that simply works is followed to the answer.
+    const again = await client.chat.completions.create(
+      { model: "desk", messages: [{ role: "user", content: "check the shelves" }] },
+      { headers: { "X-Outpost-Session": outpost.session_id } },
+    );
+    expect(again.choices[0].message.content).toBe("Desk: Checked.");
+    expect(outpostOf(again)).toMatchObject({ status: "completed", session_id: outpost.session_id, waiting_for: null });
+  });
+
+  it("streaming: a grandchild waiting for an approval streams the waiting message, then finishes", async () => {
+    const before = (await runsOf("front")).length;
+    const { data: stream, response } = await client.chat.completions
+      .create({ model: "front", messages: [{ role: "user", content: "refund order 7" }], stream: true })
+      .withResponse();
+    const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    const runId = response.headers.get("x-outpost-run") as string;
+    const text = chunks.map((c) => c.choices[0]?.delta.content ?? "").join("");
+    const finish = chunks.find((c) => c.choices[0]?.finish_reason === "stop");
+    const outpost = outpostOf(finish);
+    expect(outpost).toMatchObject({
+      run_id: runId,
+      status: "waiting",
+      waiting_for: { kind: "approval", agent: "clerk", tool: "wait.until" },
+    });
+    const clerk = await run(outpost.waiting_for.run_id);
+    expect(clerk).toMatchObject({ agent: "clerk", root_run_id: runId, depth: 2, status: "waiting" });
+    expect(text).toContain(outpost.waiting_for.approval_id);
+    expect(text).toContain(clerk.id);
+    expect((await runsOf("front")).length).toBe(before + 1);
+
+    await approve(outpost.waiting_for.approval_id);
+    expect(await waitForRun(run, runId, terminal)).toMatchObject({ status: "completed", output: "Front: Desk: Refund issued." });
+  });
+
+  it("delegated runs that simply work are followed to the final answer, streaming or not", async () => {
+    const answer = await client.chat.completions.create({ model: "desk", messages: [{ role: "user", content: "check the stock" }] });
+    expect(answer.choices[0].message.content).toBe("Desk: Checked.");
+    const stream = await client.chat.completions.create({
+      model: "desk",
+      messages: [{ role: "user", content: "check again" }],
+      stream: true,
+    });
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+    expect(text).toBe("Desk: Checked.");
+  });
+
+  it("a follow-up behind a run waiting for an approval answers at once, naming the run it is queued behind", async () => {
+    const first = await client.chat.completions.create({ model: "gatekeeper", messages: [{ role: "user", content: "go ahead" }] });
+    const waiting = outpostOf(first);
+    expect(waiting).toMatchObject({ status: "waiting", waiting_for: { kind: "approval" } });
+    const before = (await runsOf("gatekeeper")).length;
+
+    const { data, response } = await client.chat.completions
+      .create(
+        { model: "gatekeeper", messages: [{ role: "user", content: "and then?" }] },
+        { headers: { "X-Outpost-Session": waiting.session_id } },
+      )
+      .withResponse();
+    const followUp = response.headers.get("x-outpost-run") as string;
+    expect(followUp).not.toBe(waiting.run_id);
+    const outpost = outpostOf(data);
+    expect(outpost).toMatchObject({
+      run_id: followUp,
+      session_id: waiting.session_id,
+      status: "queued",
+      waiting_for: {
+        kind: "approval",
+        approval_id: waiting.waiting_for.approval_id,
+        tool: "wait.until",
+        run_id: waiting.run_id,
+        queued_behind: waiting.run_id,
+      },
+    });
+    const content = data.choices[0].message.content ?? "";
+    expect(content).toContain(waiting.run_id);
+    expect(content).toContain(waiting.waiting_for.approval_id);
+    expect((await runsOf("gatekeeper")).length).toBe(before + 1);
+
+    // Streaming says the same.
+    const stream = await client.chat.completions.create(
+      { model: "gatekeeper", messages: [{ role: "user", content: "and after that?" }], stream: true },
+      { headers: { "X-Outpost-Session": waiting.session_id } },
+    );
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+    expect(text).toContain(`queued behind run ${waiting.run_id}`);
+    expect(text).toContain(waiting.waiting_for.approval_id);
+
+    await approve(waiting.waiting_for.approval_id);
+    expect(await waitForRun(run, followUp, terminal)).toMatchObject({ status: "completed", output: "Noted: and then?" });
+    const session = (await http(held.url, "GET", `/v1/sessions/${waiting.session_id}`)).body;
+    const last = session.messages.at(-1).run_id as string;
+    expect(await waitForRun(run, last, terminal)).toMatchObject({ output: "Noted: and after that?" });
   });
 });

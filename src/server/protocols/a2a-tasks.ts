@@ -20,6 +20,12 @@
  *   A2A client can send), waiting for a timer or delegated runs → working,
  *   completed → completed (the output as artifact and agent message), failed →
  *   failed (with the reason), cancelled → canceled.
+ * - held up by another run: a task waiting for the runs it delegated to (at any
+ *   depth), or queued behind an earlier run of its session, is input-required
+ *   when one of those runs waits for an approval or an external event; the
+ *   status message names that run and what it waits for (while waiting for
+ *   children or queued, the runs it depends on are looked through every few
+ *   hundred milliseconds).
  * - tasks of this agent only: a run of another agent, or one that another run
  *   delegated to, is "task not found" here.
  */
@@ -54,6 +60,7 @@ import type { A2ARequestHandler } from "@a2a-js/sdk/server";
 import type { FastifyBaseLogger } from "fastify";
 import { type AgentView, type EventView, isTerminal, type OutpostApi, type RunView, type WaitingFor } from "../../core/api.js";
 import { OutpostError } from "../../core/errors.js";
+import { findHeldUp, needsSomeone, sameWait, type Waiting, watchHeldUp } from "./follow.js";
 
 export interface RunTasksOptions {
   api: OutpostApi;
@@ -107,11 +114,7 @@ export class RunTasks implements A2ARequestHandler {
       if (params.configuration?.returnImmediately) return this.taskOf(run, historyLength);
       // Blocking: until the task ends or waits for something from outside, or for a distant time (the client may leave sooner).
       const state = await this.stateOf(run);
-      if (!isFinal(state.state) && !endsBlockingSend(run.waiting_for)) {
-        for await (const e of this.api.streamEvents(run.id, { signal: this.options.signal })) {
-          if (e.type === "run.waiting" && endsBlockingSend(e.data.for as WaitingFor)) break;
-        }
-      }
+      if (!isFinal(state.state) && !endsBlockingSend(run.waiting_for)) await this.untilBlockingSendEnds(run);
       return this.taskOf(await this.api.getRun(run.id), historyLength);
     });
   }
@@ -159,14 +162,14 @@ export class RunTasks implements A2ARequestHandler {
       const log = await this.api.getEvents(r.id);
       return { run: r, last: log.at(-1)?.seq ?? 0, tools: approvalTools(log) };
     });
-    const task = await this.guard(() => this.taskOf(run, undefined, tools));
+    const { task, heldUp } = await this.guard(() => this.snapshot(run, undefined, tools));
     const state = task.status?.state ?? TaskState.TASK_STATE_SUBMITTED;
     if (TERMINAL_STATES.has(state)) {
       throw new UnsupportedOperationError(`task ${run.id} is already ${stateName(state)}; read it with tasks/get`);
     }
     yield { payload: { $case: "task", value: task } };
     // A subscriber to a task that waits (for an approval, say) follows it to what comes next.
-    yield* this.follow(run, last, state, tools);
+    yield* this.follow(run, last, state, tools, heldUp);
   }
 
   async listTasks(): Promise<ListTasksResponse> {
@@ -250,8 +253,13 @@ export class RunTasks implements A2ARequestHandler {
 
   // ---- tasks ----
 
-  private async stateOf(run: RunView, tools?: Map<string, string>): Promise<{ state: TaskState; message?: Message }> {
+  private async stateOf(run: RunView, tools?: Map<string, string>): Promise<{ state: TaskState; message?: Message; heldUp?: Waiting }> {
     const w = run.status === "waiting" ? run.waiting_for : null;
+    if (run.status === "queued" || w?.kind === "children") {
+      // Held up by a run it delegated to, or by an earlier run of its session, that waits for someone outside.
+      const heldUp = await findHeldUp(this.api, run, outside);
+      if (heldUp) return { state: TaskState.TASK_STATE_INPUT_REQUIRED, message: heldUpMessage(run.id, run.session_id, heldUp), heldUp };
+    }
     switch (run.status) {
       case "queued":
         return { state: run.steps > 0 ? TaskState.TASK_STATE_WORKING : TaskState.TASK_STATE_SUBMITTED };
@@ -282,7 +290,12 @@ export class RunTasks implements A2ARequestHandler {
   }
 
   private async taskOf(run: RunView, historyLength?: number, tools?: Map<string, string>): Promise<Task> {
-    const { state, message } = await this.stateOf(run, tools);
+    return (await this.snapshot(run, historyLength, tools)).task;
+  }
+
+  /** The task, and the wait of another run that holds it up, if one does. */
+  private async snapshot(run: RunView, historyLength?: number, tools?: Map<string, string>): Promise<{ task: Task; heldUp?: Waiting }> {
+    const { state, message, heldUp } = await this.stateOf(run, tools);
     const history: Message[] = [inputMessage(run)];
     const artifacts: Artifact[] = [];
     if (run.status === "completed") {
@@ -290,24 +303,61 @@ export class RunTasks implements A2ARequestHandler {
       artifacts.push(outputArtifact(run.id, run.output ?? ""));
     }
     const status: TaskStatus = { state, message, timestamp: run.updated_at };
-    return {
+    const task: Task = {
       id: run.id,
       contextId: run.session_id,
       status,
       artifacts,
       history: historyLength === undefined ? history : historyLength <= 0 ? [] : history.slice(-historyLength),
       metadata: {
-        outpost: { agent: run.agent, run_status: run.status, ...(run.waiting_for ? { waiting_for: run.waiting_for } : {}) },
+        outpost: {
+          agent: run.agent,
+          run_status: run.status,
+          ...(run.waiting_for ? { waiting_for: run.waiting_for } : {}),
+          ...(heldUp ? { held_up_by: { ...heldUp } } : {}),
+        },
       },
     };
+    return heldUp ? { task, heldUp } : { task };
   }
 
-  /** The run's progress as A2A stream events, until the task ends or waits for something from outside. */
+  /** Until the run ends, waits for something from outside (itself, or a run holding it up), or for a distant time. */
+  private async untilBlockingSendEnds(run: RunView): Promise<void> {
+    const done = new AbortController();
+    const signal = AbortSignal.any([this.options.signal, done.signal]);
+    const watch = watchHeldUp(this.api, run.id, { signal, counts: needsSomeone });
+    const iterator = this.api.streamEvents(run.id, { signal })[Symbol.asyncIterator]();
+    watch.arm(); // it may be queued behind an earlier run of its session
+    try {
+      for (;;) {
+        const next = await Promise.race([iterator.next(), watch.found]);
+        if ("waiting" in next || next.done) return;
+        const e = next.value;
+        if (e.type !== "run.waiting") continue;
+        const w = e.data.for as WaitingFor;
+        if (w.kind === "children") watch.arm();
+        // A retried message replays the log from its start: only a wait the run is still in ends the send.
+        else if (endsBlockingSend(w) && sameWait(await this.api.getRun(run.id), w)) return;
+      }
+    } finally {
+      watch.close();
+      done.abort();
+      void Promise.resolve()
+        .then(() => iterator.return?.())
+        .catch(() => {});
+    }
+  }
+
+  /**
+   * The run's progress as A2A stream events, until the task ends or waits for something from outside (itself, or
+   * a run holding it up). `known`: a wait of another run that the subscriber was already told about.
+   */
   private async *follow(
     run: RunView,
     after: number,
     initial: TaskState,
     tools = new Map<string, string>(),
+    known?: Waiting,
   ): AsyncGenerator<StreamResponse, void, undefined> {
     const taskId = run.id;
     const contextId = run.session_id;
@@ -321,10 +371,18 @@ export class RunTasks implements A2ARequestHandler {
         },
       };
     };
-    const iterator = this.api.streamEvents(run.id, { after, signal: this.options.signal })[Symbol.asyncIterator]();
+    const done = new AbortController();
+    const signal = AbortSignal.any([this.options.signal, done.signal]);
+    const watch = watchHeldUp(this.api, run.id, { signal, counts: (w) => outside(w) && !(known && sameHeldUp(w, known)) });
+    const iterator = this.api.streamEvents(run.id, { after, signal })[Symbol.asyncIterator]();
+    watch.arm(); // it may be queued behind an earlier run of its session
     try {
       for (;;) {
-        const next = await this.guard(() => iterator.next());
+        const next = await this.guard(() => Promise.race([iterator.next(), watch.found]));
+        if ("waiting" in next) {
+          yield status(TaskState.TASK_STATE_INPUT_REQUIRED, heldUpMessage(taskId, contextId, next.waiting));
+          return;
+        }
         if (next.done) return;
         const e: EventView = next.value;
         const d = e.data;
@@ -345,6 +403,9 @@ export class RunTasks implements A2ARequestHandler {
             break;
           case "run.waiting": {
             const w = d.for as WaitingFor;
+            if (w.kind === "children") watch.arm();
+            // A retried message replays the log from its start: a wait the run is no longer in is history.
+            if (waitsForOutside(w) && !sameWait(await this.guard(() => this.api.getRun(taskId)), w)) break;
             const next = waitsForOutside(w) ? TaskState.TASK_STATE_INPUT_REQUIRED : TaskState.TASK_STATE_WORKING;
             const tool = w.kind === "approval" ? tools.get(w.approval_id) : undefined;
             yield status(next, agentMessage(taskId, contextId, `waiting-${w.kind}`, waitingText(taskId, w, tool)), e.at);
@@ -386,7 +447,11 @@ export class RunTasks implements A2ARequestHandler {
         }
       }
     } finally {
-      await iterator.return?.();
+      watch.close();
+      done.abort();
+      void Promise.resolve()
+        .then(() => iterator.return?.())
+        .catch(() => {});
     }
   }
 
@@ -422,6 +487,39 @@ const waitsForOutside = (w: WaitingFor | null | undefined) => w?.kind === "appro
 const LONG_TIMER_MS = 60_000;
 const endsBlockingSend = (w: WaitingFor | null | undefined) =>
   waitsForOutside(w) || (w?.kind === "timer" && Date.parse(w.until) - Date.now() > LONG_TIMER_MS);
+
+/** As `waitsForOutside`, for a wait found in the runs a task depends on. */
+const outside = (w: Waiting) => w.kind === "approval" || w.kind === "event";
+
+/** The same wait of the same run. */
+const sameHeldUp = (a: Waiting, b: Waiting) =>
+  a.run_id === b.run_id && a.kind === b.kind && a.approval_id === b.approval_id && a.event === b.event;
+
+/** What holds a task up: which run waits (one it delegated to, or an earlier one of its conversation), and for what. */
+function heldUpMessage(taskId: string, contextId: string, w: Waiting): Message {
+  const waiter = `run ${w.run_id} (agent "${w.agent ?? "?"}")`;
+  let waits: string;
+  switch (w.kind) {
+    case "approval":
+      waits =
+        `waits for a human approval: a person must approve ${w.tool ? `the call to ${w.tool}` : "its next action"} ` +
+        `(approval ${w.approval_id}) in Outpost`;
+      break;
+    case "event":
+      waits = `waits for the external event "${w.event}", delivered to run ${w.run_id} in Outpost (POST /v1/runs/${w.run_id}/events)`;
+      break;
+    default:
+      waits = `waits (${w.kind})`;
+  }
+  const text =
+    w.queued_behind === undefined
+      ? `Waiting for the work it delegated: ${waiter} ${waits} before the agent continues; nothing needs to be sent over A2A.`
+      : w.queued_behind === w.run_id
+        ? `Queued behind an earlier message of this conversation: ${waiter} ${waits}; this task starts once that run is done. Nothing needs to be sent over A2A.`
+        : `Queued behind an earlier message of this conversation, run ${w.queued_behind}, whose delegated ${waiter} ${waits}; ` +
+          "this task starts once that run is done. Nothing needs to be sent over A2A.";
+  return agentMessage(taskId, contextId, `held-up-${w.run_id}-${w.approval_id ?? w.kind}`, text);
+}
 
 function approvalTools(log: EventView[]): Map<string, string> {
   const tools = new Map<string, string>();

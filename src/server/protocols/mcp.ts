@@ -8,7 +8,9 @@
  * text, with `structuredContent {run_id, session_id, status, output}`. A failed
  * run answers `isError: true` with the reason; a run that waits for a person (an
  * approval, an external event) answers a text saying what it waits for and the
- * ids to act on, and stays where it is. While the run goes on, a client that
+ * ids to act on, and stays where it is — as does a run held up by a run it
+ * delegated to, or by an earlier run of its session, that waits for a person
+ * (`waiting_for.run_id` names that run). While the run goes on, a client that
  * sent a `progressToken` receives `notifications/progress` per model and tool
  * call. A client that goes away stops only the call, never the run.
  *
@@ -53,6 +55,12 @@ const outputShape = {
       tool: z.string().optional(),
       event: z.string().optional(),
       until: z.string().optional(),
+      run_id: z
+        .string()
+        .optional()
+        .describe("The run that waits, when it is not this run: one it delegated to, or an earlier run of the session."),
+      agent: z.string().optional().describe("That run's agent."),
+      queued_behind: z.string().optional().describe("The earlier run of the session this run is queued behind."),
     })
     .optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),

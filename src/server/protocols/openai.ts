@@ -15,7 +15,11 @@
  *   names the session and the run in `X-Outpost-Session` and `X-Outpost-Run`.
  * - The answer is the run's output. A run that waits for a person (an approval, an
  *   external event) is answered with a message saying what it waits for, plus
- *   `outpost: {run_id, status, waiting_for}`; the run stays where it is. A failed
+ *   `outpost: {run_id, status, waiting_for}`; the run stays where it is. So is a
+ *   run held up by a person's decision elsewhere: a run it delegated to (at any
+ *   depth), or an earlier run of its session it is queued behind, waits for one
+ *   (`waiting_for.run_id` names the run that waits). Such an answer comes at once,
+ *   so that no client times out and retries (starting another run). A failed
  *   run is a 500 naming the run (with `x-should-retry: false`: a retry would start
  *   a new run).
  * - `stream: true` answers `chat.completion.chunk` server-sent events: the role,
