@@ -17,6 +17,7 @@ import { newId } from "../core/ids.js";
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
 import { type ChatMessage, costUsd, type ModelClient, ModelError, type ToolSpec } from "../models/types.js";
 import { type ChildNotice, type ClaimedRun, CommitConflict, type RunPatch, type RunRecord, type Store } from "../store/types.js";
+import { ToolOutcomeUnknown, ToolUnavailable } from "../tools/source.js";
 import { type Action, decide } from "./decide.js";
 import { apply, type RunState, replay, type ToolCallState } from "./state.js";
 
@@ -77,6 +78,24 @@ export class RunControl {
 }
 
 class Stop extends Error {}
+
+/** The call could not be settled now (its system is away): hand the run back; its lease lapses and the call is retried, same key. */
+class RetryLater extends Error {}
+
+/** Waits between same-key retries of a call whose outcome is unknown (then the run is handed back). */
+const OUTCOME_RETRIES = [1_000, 3_000, 9_000];
+
+const delay = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 
 export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, control: RunControl): Promise<void> {
   const { store } = deps;
@@ -315,6 +334,11 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
       await store.releaseLease(run.id, claimed.leaseToken).catch(() => undefined);
       return;
     }
+    if (err instanceof RetryLater) {
+      // Keep the lease until it lapses: the run is picked up again then (by this process or another).
+      deps.log.warn({ run_id: run.id, err: err.message }, "a call's system is away; the run will retry the call with the same key");
+      return;
+    }
     if (err instanceof CommitConflict && err.reason === "lease_lost") {
       deps.log.warn({ run_id: run.id }, "lease lost: another worker took the run over; stopping here");
       return;
@@ -461,35 +485,54 @@ async function callTool(
       return callSignal;
     },
   };
-  let output: string;
+  let output = "";
   let isError = false;
-  try {
-    let result: unknown = tool.handler({ input: action.args, idempotencyKey: call.key, context });
-    if (result instanceof Promise) {
-      let timer: NodeJS.Timeout | undefined;
-      const timed = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          timedOut = true;
-          timeout.abort(new Error(`${tool.name} timed out`));
-          reject(new Error("timeout"));
-        }, timeoutMs);
-      });
-      try {
-        result = await raceAbort(Promise.race([result, timed]), control.signal);
-      } finally {
-        clearTimeout(timer);
+  /** The system may have applied an earlier attempt of this call: it must be retried with its key, never reported as failed. */
+  let uncertain = action.intent === null; // its intent was committed by an earlier attempt (a crash came between)
+  for (let attempt = 0; ; attempt++) {
+    try {
+      let result: unknown = tool.handler({ input: action.args, idempotencyKey: call.key, context });
+      if (result instanceof Promise) {
+        let timer: NodeJS.Timeout | undefined;
+        const timed = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            timedOut = true;
+            timeout.abort(new Error(`${tool.name} timed out`));
+            reject(new Error("timeout"));
+          }, timeoutMs);
+        });
+        try {
+          result = await raceAbort(Promise.race([result, timed]), control.signal);
+        } finally {
+          clearTimeout(timer);
+        }
       }
+      // A handler may return anything: what JSON cannot express (functions, symbols) becomes null.
+      output = typeof result === "string" ? result : (JSON.stringify(result ?? null) ?? "null");
+      isError = false;
+      break;
+    } catch (err) {
+      if (control.why === "shutdown") throw new Stop();
+      if (control.why === "cancel") return null;
+      const message = (err as Error)?.message ?? String(err);
+      const sideEffects = tool.sideEffects !== false;
+      if (err instanceof ToolOutcomeUnknown && sideEffects) uncertain = true;
+      if (uncertain && sideEffects && (err instanceof ToolOutcomeUnknown || err instanceof ToolUnavailable)) {
+        // Side effects happen once: retry with the same key (the system de-duplicates), a few times here,
+        // then hand the run back so the call is retried later — the model never sees a failure that may not be one.
+        deps.log.warn({ run_id: run.id, tool: tool.name, attempt, err: message }, "tool call outcome unknown; retrying with the same key");
+        if (attempt >= OUTCOME_RETRIES.length) throw new RetryLater(`${tool.name}: ${message}`);
+        await delay(OUTCOME_RETRIES[attempt], control.signal);
+        if (control.why === "shutdown") throw new Stop();
+        if (control.why === "cancel") return null;
+        timedOut = false;
+        continue;
+      }
+      isError = true;
+      output = timedOut ? `error: ${tool.name} did not finish within ${timeoutMs} ms` : `error: ${tool.name} failed: ${message}`;
+      deps.log.warn({ run_id: run.id, tool: tool.name, err: message }, "tool call failed");
+      break;
     }
-    // A handler may return anything: what JSON cannot express (functions, symbols) becomes null.
-    output = typeof result === "string" ? result : (JSON.stringify(result ?? null) ?? "null");
-  } catch (err) {
-    if (control.why === "shutdown") throw new Stop();
-    if (control.why === "cancel") return null;
-    isError = true;
-    output = timedOut
-      ? `error: ${tool.name} did not finish within ${timeoutMs} ms`
-      : `error: ${tool.name} failed: ${(err as Error)?.message ?? String(err)}`;
-    deps.log.warn({ run_id: run.id, tool: tool.name, err: (err as Error)?.message }, "tool call failed");
   }
   output = storable(output);
   const max = deps.project.agents.get(state.agent)?.limits.maxToolOutput ?? 16_000;

@@ -31,7 +31,7 @@ import {
 import { expandEnv } from "../definitions/models.js";
 import type { McpConnection, ToolDefinition, ToolHandlerArgs } from "../definitions/types.js";
 import { validatorFor } from "./json-schema.js";
-import type { ToolSource, ToolSourceDeps, ToolSourceStatus } from "./source.js";
+import { ToolOutcomeUnknown, type ToolSource, type ToolSourceDeps, type ToolSourceStatus, ToolUnavailable } from "./source.js";
 
 /** Reconnect backoff: 250 ms doubling to 30 s, each delay jittered by ±25 %. */
 const BACKOFF_FIRST_MS = 250;
@@ -649,8 +649,10 @@ class McpSource implements ToolSource {
       if (err instanceof ToolFailed) throw new Error(err.message);
       if (outer.aborted) throw outer.reason instanceof Error ? outer.reason : new Error(`${tool} was cancelled`);
       if (session.lost) {
-        if (this.state === "closed") throw new Error(`${this.name}: the connection was closed during the call (Outpost is shutting down)`);
-        throw new Error(`${this.name}: ${session.lost} during the call; Outpost is reconnecting`);
+        if (this.state === "closed") {
+          throw new ToolOutcomeUnknown(`${this.name}: the connection was closed during the call (Outpost is shutting down)`);
+        }
+        throw new ToolOutcomeUnknown(`${this.name}: ${session.lost} during the call; Outpost is reconnecting`);
       }
       if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) {
         this.consecutiveTimeouts++;
@@ -658,7 +660,7 @@ class McpSource implements ToolSource {
           this.consecutiveTimeouts = 0;
           this.lose(session, `the MCP server did not answer ${HUNG_AFTER_TIMEOUTS} calls in a row (restarting it)`);
         }
-        throw new Error(`${tool} did not answer within ${formatDuration(timeoutMs)}`);
+        throw new ToolOutcomeUnknown(`${tool} did not answer within ${formatDuration(timeoutMs)}`);
       }
       if (err instanceof McpError && err.code !== ErrorCode.ConnectionClosed) {
         // The server answered, with a protocol error (unknown tool, invalid arguments…).
@@ -668,7 +670,7 @@ class McpSource implements ToolSource {
       // The transport failed (HTTP 5xx, connection refused, a broken stream): the session is gone.
       const reason = this.describe(err);
       this.lose(session, reason);
-      throw new Error(`${this.name}: ${reason} during the call; Outpost is reconnecting`);
+      throw new ToolOutcomeUnknown(`${this.name}: ${reason} during the call; Outpost is reconnecting`);
     } finally {
       outer.removeEventListener("abort", onAbort);
     }
@@ -677,14 +679,14 @@ class McpSource implements ToolSource {
   /** The live session; waits for a connect in progress (within the call's time), fails fast while down. */
   private async sessionFor(deadline: number, signal: AbortSignal): Promise<Session> {
     if (this.session) return this.session;
-    if (this.state === "closed") throw new Error(`${this.name} is closed (Outpost is shutting down)`);
+    if (this.state === "closed") throw new ToolUnavailable(`${this.name} is closed (Outpost is shutting down)`);
     if (!this.connecting && this.retryTimer === undefined) void this.connectNow(); // never started
     if (this.connecting) {
       await raceWith(this.connecting, remaining(deadline), signal);
       if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error("cancelled");
       if (this.session) return this.session;
     }
-    throw new Error(this.unavailable());
+    throw new ToolUnavailable(this.unavailable());
   }
 
   private unavailable(): string {

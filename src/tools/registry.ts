@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { AgentDefinition, ToolDefinition } from "../definitions/types.js";
 import type { ToolSpec } from "../models/index.js";
 import { ARTIFACTS_READ } from "./artifacts.js";
-import type { ToolSource } from "./source.js";
+import { type ToolSource, ToolUnavailable } from "./source.js";
 
 export class ToolRegistry {
   private readonly sources = new Map<string, ToolSource>();
@@ -84,7 +84,7 @@ function unavailable(name: string, source: string, error: string | undefined): T
     description: `${source} is unavailable`,
     input: z.record(z.string(), z.unknown()),
     handler: () => {
-      throw new Error(`${source} is unavailable${error ? `: ${error}` : ""}; Outpost keeps reconnecting — try again later`);
+      throw new ToolUnavailable(`${source} is unavailable${error ? `: ${error}` : ""}; Outpost keeps reconnecting — try again later`);
     },
   };
   unavailableTools.add(tool);

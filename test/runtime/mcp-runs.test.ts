@@ -9,7 +9,7 @@
  *   crm       a server that exits at start, every time; agent `sales` has `crm.lookup_customer`
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -162,7 +162,7 @@ function alive(pid: number): boolean {
 
 describe("an agent whose tools come from an MCP connection", { timeout: 180_000 }, () => {
   it("is offered every tool of the connection for `helpdesk.*`, with the server's descriptions and schemas", async () => {
-    expect(connection("helpdesk")).toMatchObject({ kind: "mcp", state: "ready", tools: 10 });
+    expect(connection("helpdesk")).toMatchObject({ kind: "mcp", state: "ready", tools: 11 });
     await play("desk", "hello");
     const desk = offered.find((o) => o.agent === "desk");
     expect(desk).toBeDefined();
@@ -172,6 +172,7 @@ describe("an agent whose tools come from an MCP connection", { timeout: 180_000 
       [
         "artifacts.read",
         "helpdesk.add_tool",
+        "helpdesk.apply_once",
         "helpdesk.echo_meta",
         "helpdesk.exit_mid_call",
         "helpdesk.fail",
@@ -266,7 +267,7 @@ describe("an agent whose tools come from an MCP connection", { timeout: 180_000 
     const secondPid = await whoami("desk", "helpdesk.whoami");
     expect(secondPid).not.toBe(firstPid);
     expect(alive(firstPid)).toBe(false);
-    expect(connection("helpdesk")).toMatchObject({ state: "ready", tools: 10 });
+    expect(connection("helpdesk")).toMatchObject({ state: "ready", tools: 11 });
   });
 
   it("the server exiting mid-call (exit_mid_call): the run completes with the exit code in the error, and the next call works", async () => {
@@ -285,6 +286,20 @@ describe("an agent whose tools come from an MCP connection", { timeout: 180_000 
     await until("helpdesk to reconnect", () => connection("helpdesk")?.state === "ready");
     const after = await whoami("desk", "helpdesk.whoami");
     expect(after).not.toBe(before);
+  });
+});
+
+describe("a write whose answer is lost", { timeout: 180_000 }, () => {
+  it("is retried with the same key once its server is back, applied once, and the model sees the result — not a failure", async () => {
+    await until("helpdesk to be ready", () => connection("helpdesk")?.state === "ready");
+    const { run, events } = await play("desk", 'call helpdesk.apply_once {"note":"refund 42"}');
+    expect(run.status).toBe("completed");
+    const called = events.filter((e) => e.type === "tool.called");
+    expect(called).toHaveLength(1);
+    const completed = eventOf(events, "tool.completed");
+    expect(completed.data).toMatchObject({ tool: "helpdesk.apply_once", is_error: false, output: "already applied: refund 42" });
+    const applied = readFileSync(path.join(dataDir, "applied.jsonl"), "utf8").trim().split("\n");
+    expect(applied.map((l) => JSON.parse(l))).toEqual([{ key: called[0].data.idempotency_key, note: "refund 42" }]);
   });
 });
 
@@ -314,7 +329,7 @@ describe("a connection whose server never starts", { timeout: 180_000 }, () => {
     });
     expect(listed.find((c) => c.name === "crm")).toEqual(crmDown);
     expect(listed.map((c) => c.name).sort()).toEqual(["crm", "helpdesk", "inbox"]);
-    expect(listed.find((c) => c.name === "inbox")).toMatchObject({ kind: "mcp", state: "ready", tools: 10 });
+    expect(listed.find((c) => c.name === "inbox")).toMatchObject({ kind: "mcp", state: "ready", tools: 11 });
   });
 
   it("an agent calling its tool gets an error result at once (no hang), and the run completes", async () => {
@@ -326,7 +341,9 @@ describe("a connection whose server never starts", { timeout: 180_000 }, () => {
     expect(completed.data.is_error).toBe(true);
     expect(completed.data.tool).toBe("crm.lookup_customer");
     // The server never listed the tool, yet the answer says why it cannot be called — not "unknown tool".
-    expect(String(completed.data.output)).toMatch(/^error: crm\.lookup_customer failed: crm is unavailable: .*; Outpost keeps reconnecting/);
+    expect(String(completed.data.output)).toMatch(
+      /^error: crm\.lookup_customer failed: crm is unavailable: .*; Outpost keeps reconnecting/,
+    );
     expect(run.output).toBe(`result: ${completed.data.output}`);
   });
 });
