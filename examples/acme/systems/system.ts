@@ -319,7 +319,12 @@ export function isMain(moduleUrl: string): boolean {
 /** Runs a system as an MCP server over stdio. stdout is the protocol; every log line goes to stderr. */
 export async function runSystem(definition: SystemDefinition): Promise<void> {
   const name = `acme-${definition.system}`;
-  const log = (message: string) => process.stderr.write(`[${name}] ${message}\n`);
+  // When Outpost dies (even by SIGKILL) the pipes close: a failed log write must neither throw nor loop.
+  process.stderr.on("error", () => undefined);
+  process.stdout.on("error", () => shutdown("stdout closed"));
+  const log = (message: string) => {
+    if (process.stderr.writable) process.stderr.write(`[${name}] ${message}\n`);
+  };
   let opened: OpenedDatabase;
   const file = databasePath(definition.system);
   try {
@@ -334,10 +339,11 @@ export async function runSystem(definition: SystemDefinition): Promise<void> {
   definition.register(tools);
 
   let closing = false;
-  const shutdown = (why: string, code = 0) => {
+  function shutdown(why: string, code = 0) {
     if (closing) return;
     closing = true;
     log(`stopping (${why})`);
+    setTimeout(() => process.exit(code), 2_000).unref(); // whatever happens to the close below
     server
       .close()
       .catch(() => undefined)
@@ -345,7 +351,7 @@ export async function runSystem(definition: SystemDefinition): Promise<void> {
         db.close();
         process.exit(code);
       });
-  };
+  }
   process.stdin.on("end", () => shutdown("stdin closed"));
   process.stdin.on("close", () => shutdown("stdin closed"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
