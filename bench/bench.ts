@@ -325,14 +325,16 @@ The events of a delegating parent, in order: ${d.parentTypes.map((t) => `\`${t}\
 ${d.childTypes.map((t) => `\`${t}\``).join(", ")}.
 
 Where the time goes (traced on this machine by timing each store call inside the process over 200 trees; the calls
-overlap, so their times do not add up to the wall time): a delegation tree does about three times the store work of
-a single run of the same turns. It creates 2 runs instead of 1 (about 170–190 µs each); the scheduler claims a run 3
-times instead of once (the parent, the child, the parent again), each claim about 150 µs and followed by a read of
-the run's log (about 100 µs); it commits 7 times instead of 6; and the child's answer is delivered to the parent by
-\`applyExternal\` — one transaction of five statements outside the group commit, about 0.5 ms, the slowest single
-store call of the tree. Besides, every execution that ends wakes the scheduler, which claims again and finds nothing:
-3 such empty claims per tree against 1 per single run, each as costly as one that finds a run. The scripted model
-turns and the in-process tool calls cost next to nothing.
+overlap, so their times do not add up to the wall time): a delegation tree makes about twice as many store calls as
+a single run of the same turns (19 against 10), and slower ones. It creates 2 runs instead of 1 (about 170–190 µs
+each); the scheduler claims a run 3 times instead of once (the parent, the child, the parent again), each claim about
+150 µs and followed by a read of the run's log (about 100 µs); it commits 7 times instead of 6; and the child's answer
+is delivered to the parent by \`applyExternal\` — one transaction of five statements outside the group commit, about
+0.5 ms, the slowest single store call of the tree. Besides, every execution that ends wakes the scheduler, which
+claims again and finds nothing: 3 such empty claims per tree against 1 per single run, each as costly as one that
+finds a run. The scripted model turns and the in-process tool calls cost next to nothing. Fanning out is cheaper per
+child: the ${FAN_OUT} children are claimed together and their commits grouped, and the parent is claimed back only once, after
+the last answer.
 `;
 }
 
@@ -403,10 +405,13 @@ key in \`_meta\`, the result turned into text; over stdio, Outpost's own child-p
 Streamable HTTP costs several times what stdio does on every path: each call is an HTTP POST through Node's \`fetch\`
 (undici), answered as an SSE stream by the SDK's server transport; a bare \`fetch\` POST to a Node HTTP server took
 about 0.4–0.55 ms on this machine (measured separately, client and server in one process). A run step costs more than
-the in-process run step plus the handler's time measured alone: traced inside runs over stdio, the same call took
-about 80 µs longer than back to back (about 240 against 155 µs), and the two commits around it about 20 µs longer —
-between calls the server sleeps while Outpost commits, and every call has to wake it. The first thousand or so calls
-on each path run 3–5 times slower than the later ones (JIT), hence the warm-up.
+the in-process run step plus the handler's time measured alone, and it is the call itself that grows: traced inside
+runs over stdio, the handler's median was 80–170 µs above that of back-to-back calls and its p95 several milliseconds,
+while the two commits around it took only 20–50 µs longer than around an in-process tool. Part of it is the executor's
+wrapping of each call (a timeout timer, and \`AbortSignal.any\` over the run's and the call's signals: about 40 µs in a
+quick experiment); the rest grows with the machine's load — between calls the server sleeps while Outpost commits,
+and every call has to wake it and find it a CPU. The first thousand or so calls on each path run 3–5 times slower
+than the later ones (JIT), hence the warm-up.
 ${listenerWarnings(m.listenerWarnings)}`;
 }
 
