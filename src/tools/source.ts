@@ -40,13 +40,11 @@ export interface ToolSourceDeps {
  * A call that never reached the system (it is down, or not connected yet): nothing was sent, so the
  * model may be told and may try again.
  */
-export class ToolUnavailable extends Error {
-}
+export class ToolUnavailable extends Error {}
 
 /**
  * A call whose outcome is unknown: the system went away or stopped answering while it had the call,
  * so it may have applied it. The run loop retries such a call with the same idempotency key rather
  * than telling the model it failed (which would invite a second call under a new key).
  */
-export class ToolOutcomeUnknown extends Error {
-}
+export class ToolOutcomeUnknown extends Error {}

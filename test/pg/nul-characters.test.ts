@@ -12,7 +12,7 @@ import { loadProject } from "../../src/definitions/index.js";
 import { createScriptedClient } from "../../src/models/index.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 import { createServer, listen } from "../../src/server/index.js";
-import { SHOP, http, terminal, waitForRun } from "../server/helpers.js";
+import { http, SHOP, terminal, waitForRun } from "../server/helpers.js";
 import { createTestDatabase } from "./database.js";
 
 const db = await createTestDatabase("outpost_nul");
