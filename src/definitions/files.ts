@@ -1,7 +1,36 @@
 /** Listing and reading a project's files, with every problem reported as an Issue. */
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
+import type { z } from "zod";
 import type { Issue } from "./errors.js";
+import { checkYaml } from "./schema-issues.js";
+import { parseYaml, type YamlSource } from "./yaml-source.js";
+
+/** Every `<folder>/*.yaml` that parses and passes `schema`; the problems of the others go to `issues`. */
+export async function readYamlFolder<T>(
+  root: string,
+  folder: string,
+  schema: z.ZodType<T>,
+  issues: Issue[],
+): Promise<{ file: string; source: YamlSource; value: T }[]> {
+  const out: { file: string; source: YamlSource; value: T }[] = [];
+  for (const file of await listFiles(root, folder, /\.ya?ml$/, issues)) {
+    const text = await readText(root, file, issues);
+    if (text === undefined) continue;
+    const source = parseYaml(file, text);
+    if (source.syntaxIssues.length > 0) {
+      issues.push(...source.syntaxIssues);
+      continue;
+    }
+    const checked = checkYaml(source, schema);
+    if (!checked.ok) {
+      issues.push(...checked.issues);
+      continue;
+    }
+    out.push({ file, source, value: checked.value });
+  }
+  return out;
+}
 
 /** The files in `folder` whose names match `pattern`; a folder with such a name is an issue. */
 export async function listFiles(root: string, folder: string, pattern: RegExp, issues: Issue[]): Promise<string[]> {

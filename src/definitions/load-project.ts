@@ -7,7 +7,7 @@ import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { toConnections } from "./connections.js";
 import { byLocation, type Issue, ProjectError } from "./errors.js";
-import { listFiles, readText } from "./files.js";
+import { readYamlFolder } from "./files.js";
 import { checkCollaboration, loadTeams } from "./load-teams.js";
 import { loadTools } from "./load-tools.js";
 import { expandEnv, toCandidate } from "./models.js";
@@ -108,20 +108,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
   const agents = new Map<string, AgentDefinition>();
   const agentLines = new Map<string, string>();
   const agentSources = new Map<string, YamlSource>();
-  for (const file of await listFiles(root, "agents", /\.ya?ml$/, issues)) {
-    const text = await readText(root, file, issues);
-    if (text === undefined) continue;
-    const source = parseYaml(file, text);
-    if (source.syntaxIssues.length > 0) {
-      issues.push(...source.syntaxIssues);
-      continue;
-    }
-    const checked = checkYaml(source, agentFileSchema);
-    if (!checked.ok) {
-      issues.push(...checked.issues);
-      continue;
-    }
-    const agent = checked.value;
+  for (const { file, source, value: agent } of await readYamlFolder(root, "agents", agentFileSchema, issues)) {
     const where = `${file}:${source.lineOf(["name"])}`;
     const previous = agentLines.get(agent.name);
     if (previous !== undefined) {

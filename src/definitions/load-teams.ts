@@ -5,30 +5,16 @@
  */
 import path from "node:path";
 import type { Issue } from "./errors.js";
-import { listFiles, readText } from "./files.js";
-import { checkYaml } from "./schema-issues.js";
+import { readYamlFolder } from "./files.js";
 import { teamFileSchema } from "./schemas.js";
 import { didYouMean } from "./suggest.js";
 import { delegateToolName, handoffToolName, mayWorkWith } from "./teams.js";
 import type { AgentDefinition, Project, TeamDefinition } from "./types.js";
-import { parseYaml, type YamlSource } from "./yaml-source.js";
+import type { YamlSource } from "./yaml-source.js";
 
 export async function loadTeams(root: string, agents: Map<string, AgentDefinition>, issues: Issue[]): Promise<Map<string, TeamDefinition>> {
   const teams = new Map<string, TeamDefinition>();
-  for (const file of await listFiles(root, "teams", /\.ya?ml$/, issues)) {
-    const text = await readText(root, file, issues);
-    if (text === undefined) continue;
-    const source = parseYaml(file, text);
-    if (source.syntaxIssues.length > 0) {
-      issues.push(...source.syntaxIssues);
-      continue;
-    }
-    const checked = checkYaml(source, teamFileSchema);
-    if (!checked.ok) {
-      issues.push(...checked.issues);
-      continue;
-    }
-    const t = checked.value;
+  for (const { file, source, value: t } of await readYamlFolder(root, "teams", teamFileSchema, issues)) {
     const at = (fieldPath: (string | number)[]) => ({ file, line: source.lineOf(fieldPath), path: fieldPath.join(".") });
     if (teams.has(t.name)) {
       issues.push({ ...at(["name"]), message: `team "${t.name}" is already defined in ${teams.get(t.name)?.file} — rename one` });
