@@ -426,8 +426,9 @@ function listenerWarnings(counts: Record<string, number>): string {
 While measuring, Node warned ${total} times that one AbortSignal had collected more than 1,500 abort listeners
 (\`MaxListenersExceededWarning\`; the bench counts these instead of printing them): ${by}. The SDK's
 \`StreamableHTTPClientTransport\` hands its one long-lived AbortSignal to every \`fetch\`, and Node's \`fetch\` (undici)
-removes the listener it adds to it only once that request is garbage-collected. Outpost's \`mcpSource\` uses that
-transport for HTTP servers, so a busy HTTP connection prints these warnings in production too.
+removes the listener it adds to it only once that request is garbage-collected. Outpost's \`mcpSource\` lifts the
+listener limit on that signal (the listeners are released as requests are collected), so it should print none; a
+count above for \`mcpSource\` would say otherwise.
 `;
 }
 

@@ -13,7 +13,9 @@
  * logged nor put in an error; they are also masked in the server's own stderr
  * and error texts before those reach the log.
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
+import { setMaxListeners } from "node:events";
 import { statSync } from "node:fs";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -517,6 +519,12 @@ class McpSource implements ToolSource {
     }
     const transport = new StreamableHTTPClientTransport(parsed, {
       requestInit: { headers },
+      // The transport hands one long-lived signal to every request, and fetch lets go of its listener only when
+      // the request is garbage-collected: without this, a busy connection prints MaxListenersExceededWarning.
+      fetch: (url, init) => {
+        if (init?.signal) setMaxListeners(0, init.signal);
+        return fetch(url, init);
+      },
       reconnectionOptions: { initialReconnectionDelay: 500, maxReconnectionDelay: 5_000, reconnectionDelayGrowFactor: 2, maxRetries: 2 },
     });
     return { transport, child: null };
