@@ -30,6 +30,7 @@ with $OUTPOST_API_KEY as bearer token) or, without one, on the local store
 (--project DIR, --data DIR).
 
 Get started:
+  $ outpost demo --project examples/acme       (in this repository: three teams at work)
   $ outpost init my-agents && cd my-agents
   $ outpost validate
   $ outpost up`,

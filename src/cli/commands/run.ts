@@ -36,8 +36,8 @@ export function registerRun(program: Command): void {
 Exit codes: 0 completed (or left waiting for an approval), 1 failed or cancelled, 2 usage error.
 
 Examples:
-  $ outpost run support "where is order 1042" --project test/fixtures/shop
-  $ outpost run support "refund order 1042" --server http://127.0.0.1:7700`,
+  $ outpost run triage "Ticket T-51503: invoice INV-105171 charges me twice" --project examples/acme
+  $ outpost run triage "Ticket T-51501: my order 105708 arrived with a cracked screen" --server http://127.0.0.1:7700`,
     );
   addConnectionOptions(cmd).action(async (agent: string, message: string, opts: RunOptions) => {
     if (!message.trim()) throw new UsageError("the message is empty", `e.g. outpost run ${agent} "hello"`);
