@@ -68,7 +68,7 @@ export function describeEvent(ev: EventView): string {
 function waitingText(w: Data | undefined): string {
   if (!w) return "waiting";
   if (w.kind === "approval") return `for approval ${w.approval_id}`;
-  if (w.kind === "timer") return `until ${w.until}`;
+  if (w.kind === "timer") return w.retry ? `to retry ${w.retry} (its system was away) at ${w.until}` : `until ${w.until}`;
   if (w.kind === "event") return `for event "${w.event}"`;
   if (w.kind === "children") return `for ${Array.isArray(w.run_ids) ? w.run_ids.length : "its"} child run(s)`;
   return `for ${short(w, 60)}`;

@@ -19,7 +19,7 @@ export interface UsageView {
 
 export type WaitingFor =
   | { kind: "approval"; approval_id: string }
-  | { kind: "timer"; until: string }
+  | { kind: "timer"; until: string /** set when the run waits to retry this tool's call (its system was away) */; retry?: string }
   | { kind: "event"; event: string }
   | { kind: "children"; run_ids: string[]; mode: "all" | "fail_fast" };
 

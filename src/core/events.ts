@@ -13,7 +13,8 @@ const toolCall = z.object({ id: z.string(), name: z.string(), arguments: z.strin
 const runError = z.object({ code: z.string(), message: z.string() });
 export const waitingFor = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("approval"), approval_id: z.string() }),
-  z.object({ kind: z.literal("timer"), until: z.string() }),
+  /** `retry`: a call whose outcome is unknown (its system went away) is retried, with its key, at `until`. */
+  z.object({ kind: z.literal("timer"), until: z.string(), retry: z.string().optional() }),
   z.object({ kind: z.literal("event"), event: z.string() }),
   /** Delegated child runs: woken when all have finished, or at the first failure under `fail_fast`. */
   z.object({ kind: z.literal("children"), run_ids: z.array(z.string()), mode: z.enum(["all", "fail_fast"]) }),

@@ -46,6 +46,10 @@ export function decide(ctx: DecideContext, s: RunState): Action {
     // Children finished while the run was not parked (e.g. it was being recovered): resume it ourselves.
     return { kind: "commit", events: [ev("run.resumed", { reason: "children finished" })] };
   }
+  if (s.waiting?.kind === "timer" && s.waiting.retry !== undefined && !stillWaiting(ctx, s)) {
+    // Time to try the call again (same key): the pending call below is retried once the run is resumed.
+    return { kind: "commit", events: [ev("run.resumed", { reason: `retrying ${s.waiting.retry}` })] };
+  }
   if (s.waiting && !stillWaiting(ctx, s)) {
     // A due timer or buffered event resolves the wait: the pending call below completes it.
   } else if (s.waiting) {

@@ -39,6 +39,8 @@ export interface Collaboration {
 
 export interface ExecutorDeps {
   store: Store;
+  /** How calls whose outcome is unknown are retried (default DEFAULT_OUTCOME_RETRY). */
+  outcomeRetry?: OutcomeRetry;
   project: Project;
   tools: { get(name: string): ToolDefinition | undefined };
   collaboration: Collaboration;
@@ -79,11 +81,28 @@ export class RunControl {
 
 class Stop extends Error {}
 
-/** The call could not be settled now (its system is away): hand the run back; its lease lapses and the call is retried, same key. */
-class RetryLater extends Error {}
+/** The call could not be settled now (its system is away): the run waits, then retries it with the same key. */
+class RetryLater extends Error {
+  constructor(
+    message: string,
+    readonly tool: string,
+    readonly key: string,
+  ) {
+    super(message);
+  }
+}
 
-/** Waits between same-key retries of a call whose outcome is unknown (then the run is handed back). */
-const OUTCOME_RETRIES = [1_000, 3_000, 9_000];
+/** How calls whose outcome is unknown are retried (same key): a few times at once, then in waits of growing length. */
+export interface OutcomeRetry {
+  /** Pauses between the attempts made at once. */
+  delaysMs: number[];
+  /** The first wait; each next one doubles, up to 10 minutes. */
+  firstWaitMs: number;
+  /** Waits in a row before the run fails with tool_outcome_unknown. */
+  maxWaits: number;
+}
+
+export const DEFAULT_OUTCOME_RETRY: OutcomeRetry = { delaysMs: [1_000, 3_000, 9_000], firstWaitMs: 15_000, maxWaits: 8 };
 
 const delay = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -335,8 +354,24 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
       return;
     }
     if (err instanceof RetryLater) {
-      // Keep the lease until it lapses: the run is picked up again then (by this process or another).
-      deps.log.warn({ run_id: run.id, err: err.message }, "a call's system is away; the run will retry the call with the same key");
+      const policy = deps.outcomeRetry ?? DEFAULT_OUTCOME_RETRY;
+      if (state.retryWaits >= policy.maxWaits) {
+        await fail(
+          "tool_outcome_unknown",
+          `${err.tool} could not be settled: ${err.message}. Outpost retried it (idempotency key ${err.key}) ${state.retryWaits + 1} times; ` +
+            "the system may or may not have applied it — check there before doing it again",
+        );
+        await afterEnd();
+        return;
+      }
+      // Wait (holding nothing) and retry the call with the same key; the time waiting is visible and is not the run's.
+      const waitMs = Math.min(policy.firstWaitMs * 2 ** state.retryWaits, 10 * 60_000);
+      deps.log.warn(
+        { run_id: run.id, tool: err.tool, err: err.message, retry_in_ms: waitMs },
+        "a call's system is away; retrying later with the same key",
+      );
+      stage([ev("run.waiting", { for: { kind: "timer", until: new Date(Date.now() + waitMs).toISOString(), retry: err.tool } })]);
+      await commit(undefined, true).catch(() => undefined); // a lost commit leaves the lease to lapse: retried all the same
       return;
     }
     if (err instanceof CommitConflict && err.reason === "lease_lost") {
@@ -521,8 +556,9 @@ async function callTool(
         // Side effects happen once: retry with the same key (the system de-duplicates), a few times here,
         // then hand the run back so the call is retried later — the model never sees a failure that may not be one.
         deps.log.warn({ run_id: run.id, tool: tool.name, attempt, err: message }, "tool call outcome unknown; retrying with the same key");
-        if (attempt >= OUTCOME_RETRIES.length) throw new RetryLater(`${tool.name}: ${message}`);
-        await delay(OUTCOME_RETRIES[attempt], control.signal);
+        const delays = deps.outcomeRetry?.delaysMs ?? DEFAULT_OUTCOME_RETRY.delaysMs;
+        if (attempt >= delays.length) throw new RetryLater(message, tool.name, call.key);
+        await delay(delays[attempt], control.signal);
         if (control.why === "shutdown") throw new Stop();
         if (control.why === "cancel") return null;
         timedOut = false;

@@ -34,7 +34,7 @@ import { openApiSource } from "../tools/openapi.js";
 import { ToolRegistry } from "../tools/registry.js";
 import type { ToolSource, ToolSourceStatus } from "../tools/source.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
-import { type Collaboration, callKeyOf, executeRun, RunControl } from "./executor.js";
+import { type Collaboration, callKeyOf, executeRun, type OutcomeRetry, RunControl } from "./executor.js";
 import { Scheduler } from "./scheduler.js";
 import { approvalView, artifactView, eventView, iso, runView, treeView } from "./views.js";
 
@@ -56,6 +56,8 @@ export interface OutpostOptions {
   leaseMs?: number;
   /** Fallback poll for due timers and expired leases. Default 500 ms. */
   pollMs?: number;
+  /** How calls whose outcome is unknown (their system went away mid-call) are retried with their key. */
+  outcomeRetry?: OutcomeRetry;
   /** Observes every event this process commits or streams (telemetry, benchmarks). Must not throw. */
   onEvent?: (event: EventView) => void;
 }
@@ -317,6 +319,7 @@ class LocalOutpost implements Outpost {
           project: this.project,
           tools: this.tools,
           collaboration: this.collaboration,
+          ...(this.options.outcomeRetry ? { outcomeRetry: this.options.outcomeRetry } : {}),
           modelFor: (agent) => this.modelFor(agent),
           toolSpecsFor: (agent) => this.tools.specsFor(agent),
           dataDir: this.dataDir,

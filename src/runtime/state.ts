@@ -46,6 +46,8 @@ export interface RunState {
   handoffs: number;
   /** Child runs started and not yet heard back from. */
   openChildren: Set<string>;
+  /** Waits in a row to retry a call whose outcome is unknown (reset by any tool result). */
+  retryWaits: number;
   input: string;
   sessionId: string;
   messages: ChatMessage[];
@@ -85,6 +87,7 @@ export function initialState(runId: string): RunState {
     delegations: 0,
     handoffs: 0,
     openChildren: new Set(),
+    retryWaits: 0,
     input: "",
     sessionId: "",
     messages: [],
@@ -187,6 +190,7 @@ export function apply(s: RunState, e: RunEvent): RunState {
     }
     case "tool.completed": {
       s.steps++;
+      s.retryWaits = 0;
       const call = s.calls.find((c) => c.id === e.data.call_id);
       if (call) call.result = { output: e.data.output, isError: e.data.is_error };
       if (e.data.model_error) {
@@ -226,6 +230,7 @@ export function apply(s: RunState, e: RunEvent): RunState {
     }
     case "run.waiting":
       s.waiting = e.data.for;
+      if (e.data.for.kind === "timer" && e.data.for.retry !== undefined) s.retryWaits++;
       if (s.activeSince !== null) s.activeMs += e.at - s.activeSince;
       s.activeSince = null;
       break;

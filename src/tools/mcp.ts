@@ -24,12 +24,14 @@ import { ReadBuffer, serializeMessage } from "@modelcontextprotocol/sdk/shared/s
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
   type CallToolResult,
+  CallToolResultSchema,
   ErrorCode,
   type JSONRPCMessage,
   McpError,
   type Tool,
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
 import { expandEnv } from "../definitions/models.js";
 import type { McpConnection, ToolDefinition, ToolHandlerArgs } from "../definitions/types.js";
 import { validatorFor } from "./json-schema.js";
@@ -76,6 +78,16 @@ function formatDuration(ms: number): string {
 }
 
 /** The model's view of a tool result: text as is, structured content as JSON, media summarized (never base64). */
+/** Any JSON-RPC result: how it reads is decided by readableResult, never by a refusal. */
+const ANY_RESULT = z.looseObject({});
+
+/** A tools/call answer as a CallToolResult; an answer that does not have that shape becomes its JSON as text. */
+function readableResult(raw: unknown): CallToolResult {
+  const parsed = CallToolResultSchema.safeParse(raw);
+  if (parsed.success) return parsed.data as CallToolResult;
+  return { content: [{ type: "text", text: `[the server's answer did not follow MCP's result format] ${JSON.stringify(raw)}` }] };
+}
+
 export function resultText(result: Pick<CallToolResult, "content" | "structuredContent">): string {
   const parts: string[] = [];
   let hasText = false;
@@ -642,10 +654,14 @@ class McpSource implements ToolSource {
     if (outer.aborted) controller.abort(outer.reason);
     else outer.addEventListener("abort", onAbort, { once: true });
     try {
-      const result = await session.client.callTool(
-        { name: remote, arguments: args.input, _meta: { [IDEMPOTENCY_META_KEY]: args.idempotencyKey } },
-        undefined,
-        { signal: controller.signal, timeout: remaining(deadline) },
+      // A plain request, not callTool: the SDK's callTool checks the answer against the tool's output schema
+      // AFTER the server ran it, and a write that was applied must never come back as "refused".
+      const result = readableResult(
+        await session.client.request(
+          { method: "tools/call", params: { name: remote, arguments: args.input, _meta: { [IDEMPOTENCY_META_KEY]: args.idempotencyKey } } },
+          ANY_RESULT,
+          { signal: controller.signal, timeout: remaining(deadline) },
+        ),
       );
       this.consecutiveTimeouts = 0;
       if (result.isError) {

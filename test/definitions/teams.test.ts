@@ -104,7 +104,7 @@ describe("connections", () => {
     });
     const text = issues.map(formatIssue).join("\n");
     expect(text).toContain("outpost.yaml:");
-    expect(text).toContain("outpost.yaml:10 connections.helpdesk.mcp.command: missing required field \"command\"");
+    expect(text).toContain('outpost.yaml:10 connections.helpdesk.mcp.command: missing required field "command"');
     expect(text).toContain('agents/front.yaml:4 tools[0]: "ledger.*" names no connection');
   });
 });

@@ -478,3 +478,12 @@ describe("the fixture server", { timeout: 60_000 }, () => {
     expect(processesWith(marker)).toEqual([]);
   });
 });
+
+describe("a server that answers loosely", () => {
+  it("reads the answer of a call it made, even when it does not match the tool's declared output schema (never 'refused' after the fact)", async () => {
+    const s = source(connection("bank", stdio(["--import", "tsx", join(ROOT, "test/fixtures/mcp/loose-server.ts")])));
+    await s.start();
+    expect(s.status().state).toBe("ready");
+    expect(await call(s, "bank.pay", { amount: 12 })).toBe("paid 12");
+  });
+});

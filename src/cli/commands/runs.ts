@@ -205,7 +205,7 @@ function printSummary(run: RunView, flags: string): void {
       row("approve", approveCommand(w.approval_id, flags));
       row("deny", denyCommand(w.approval_id, flags));
     } else if (w.kind === "timer") {
-      row("waiting", `until ${w.until}`);
+      row("waiting", w.retry ? `to retry ${w.retry} with the same key at ${w.until} (its system was away)` : `until ${w.until}`);
     } else if (w.kind === "event") {
       row("waiting", `for event "${w.event}"`);
     } else {

@@ -9,10 +9,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .alterTable("runs")
     .addColumn("depth", "integer", (c) => c.notNull().defaultTo(0))
     .execute();
-  // 1 once a finished child's result is in its parent's log; children with 0 after they ended are (re)notified.
+  // 0 for a child until its result is in its parent's log (children still 0 after they ended are notified again);
+  // 1 otherwise, so runs from before this migration and top-level runs stay out of the partial index below.
   await db.schema
     .alterTable("runs")
-    .addColumn("parent_notified", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("parent_notified", "integer", (c) => c.notNull().defaultTo(1))
     .execute();
   await db.schema.createIndex("runs_parent").on("runs").columns(["parent_run_id"]).execute();
   await db.schema.createIndex("runs_root").on("runs").columns(["root_run_id"]).execute();
