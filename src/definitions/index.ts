@@ -10,5 +10,5 @@ export { type InitOptions, initProject } from "./init.js";
 export { DEFAULT_LIMITS, type LoadOptions, loadProject, type Validation, validateProject } from "./load-project.js";
 export { expandEnv, selectCandidate } from "./models.js";
 export { PROVIDERS, type Provider } from "./schemas.js";
-export { delegateToolName, exposedAgents, handoffToolName, mayWorkWith } from "./teams.js";
+export { delegateToolName, exposedAgents, handoffToolName } from "./teams.js";
 export type * from "./types.js";

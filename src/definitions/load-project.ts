@@ -269,7 +269,7 @@ function checkAgentTools(
     }
     listed.add(ref.name);
     // A connection's tools are known only once it is reached (at start): its namespace is enough here.
-    const namespace = ref.name.slice(0, ref.name.indexOf("."));
+    const namespace = ref.name.includes(".") ? ref.name.slice(0, ref.name.indexOf(".")) : "";
     if (connections.has(namespace)) {
       refs.push(ref);
       return;

@@ -208,7 +208,6 @@ export const teamFileSchema = z.strictObject({
   members: z.array(name("agent names", "refunds")).min(1),
   exposes: z.array(name("agent names", "refunds")).optional(),
 });
-export type TeamFile = z.output<typeof teamFileSchema>;
 export type AgentFile = z.output<typeof agentFileSchema>;
 
 /** Tools Outpost provides to every agent that lists them (implemented in src/tools/builtin.ts). */

@@ -7,7 +7,7 @@
 import type { WaitingFor } from "../core/api.js";
 import { ev, type NewEvent } from "../core/events.js";
 import type { AgentDefinition, AgentToolRef, ToolDefinition } from "../definitions/types.js";
-import { ARTIFACTS_READ } from "../tools/artifacts.js";
+import { ARTIFACTS_READ } from "../tools/index.js";
 import { type RunState, type ToolCallState, WAIT_FOR_EVENT, WAIT_UNTIL } from "./state.js";
 
 export interface DecideContext {

@@ -14,16 +14,15 @@
 import { createHash } from "node:crypto";
 import { ev, type NewEvent, type RunEvent } from "../core/events.js";
 import { newId } from "../core/ids.js";
+import { DEFAULT_LIMITS } from "../definitions/index.js";
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
 import { type ChatMessage, costUsd, type ModelClient, ModelError, type ToolSpec } from "../models/types.js";
 import { type ChildNotice, type ClaimedRun, CommitConflict, type RunPatch, type RunRecord, type Store } from "../store/types.js";
-import { ToolOutcomeUnknown, ToolUnavailable } from "../tools/source.js";
+import { artifactPreview, ToolOutcomeUnknown, ToolUnavailable } from "../tools/index.js";
 import { type Action, decide } from "./decide.js";
 import { apply, type RunState, replay, type ToolCallState } from "./state.js";
 
 const DEFAULT_TOOL_TIMEOUT_MS = 30_000;
-/** How much of a large tool output the model sees at once (the rest is an artifact it can page through). */
-const PREVIEW_CHARS = 4_000;
 
 /** What a run needs from the Outpost around it to work with other runs. */
 export interface Collaboration {
@@ -506,11 +505,11 @@ async function callTool(
   const timeoutMs = tool.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS;
   let callSignal: AbortSignal | undefined;
   let timedOut = false;
-  const timeout = new AbortController();
+  let timeout = new AbortController();
   const context = {
     runId: run.id,
     sessionId: run.sessionId,
-    agent: run.agent,
+    agent: state.agent || run.agent, // the agent holding the run now (a handoff may have passed it on)
     workspace: run.workspace,
     rootRunId: state.parent?.root_run_id ?? run.id,
     dataDir: deps.dataDir,
@@ -562,6 +561,8 @@ async function callTool(
         if (control.why === "shutdown") throw new Stop();
         if (control.why === "cancel") return null;
         timedOut = false;
+        timeout = new AbortController(); // a fresh deadline for the next attempt
+        callSignal = undefined;
         continue;
       }
       isError = true;
@@ -571,7 +572,7 @@ async function callTool(
     }
   }
   output = storable(output);
-  const max = deps.project.agents.get(state.agent)?.limits.maxToolOutput ?? 16_000;
+  const max = deps.project.agents.get(state.agent)?.limits.maxToolOutput ?? DEFAULT_LIMITS.maxToolOutput;
   if (output.length > max) {
     // Context stays bounded: the model sees a preview and a handle, and pages through the rest with artifacts.read.
     const id = `art_${createHash("sha256").update(call.key).digest("hex").slice(0, 24)}`; // the same on a retried call
@@ -586,10 +587,7 @@ async function callTool(
       size: output.length,
       createdAt: Date.now(),
     });
-    const preview = Math.min(PREVIEW_CHARS, max);
-    output =
-      `${output.slice(0, preview)}\n[outpost: this output is ${output.length} characters; you see the first ${preview}. ` +
-      `The whole output is artifact ${id}: read more with artifacts.read {"id": "${id}", "offset": ${preview}}]`;
+    output = artifactPreview(output, id, max);
   }
   return ev("tool.completed", { call_id: call.id, tool: call.name, output, is_error: isError });
 }

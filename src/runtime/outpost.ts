@@ -22,17 +22,21 @@ import type {
 import { isTerminal } from "../core/api.js";
 import { notFound, OutpostError } from "../core/errors.js";
 import { newId } from "../core/ids.js";
-import { exposedAgents, selectCandidate } from "../definitions/index.js";
+import { DEFAULT_LIMITS, exposedAgents, selectCandidate } from "../definitions/index.js";
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
 import { createModelClient, describeModel, type ModelClient } from "../models/index.js";
 import { type ApprovalRecord, type ChildNotice, openStore, type RunRecord, type Store } from "../store/index.js";
-import { artifactsTool } from "../tools/artifacts.js";
-import { builtinTools } from "../tools/builtin.js";
-import { collaborationTools } from "../tools/collaboration.js";
-import { mcpSource } from "../tools/mcp.js";
-import { openApiSource } from "../tools/openapi.js";
-import { ToolRegistry } from "../tools/registry.js";
-import type { ToolSource, ToolSourceStatus } from "../tools/source.js";
+import {
+  artifactPreview,
+  artifactsTool,
+  builtinTools,
+  collaborationTools,
+  mcpSource,
+  openApiSource,
+  ToolRegistry,
+  type ToolSource,
+  type ToolSourceStatus,
+} from "../tools/index.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 import { type Collaboration, callKeyOf, executeRun, type OutcomeRetry, RunControl } from "./executor.js";
 import { Scheduler } from "./scheduler.js";
@@ -247,7 +251,10 @@ class LocalOutpost implements Outpost {
     if (output === null || output.length <= 1_000) return notice;
     const parent = await this.store.getRun(workspace, notice.parentRunId);
     if (!parent) return notice;
-    const max = this.project.agents.get(parent.agent)?.limits.maxToolOutput ?? 16_000;
+    // The agent that delegated (the parent may have been handed off since it started): last of the child's chain.
+    const started = (await this.store.getEvents(notice.childRunId, 0))[0];
+    const delegator = started?.type === "run.started" ? (started.data.parent?.chain.at(-1) ?? parent.agent) : parent.agent;
+    const max = this.project.agents.get(delegator)?.limits.maxToolOutput ?? DEFAULT_LIMITS.maxToolOutput;
     if (output.length <= max) return notice;
     const id = `art_${createHash("sha256").update(`child:${notice.childRunId}`).digest("hex").slice(0, 24)}`;
     await this.store.putArtifact({
@@ -261,13 +268,7 @@ class LocalOutpost implements Outpost {
       size: output.length,
       createdAt: Date.now(),
     });
-    const preview = Math.min(4_000, max);
-    return {
-      ...notice,
-      output:
-        `${output.slice(0, preview)}\n[outpost: ${notice.agent}'s answer is ${output.length} characters; you see the first ${preview}. ` +
-        `The whole answer is artifact ${id}: read more with artifacts.read {"id": "${id}", "offset": ${preview}}]`,
-    };
+    return { ...notice, output: artifactPreview(output, id, max, `${notice.agent}'s answer`) };
   }
 
   private async startChild(r: Parameters<Collaboration["startChild"]>[0]): Promise<string> {

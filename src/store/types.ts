@@ -203,7 +203,7 @@ export interface Store {
   releaseLease(runId: string, leaseToken: string): Promise<void>;
   /** Commits of concurrent runs are grouped into one transaction; each caller waits for its own. */
   commit(request: CommitRequest): Promise<CommitResult>;
-  /** Approvals, external events and cancels: appended under the run's lock, waking it where due. */
+  /** Approvals, external events, cancels and child results: appended under the run's lock, waking it where due. */
   applyExternal(workspace: string, input: ExternalInput): Promise<ExternalResult>;
 
   /** Children (direct) of a run, in creation order. */

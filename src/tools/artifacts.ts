@@ -11,6 +11,18 @@ const PAGE = 4_000;
 /** Offered to every agent that has tools at all. */
 export const ARTIFACTS_READ = "artifacts.read";
 
+/** How much of a large output the model sees at once. */
+export const PREVIEW_CHARS = 4_000;
+
+/** What the model sees of an output kept as artifact `id`: its beginning, and how to read the rest. */
+export function artifactPreview(output: string, id: string, max: number, what = "this output"): string {
+  const preview = Math.min(PREVIEW_CHARS, max);
+  return (
+    `${output.slice(0, preview)}\n[outpost: ${what} is ${output.length} characters; you see the first ${preview}. ` +
+    `The whole ${what === "this output" ? "output" : "answer"} is artifact ${id}: read more with artifacts.read {"id": "${id}", "offset": ${preview}}]`
+  );
+}
+
 export function artifactsTool(store: Store): ToolDefinition {
   return {
     name: ARTIFACTS_READ,

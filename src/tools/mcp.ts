@@ -3,11 +3,12 @@
  * reached over stdio (a child process Outpost starts) or Streamable HTTP.
  *
  * What it promises (see ToolSource): a dead or hung server never takes Outpost
- * down nor holds a run. A call in flight when the server dies fails at once; a
- * call that outlives its timeout fails with a clear message and is cancelled
- * on the server; while the server is down, calls fail fast and the source
- * reconnects in the background with exponential backoff; a server that times
- * out several calls in a row is restarted.
+ * down. A call in flight when the server dies, or one that outlives its timeout
+ * (cancelled on the server), fails at once with ToolOutcomeUnknown — the run
+ * loop retries such a call with its key if it has side effects, and reports it
+ * otherwise; while the server is down, calls fail fast with ToolUnavailable and
+ * the source reconnects in the background with exponential backoff; a server
+ * that times out several calls in a row is restarted.
  *
  * Secrets: `env` and `headers` values (after `${VAR}` expansion) are never
  * logged nor put in an error; they are also masked in the server's own stderr

@@ -23,7 +23,8 @@ export class ToolRegistry {
   get(name: string): ToolDefinition | undefined {
     const tool = this.fixed.get(name);
     if (tool) return tool;
-    const source = this.sources.get(name.slice(0, name.indexOf(".")));
+    const dot = name.indexOf(".");
+    const source = dot > 0 ? this.sources.get(name.slice(0, dot)) : undefined;
     if (!source) return undefined;
     const found = source.tools().find((t) => t.name === name);
     if (found) return found;

@@ -4,8 +4,10 @@
  * tools whenever an agent's tool list is built, and closes it at shutdown.
  *
  * A source must never take Outpost down: an unreachable or crashing system is
- * reported by status(), retried in the background, and each call made while it
- * is down fails with a clear error that the run records.
+ * reported by status() and retried in the background. A call made while it is
+ * down fails with ToolUnavailable; one it may have applied (it went away or
+ * stopped answering mid-call) with ToolOutcomeUnknown, which the run loop
+ * retries with the same key rather than report.
  */
 import type { ToolDefinition } from "../definitions/types.js";
 
