@@ -82,6 +82,13 @@ export async function withConnection<T>(
       'start a run first (outpost run AGENT "message"), pass --data DIR, or talk to a server with --server URL',
     );
   }
+  if (!existsSync(path.join(projectDir, "outpost.yaml"))) {
+    throw new OutpostError(
+      "not_found",
+      `no Outpost project in ${projectDir} (no outpost.yaml), and no server named`,
+      "talk to a running Outpost with --server URL (or set OUTPOST_SERVER), or name a project with --project DIR (e.g. --project examples/acme)",
+    );
+  }
   const { loadProject } = await import("../definitions/index.js");
   const { startOutpost } = await import("../runtime/index.js");
   const project = await loadProject(projectDir);

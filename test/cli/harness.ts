@@ -123,7 +123,8 @@ export class CliProcess {
 
 /** The words of a command line printed by the CLI (`outpost a b --c d`), without "outpost". */
 export function argsOf(commandLine: string): string[] {
-  const words = commandLine.trim().split(/\s+/);
+  // Hints say `npx outpost …` where outpost is not on the PATH (inside a checkout, as here).
+  const words = commandLine.trim().replace(/^npx /, "").split(/\s+/);
   if (words[0] !== "outpost") throw new Error(`not an outpost command: ${commandLine}`);
   return words.slice(1).map((w) => w.replace(/^'(.*)'$/, "$1"));
 }

@@ -30,7 +30,7 @@ describe("outpost run on the local store (test/fixtures/shop, scripted model)", 
     const run = await runCli(["run", "support", "refund order 1042", ...local]);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain("orders.refund");
-    const approveLine = run.stdout.match(/approve: (outpost approvals approve \S+.*)$/m);
+    const approveLine = run.stdout.match(/approve: ((?:npx )?outpost approvals approve \S+.*)$/m);
     expect(approveLine, run.stdout).not.toBeNull();
     const runId = run.stdout.match(/· run (\S+) ·/)?.[1];
     expect(runId).toBeTruthy();
