@@ -44,7 +44,7 @@ export function lockDataDir(dataDir: string): DataDirLock {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       const holder = read();
-      if (holder.pid && holder.pid !== process.pid && alive(holder.pid)) {
+      if (holder.pid && holder.pid !== process.pid && processAlive(holder.pid)) {
         throw new OutpostError(
           "conflict",
           `the data folder ${dataDir} is in use by another Outpost (pid ${holder.pid})`,
@@ -59,7 +59,8 @@ export function lockDataDir(dataDir: string): DataDirLock {
   throw new OutpostError("conflict", `cannot lock the data folder ${dataDir}`, "remove outpost.lock there if no Outpost is running");
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this id exists (EPERM: it does, owned by someone else). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

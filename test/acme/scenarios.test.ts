@@ -17,6 +17,7 @@ import type { ApprovalView, EventView, RunTreeView, RunView } from "../../src/co
 import { isTerminal } from "../../src/core/api.js";
 import { loadProject } from "../../src/definitions/index.js";
 import type { Project } from "../../src/definitions/types.js";
+import { until } from "../helpers/until.js";
 import { http, type Stack, startStack, waitForRun } from "../server/helpers.js";
 
 const ACME = path.resolve(import.meta.dirname, "../../examples/acme");
@@ -51,17 +52,6 @@ async function startAcme(dataDir: string): Promise<Stack> {
 }
 
 const flatten = (t: RunTreeView): RunView[] => [t.run, ...t.children.flatMap(flatten)];
-
-/** Polls until `check` gives something truthy (bounded: a stuck scenario fails instead of hanging). */
-async function until<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs = 90_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 interface Played {
   root: RunView;

@@ -18,8 +18,10 @@ import type { EventView, RunView } from "../../src/core/api.js";
 import { isTerminal } from "../../src/core/api.js";
 import { loadProject } from "../../src/definitions/index.js";
 import { type ChatMessage, createScriptedClient, type ModelRequest, type ToolSpec } from "../../src/models/index.js";
+import { processAlive } from "../../src/runtime/data-dir-lock.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 import { createServer, listen } from "../../src/server/index.js";
+import { until } from "../helpers/until.js";
 
 const REPO = path.resolve(import.meta.dirname, "../..");
 const FIXTURE = path.join(REPO, "test/fixtures/mcp/fixture-server.ts");
@@ -109,21 +111,6 @@ afterAll(async () => {
   for (const dir of [root, dataDir]) if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Polls until `check` gives something truthy (bounded, so a stuck state fails the test instead of hanging it). */
-async function until<T>(
-  what: string,
-  check: () => T | null | undefined | false | Promise<T | null | undefined | false>,
-  timeoutMs = 90_000,
-) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 async function finished(id: string): Promise<RunView> {
   return until(`run ${id} to end`, async () => {
     const run = await outpost.getRun(id);
@@ -149,15 +136,6 @@ async function whoami(agent: "desk" | "mail", tool: string): Promise<number> {
   const { run } = await play(agent, `call ${tool}`);
   expect(run.status).toBe("completed");
   return (JSON.parse(String(run.output).replace(/^result: /, "")) as { pid: number }).pid;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 describe("an agent whose tools come from an MCP connection", { timeout: 180_000 }, () => {
@@ -232,7 +210,7 @@ describe("an agent whose tools come from an MCP connection", { timeout: 180_000 
   it("the server killed (-9) mid-call: the model sees a clear error, the run completes, other runs go on, and a later run's call works after the reconnect", async () => {
     const inboxPid = await whoami("mail", "inbox.whoami");
     const firstPid = await whoami("desk", "helpdesk.whoami");
-    expect(alive(firstPid)).toBe(true);
+    expect(processAlive(firstPid)).toBe(true);
 
     const hanging = await outpost.startRun({ agent: "desk", input: "call helpdesk.hang" });
     await until("the hang call to be in flight", async () =>
@@ -266,7 +244,7 @@ describe("an agent whose tools come from an MCP connection", { timeout: 180_000 
     await until("helpdesk to reconnect", () => connection("helpdesk")?.state === "ready");
     const secondPid = await whoami("desk", "helpdesk.whoami");
     expect(secondPid).not.toBe(firstPid);
-    expect(alive(firstPid)).toBe(false);
+    expect(processAlive(firstPid)).toBe(false);
     expect(connection("helpdesk")).toMatchObject({ state: "ready", tools: 11 });
   });
 

@@ -12,7 +12,8 @@ import { delegateToolName, handoffToolName } from "../../src/definitions/index.j
 import type { AgentDefinition, Project, ToolDefinition } from "../../src/definitions/types.js";
 import { type ChatMessage, createScriptedClient, type ModelRequest } from "../../src/models/index.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
-import { defaultLimits, finish, outposts, sleep } from "./fixtures.js";
+import { until } from "../helpers/until.js";
+import { defaultLimits, finish, outposts } from "./fixtures.js";
 
 type Reply = string | { toolCalls: { name: string; arguments: string }[] };
 type Brain = (req: ModelRequest, turn: number) => Reply;
@@ -79,16 +80,6 @@ async function open(p: Project, model: ReturnType<typeof brains>, dataDir = mkdt
 }
 
 const types = (events: EventView[]) => events.map((e) => e.type);
-
-async function until<T>(what: () => Promise<T | undefined | null | false>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await what();
-    if (v) return v;
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await sleep(20);
-  }
-}
 
 async function childrenOf(o: Outpost, id: string): Promise<RunView[]> {
   return (await o.getRunTree(id)).children.map((c) => c.run);
@@ -178,9 +169,15 @@ describe("delegation", () => {
     const slow = kids.find((k) => k.agent === "slow") as RunView;
     const flaky = kids.find((k) => k.agent === "flaky") as RunView;
     expect(flaky.status).toBe("failed");
-    expect((await until(async () => ((await o.getRun(slow.id)).status === "cancelled" ? o.getRun(slow.id) : null))).error?.message).toMatch(
-      /fail_fast/,
-    );
+    expect(
+      (
+        await until(
+          "the slow sibling to be cancelled",
+          async () => ((await o.getRun(slow.id)).status === "cancelled" ? o.getRun(slow.id) : null),
+          10_000,
+        )
+      ).error?.message,
+    ).toMatch(/fail_fast/);
     const results = (await o.getEvents(run.id)).filter((e) => e.type === "tool.completed").map((e) => e.data);
     expect(results).toEqual(
       expect.arrayContaining([
@@ -268,17 +265,25 @@ describe("delegation", () => {
     });
     const o = await open(p, model);
     const top = await o.startRun({ agent: "top", input: "x" });
-    const low = await until(async () => {
-      const tree = await o.getRunTree(top.id);
-      const l = tree.children[0]?.children[0]?.run;
-      return l && l.status === "waiting" ? l : null;
-    });
+    const low = await until(
+      "the grandchild to wait",
+      async () => {
+        const tree = await o.getRunTree(top.id);
+        const l = tree.children[0]?.children[0]?.run;
+        return l && l.status === "waiting" ? l : null;
+      },
+      10_000,
+    );
     await o.cancelRun(top.id, "customer withdrew");
-    const tree = await until(async () => {
-      const t = await o.getRunTree(top.id);
-      const all = [t.run, t.children[0].run, t.children[0].children[0].run];
-      return all.every((r) => r.status === "cancelled") ? t : null;
-    });
+    const tree = await until(
+      "the whole tree to be cancelled",
+      async () => {
+        const t = await o.getRunTree(top.id);
+        const all = [t.run, t.children[0].run, t.children[0].children[0].run];
+        return all.every((r) => r.status === "cancelled") ? t : null;
+      },
+      10_000,
+    );
     expect(tree.children[0].children[0].run.id).toBe(low.id);
     expect(tree.children[0].children[0].run.error?.message).toMatch(/cancelled/);
   });
@@ -295,10 +300,14 @@ describe("delegation", () => {
       });
     const first = await open(p, model(), dataDir);
     const parent = await first.startRun({ agent: "parent", input: "ship it" });
-    const child = await until(async () => {
-      const [c] = await childrenOf(first, parent.id);
-      return c?.status === "waiting" ? c : null;
-    });
+    const child = await until(
+      "the child to wait",
+      async () => {
+        const [c] = await childrenOf(first, parent.id);
+        return c?.status === "waiting" ? c : null;
+      },
+      10_000,
+    );
     expect((await first.getRun(parent.id)).status).toBe("waiting");
     await first.close();
     outposts.splice(outposts.indexOf(first), 1);
@@ -411,7 +420,7 @@ describe("review findings", () => {
     });
     const o = await open(p, model);
     const first = await o.startRun({ agent: "desk", input: "file this" });
-    await until(async () => (await o.getRun(first.id)).status === "waiting");
+    await until("the handed-off run to wait", async () => (await o.getRun(first.id)).status === "waiting", 10_000);
     const next = await o.startRun({ session_id: first.session_id, input: "and this?" });
     expect(next.agent).toBe("clerk");
   });
@@ -432,10 +441,14 @@ describe("review findings", () => {
     await first.store.applyExternal("test", { kind: "cancel", runId: parent.run.id, reason: "gone" }); // no cascade: the store alone
     await first.close();
     const second = await open(p, model, dataDir);
-    const orphan = await until(async () => {
-      const r = await second.getRun(child.run.id);
-      return r.status === "cancelled" ? r : null;
-    });
+    const orphan = await until(
+      "the orphan to be cancelled",
+      async () => {
+        const r = await second.getRun(child.run.id);
+        return r.status === "cancelled" ? r : null;
+      },
+      10_000,
+    );
     expect(orphan.error?.message).toContain(`parent run ${parent.run.id} has ended`);
   });
 });

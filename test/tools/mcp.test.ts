@@ -15,6 +15,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { McpConnection, ToolDefinition } from "../../src/definitions/types.js";
+import { processAlive } from "../../src/runtime/data-dir-lock.js";
 import { mcpSource, normalizeToolName } from "../../src/tools/mcp.js";
 import type { ToolSource } from "../../src/tools/source.js";
 
@@ -112,15 +113,6 @@ const outcome = (p: Promise<unknown>): Promise<unknown> =>
     (value) => value,
     (err) => err,
   );
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 const whoami = async (s: ToolSource) => JSON.parse(await call(s, "fixture.whoami")) as { pid: number; dataDir: string; secret: string };
 
@@ -370,7 +362,7 @@ describe("the fixture server", { timeout: 60_000 }, () => {
       return pid !== before && pid;
     });
     expect(after).not.toBe(before);
-    await waitFor("the hung process to be gone", () => !alive(before));
+    await waitFor("the hung process to be gone", () => !processAlive(before));
   });
 
   it("fails a call at once when the tool exits the server; reconnects; later calls work", async () => {
@@ -394,7 +386,7 @@ describe("the fixture server", { timeout: 60_000 }, () => {
     await waitFor("the source to reconnect", () => s.status().state === "ready");
     const after = (await whoami(s)).pid;
     expect(after).not.toBe(before);
-    expect(alive(before)).toBe(false);
+    expect(processAlive(before)).toBe(false);
   });
 
   it("fails calls fast while the server cannot start, keeps its tools listed, and recovers once it can", async () => {
@@ -451,7 +443,7 @@ describe("the fixture server", { timeout: 60_000 }, () => {
     const def = tool(s, "fixture.whoami");
     await s.close();
     expect(s.status().state).toBe("closed");
-    expect(alive(pid)).toBe(false);
+    expect(processAlive(pid)).toBe(false);
     expect(processesWith(marker)).toEqual([]);
     await s.close(); // idempotent
     await expect(call(s, def.name)).rejects.toThrow(/^fixture is closed/);

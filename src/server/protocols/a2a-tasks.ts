@@ -340,11 +340,7 @@ export class RunTasks implements A2ARequestHandler {
         else if (endsBlockingSend(w) && sameWait(await this.api.getRun(run.id), w)) return;
       }
     } finally {
-      watch.close();
-      done.abort();
-      void Promise.resolve()
-        .then(() => iterator.return?.())
-        .catch(() => {});
+      stopFollowing(watch, done, iterator);
     }
   }
 
@@ -447,11 +443,7 @@ export class RunTasks implements A2ARequestHandler {
         }
       }
     } finally {
-      watch.close();
-      done.abort();
-      void Promise.resolve()
-        .then(() => iterator.return?.())
-        .catch(() => {});
+      stopFollowing(watch, done, iterator);
     }
   }
 
@@ -606,4 +598,13 @@ const noPush = () =>
 function notCancelable(run: RunView): Error {
   const state = run.status === "cancelled" ? "canceled" : run.status;
   return new TaskNotCancelableError(`task ${run.id} is already ${state}; only a submitted, working or input-required task can be canceled`);
+}
+
+/** Ends a follow: the held-up watch, the event stream's signal, and the stream itself (never awaited: it may be mid-read). */
+function stopFollowing(watch: { close(): void }, done: AbortController, iterator: AsyncIterator<unknown>): void {
+  watch.close();
+  done.abort();
+  void Promise.resolve()
+    .then(() => iterator.return?.())
+    .catch(() => {});
 }
