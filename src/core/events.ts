@@ -39,6 +39,8 @@ export const eventData = {
     context: z.array(contextMessage).optional(),
     /** Set on delegated runs. */
     parent: parentLink.optional(),
+    /** Who the run acts on behalf of (`user:<id>` or `key:<id>`): in every policy decision, never its approver. */
+    by: z.string().optional(),
   }),
   "model.called": z.object({ step: z.number(), model: z.string() }),
   "model.responded": z.object({

@@ -50,6 +50,8 @@ export interface RunsTable {
   depth: number;
   /** 1 once this finished child's result is in its parent's log. */
   parent_notified: number;
+  /** Who the run acts on behalf of (a person or key id); children inherit it. */
+  started_by: string | null;
 }
 
 export interface EventsTable {
@@ -75,6 +77,18 @@ export interface ApprovalsTable {
   decided_by: string | null;
   created_at: number;
   decided_at: number | null;
+  /** SHA-256 of the exact action approved (agent, tool, arguments, run, call key): a changed action is a denial. */
+  action_hash: string | null;
+  expires_at: number | null;
+  /** Who the run acts for: never allowed to approve it. */
+  requested_by: string | null;
+  /** The role and group (e.g. operator / finance) an approver must hold. */
+  approver_role: string | null;
+  approver_group: string | null;
+  /** JSON array of the policy ids that required the approval. */
+  policies: string | null;
+  /** Set when the approved action was executed: an approval is used once. */
+  used_at: number | null;
 }
 
 export interface ArtifactsTable {
@@ -89,10 +103,113 @@ export interface ArtifactsTable {
   created_at: number;
 }
 
+export interface WorkspacesTable {
+  id: string;
+  display_name: string;
+  created_at: number;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  workspace: string;
+  name: string;
+  /** The first characters of the key, shown in listings to recognise it. */
+  prefix: string;
+  /** SHA-256 hex of the whole key: the key itself is never stored. */
+  hash: string;
+  /** JSON arrays. */
+  roles: string;
+  groups: string;
+  created_by: string | null;
+  created_at: number;
+  last_used_at: number | null;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+/** Audit entries written with the change they record (same transaction), waiting to be chained in order. */
+export interface AuditOutboxTable {
+  id: string;
+  workspace: string;
+  at: number;
+  kind: string;
+  actor: string;
+  run_id: string | null;
+  data: string;
+}
+
+/** The per-workspace hash chain: hash = SHA-256(prev_hash ‖ RFC 8785 canonical JSON of the entry). */
+export interface AuditLogTable {
+  workspace: string;
+  seq: number;
+  at: number;
+  kind: string;
+  actor: string;
+  run_id: string | null;
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** Ed25519 signatures over the chain head at `seq`. */
+export interface AuditCheckpointsTable {
+  workspace: string;
+  seq: number;
+  hash: string;
+  signature: string;
+  key_id: string;
+  at: number;
+}
+
+/** AES-256-GCM ciphertexts (base64); the key lives outside the database. */
+export interface SecretsTable {
+  workspace: string;
+  name: string;
+  ciphertext: string;
+  nonce: string;
+  tag: string;
+  key_id: string;
+  created_at: number;
+  updated_at: number;
+  updated_by: string | null;
+}
+
+/** Spend per scope (workspace, team:x, agent:y) and period (day:2026-11-26, month:2026-11, total). */
+export interface BudgetCountersTable {
+  workspace: string;
+  scope: string;
+  period: string;
+  usd_spent: number;
+  usd_reserved: number;
+  tokens_spent: number;
+  tokens_reserved: number;
+  updated_at: number;
+}
+
+/** Held before a model call, settled after it; an old one left by a crash is released by the sweeper. */
+export interface BudgetReservationsTable {
+  id: string;
+  workspace: string;
+  run_id: string;
+  /** JSON array of [scope, period] pairs the reservation counts against. */
+  counters: string;
+  usd: number;
+  tokens: number;
+  created_at: number;
+}
+
 export interface Database {
   sessions: SessionsTable;
   runs: RunsTable;
   events: EventsTable;
   approvals: ApprovalsTable;
   artifacts: ArtifactsTable;
+  workspaces: WorkspacesTable;
+  api_keys: ApiKeysTable;
+  audit_outbox: AuditOutboxTable;
+  audit_log: AuditLogTable;
+  audit_checkpoints: AuditCheckpointsTable;
+  secrets: SecretsTable;
+  budget_counters: BudgetCountersTable;
+  budget_reservations: BudgetReservationsTable;
 }

@@ -18,6 +18,7 @@ import type {
   CommitRequest,
   CommitResult,
   CreateRunInput,
+  DomainStorage,
   ExternalInput,
   ExternalResult,
   ListRunsFilter,
@@ -57,6 +58,7 @@ export function toRunRecord(r: Selectable<RunsTable>): RunRecord {
     parentCallId: r.parent_call_id ?? null,
     rootRunId: r.root_run_id ?? r.id,
     depth: Number(r.depth ?? 0),
+    startedBy: r.started_by ?? null,
   };
 }
 
@@ -138,6 +140,7 @@ export function newRunRow(input: CreateRunInput, sessionId: string, sessionSeq: 
     depth: input.parent?.depth ?? 0,
     // Top-level runs have no parent to tell: 1 keeps them out of the index of children to (re)notify.
     parent_notified: input.parent ? 0 : 1,
+    started_by: input.startedBy ?? null,
   };
 }
 
@@ -147,6 +150,7 @@ export const startedEvent = (row: Selectable<RunsTable>, input: CreateRunInput) 
     input: row.input,
     session_id: row.session_id,
     ...(input.context && input.context.length > 0 ? { context: input.context } : {}),
+    ...(input.startedBy ? { by: input.startedBy } : {}),
     ...(input.parent
       ? {
           parent: {
@@ -174,7 +178,18 @@ export const newLeaseToken = () => randomBytes(9).toString("base64url");
 export abstract class SqlStore implements Store {
   abstract readonly kind: "sqlite" | "postgres";
 
-  constructor(protected readonly db: Kysely<Database>) {}
+  readonly domain: DomainStorage;
+
+  constructor(protected readonly db: Kysely<Database>) {
+    const self = this;
+    this.domain = {
+      get kind() {
+        return self.kind;
+      },
+      db,
+      write: (fn) => this.write(fn),
+    };
+  }
 
   /** Run `fn` in a write transaction. SQLite serialises these with its commit path. */
   protected abstract write<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;

@@ -92,9 +92,9 @@ export class SqliteStore extends SqlStore {
       insertSession: raw.prepare("INSERT INTO sessions (id, workspace, agent, created_at, updated_at, next_seq) VALUES (?, ?, ?, ?, ?, 2)"),
       insertRun: raw.prepare(
         `INSERT INTO runs (id, workspace, agent, session_id, session_seq, status, input, input_tokens, output_tokens, cost_usd,
-           steps, last_seq, idempotency_key, created_at, updated_at, parent_run_id, parent_call_id, root_run_id, depth, parent_notified)
+           steps, last_seq, idempotency_key, created_at, updated_at, parent_run_id, parent_call_id, root_run_id, depth, parent_notified, started_by)
          VALUES (@id, @workspace, @agent, @session_id, @session_seq, @status, @input, 0, 0, 0, 0, @last_seq, @idempotency_key,
-           @created_at, @updated_at, @parent_run_id, @parent_call_id, @root_run_id, @depth, @parent_notified)`,
+           @created_at, @updated_at, @parent_run_id, @parent_call_id, @root_run_id, @depth, @parent_notified, @started_by)`,
       ),
       // In-flight runs whose lease lapsed first, then due timers, then queued runs that are first in their session.
       // Ids only: an empty claim (the common case) must cost microseconds, and rows are read for claimed runs alone.

@@ -8,8 +8,10 @@
  *  - Waking is a store operation: approvals, events and timers make a run
  *    runnable in the store; no process keeps anything for a waiting run.
  */
+import type { Kysely, Transaction } from "kysely";
 import type { ApprovalStatus, RunStatus, WaitingFor } from "../core/api.js";
 import type { NewEvent, RunEvent } from "../core/events.js";
+import type { Database } from "./schema.js";
 
 export interface RunRecord {
   id: string;
@@ -40,6 +42,8 @@ export interface RunRecord {
   /** The top of this run's delegation tree (its own id for a top-level run). */
   rootRunId: string;
   depth: number;
+  /** Who the run acts on behalf of (`user:<id>` / `key:<id>`); null for runs started before identities. */
+  startedBy: string | null;
 }
 
 export interface ArtifactRecord {
@@ -88,6 +92,8 @@ export interface CreateRunInput {
   context?: { role: "user" | "assistant"; content: string }[];
   /** A delegated run: who started it and where it sits in the tree (recorded in run.started). */
   parent?: { runId: string; callId: string; rootRunId: string; depth: number; chain: string[] };
+  /** Who the run acts on behalf of; recorded in run.started (`by`). Children inherit their parent's. */
+  startedBy?: string | null;
 }
 
 /** What a commit changes on the run row besides appending events. */
@@ -113,7 +119,44 @@ export interface CommitRequest {
   events: NewEvent[];
   patch: RunPatch;
   /** Created in the same transaction (a run that starts waiting for approval). */
-  approval?: { id: string; callId: string; tool: string; arguments: unknown };
+  approval?: ApprovalRequestInput;
+  /** Audit entries for what this commit records (decisions, actions): written to the audit outbox in the same
+   * transaction, so an action is never committed without its entry, then chained in order (security/audit). */
+  audit?: AuditEntryInput[];
+}
+
+/** An approval created by a commit, bound to the exact action it would allow. */
+export interface ApprovalRequestInput {
+  id: string;
+  callId: string;
+  tool: string;
+  arguments: unknown;
+  actionHash?: string;
+  expiresAt?: number;
+  requestedBy?: string | null;
+  approverRole?: string | null;
+  approverGroup?: string | null;
+  policies?: string[];
+}
+
+/** One audit entry before it is chained (the workspace and run come from where it is written). */
+export interface AuditEntryInput {
+  kind: string;
+  /** Who acted: `agent:<name>`, `user:<id>`, `key:<id>`, `system`. */
+  actor: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Storage for the other domains (security, memory, …): typed access to the same database, and write
+ * transactions that are safe alongside the run commit path (SQLite has one connection). Domain stores
+ * (e.g. security/audit) are written once over this for both drivers; `kind` picks the few statements
+ * whose SQL differs (row locks).
+ */
+export interface DomainStorage {
+  readonly kind: "sqlite" | "postgres";
+  readonly db: Kysely<Database>;
+  write<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
 }
 
 export interface CommitResult {
@@ -182,6 +225,8 @@ export interface ExternalResult {
 
 export interface Store {
   readonly kind: "sqlite" | "postgres";
+  /** For domain stores built over the same database (see DomainStorage). */
+  readonly domain: DomainStorage;
 
   createRun(input: CreateRunInput): Promise<{ run: RunRecord; created: boolean }>;
   getRun(workspace: string, id: string): Promise<RunRecord | null>;

@@ -1,11 +1,13 @@
 import type { Migration, MigrationProvider } from "kysely";
 import * as m001 from "./001_init.js";
 import * as m002 from "./002_teams.js";
+import * as m003 from "./003_security.js";
 
 /** Numbered migrations, applied in order at start. Add a file, add it here; never edit a shipped one. */
 const migrations: Record<string, Migration> = {
   "001_init": m001,
   "002_teams": m002,
+  "003_security": m003,
 };
 
 export const migrationProvider: MigrationProvider = {
