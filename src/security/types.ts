@@ -32,7 +32,14 @@ export const maxClassification = (a: Classification, b: Classification | undefin
   b && classificationLevel(b) > classificationLevel(a) ? b : a;
 
 /** The actions Outpost puts to the policy engine, one per kind of thing an agent does. */
-export type PolicyAction = "tool.call" | "memory.read" | "memory.write" | "agent.delegate" | "agent.handoff" | "model.use" | "connector.use";
+export type PolicyAction =
+  | "tool.call"
+  | "memory.read"
+  | "memory.write"
+  | "agent.delegate"
+  | "agent.handoff"
+  | "model.use"
+  | "connector.use";
 
 /** A Cedar value as JSON: strings, Longs, booleans, sets (arrays) and records. Floats are not Cedar values. */
 export type CedarJson = string | number | boolean | CedarJson[] | { [key: string]: CedarJson };
