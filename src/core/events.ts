@@ -97,6 +97,23 @@ export const eventData = {
   }),
   /** The conversation passed to another agent, which continues this run (and the session). */
   "run.handed_off": z.object({ call_id: z.string(), from: z.string(), to: z.string(), reason: z.string() }),
+  /** A policy decision on an action of this run (security/policy): recorded before the action, replayable later. */
+  "policy.decided": z.object({
+    /** The tool call it decided, when it was one (tool.call, agent.delegate, agent.handoff). */
+    call_id: z.string().optional(),
+    request: z.object({
+      action: z.string(),
+      agent: z.string(),
+      on_behalf_of: z.string().nullable(),
+      resource: z.object({ type: z.string(), id: z.string() }),
+      context: z.record(z.string(), z.unknown()),
+    }),
+    effect: z.enum(["allow", "deny"]),
+    policies: z.array(z.string()),
+    approval: z.object({ role: z.string(), group: z.string().nullable(), policies: z.array(z.string()) }).nullable(),
+    /** SHA-256 of the policy texts in force. */
+    policies_sha256: z.string(),
+  }),
   "run.completed": z.object({ output: z.string() }),
   "run.failed": z.object({ error: runError }),
   "run.cancelled": z.object({ reason: z.string() }),
