@@ -2,4 +2,7 @@
  * The security services a running Outpost offers its HTTP API and CLI. Each part adds its member here;
  * the server registers a part's routes only when the part is present.
  */
-export type SecurityServices = {};
+export interface SecurityServices {
+  /** The workspace of the project this Outpost serves (the one its first admin key belongs to). */
+  defaultWorkspace: string;
+}
