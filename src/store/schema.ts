@@ -77,6 +77,8 @@ export interface ApprovalsTable {
   decided_by: string | null;
   created_at: number;
   decided_at: number | null;
+  /** The call's idempotency key (run, step, call): part of what is approved. */
+  call_key: string | null;
   /** SHA-256 of the exact action approved (agent, tool, arguments, run, call key): a changed action is a denial. */
   action_hash: string | null;
   expires_at: number | null;

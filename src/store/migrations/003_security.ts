@@ -108,6 +108,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   // Approvals: bound to the exact action (hash), expiring, used once, never decided by who asked.
   for (const [column, type] of [
+    ["call_key", "text"],
     ["action_hash", "text"],
     ["expires_at", "bigint"],
     ["requested_by", "text"],
@@ -124,7 +125,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
 export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable("runs").dropColumn("started_by").execute();
-  for (const c of ["action_hash", "expires_at", "requested_by", "approver_role", "approver_group", "policies", "used_at"]) {
+  for (const c of ["call_key", "action_hash", "expires_at", "requested_by", "approver_role", "approver_group", "policies", "used_at"]) {
     await db.schema.alterTable("approvals").dropColumn(c).execute();
   }
   for (const t of [
