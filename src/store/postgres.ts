@@ -6,6 +6,7 @@
 import { Kysely, PostgresDialect, type Selectable, sql, type Transaction } from "kysely";
 import pg from "pg";
 import { EVENT_SCHEMA_VERSION } from "../core/events.js";
+import { newId } from "../core/ids.js";
 import { migrate } from "./migrate.js";
 import type { Database, RunsTable } from "./schema.js";
 import { newLeaseToken, SqlStore, toRunRecord } from "./sql-store.js";
@@ -172,6 +173,12 @@ export class PostgresStore extends SqlStore {
       await sql`INSERT INTO approvals (id, workspace, run_id, call_id, agent, tool, arguments, status, created_at)
         SELECT ${a.id}, workspace, id, ${a.callId}, agent, ${a.tool}, ${JSON.stringify(a.arguments ?? null)}, 'pending', ${at}
         FROM runs WHERE id = ${r.runId}`.execute(trx);
+    }
+    if (r.audit && r.audit.length > 0) {
+      const entries = r.audit.map((e) => sql`(${newId("aud", at)}, ${at}::bigint, ${e.kind}, ${e.actor}, ${JSON.stringify(e.data)})`);
+      await sql`INSERT INTO audit_outbox (id, workspace, at, kind, actor, run_id, data)
+        SELECT e.id, runs.workspace, e.at, e.kind, e.actor, runs.id, e.data
+        FROM (VALUES ${sql.join(entries)}) AS e(id, at, kind, actor, data), runs WHERE runs.id = ${r.runId}`.execute(trx);
     }
     return { lastSeq, at, cancelRequested: row.cancel_requested };
   }

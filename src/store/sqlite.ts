@@ -127,6 +127,9 @@ export class SqliteStore extends SqlStore {
         `INSERT INTO approvals (id, workspace, run_id, call_id, agent, tool, arguments, status, created_at)
          SELECT ?, workspace, id, ?, agent, ?, ?, 'pending', ? FROM runs WHERE id = ?`,
       ),
+      insertAudit: raw.prepare(
+        "INSERT INTO audit_outbox (id, workspace, at, kind, actor, run_id, data) SELECT ?, workspace, ?, ?, ?, id, ? FROM runs WHERE id = ?",
+      ),
     };
   }
 
@@ -280,6 +283,9 @@ export class SqliteStore extends SqlStore {
     if (r.approval) {
       const a = r.approval;
       this.stmts.insertApproval.run(a.id, a.callId, a.tool, JSON.stringify(a.arguments ?? null), at, r.runId);
+    }
+    if (r.audit) {
+      for (const e of r.audit) this.stmts.insertAudit.run(newId("aud", at), at, e.kind, e.actor, JSON.stringify(e.data), r.runId);
     }
     return { lastSeq, at, cancelRequested: row.cancel_requested };
   }

@@ -637,6 +637,39 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         expect((await store.getEvents(run.id)).map((e) => e.seq)).toEqual([1, 2]);
       });
 
+      it("audit entries land in the outbox with the commit; a refused commit (lease lost, seq conflict) leaves none", async () => {
+        const run = await create("x");
+        const c = await claim(run.id);
+        const outbox = () => store.domain.db.selectFrom("audit_outbox").selectAll().where("run_id", "=", run.id).orderBy("id").execute();
+        const audit = [
+          { kind: "policy.decision", actor: "agent:support", data: { effect: "allow", amount: 12.5, nested: { b: 1, a: [1, "x"] } } },
+          { kind: "tool.executed", actor: "agent:support", data: { tool: "crm.lookup", is_error: false } },
+        ];
+        const ok = await store.commit({
+          runId: run.id,
+          leaseToken: c.leaseToken,
+          expectedSeq: 1,
+          events: [step(1)],
+          patch: running(),
+          audit,
+        });
+        const rows = await outbox();
+        expect(rows.map((r) => [r.workspace, r.run_id, Number(r.at), r.kind, r.actor, JSON.parse(r.data)])).toEqual(
+          audit.map((e) => [W, run.id, ok.at, e.kind, e.actor, e.data]),
+        );
+        expect(new Set(rows.map((r) => r.id)).size).toBe(2);
+        const refused = [{ kind: "tool.executed", actor: "agent:support", data: { tool: "payments.refund" } }];
+        await expectConflict(
+          store.commit({ runId: run.id, leaseToken: "forged", expectedSeq: 2, events: [step(2)], patch: running(), audit: refused }),
+          "lease_lost",
+        );
+        await expectConflict(
+          store.commit({ runId: run.id, leaseToken: c.leaseToken, expectedSeq: 1, events: [step(2)], patch: running(), audit: refused }),
+          "seq_conflict",
+        );
+        expect(await outbox()).toHaveLength(2);
+      });
+
       it("an event delivered while a worker holds the run moves the log on: the worker's next commit is seq_conflict", async () => {
         const run = await create("x");
         const c = await claim(run.id);
