@@ -1,0 +1,46 @@
+/**
+ * The hash of one audit entry: SHA-256 hex over `prev_hash` followed by the RFC 8785 canonical JSON of
+ * {workspace, seq, at, kind, actor, run_id, data}. Anyone can recompute it from the stored row.
+ */
+import { createHash } from "node:crypto";
+import * as jcs from "canonicalize";
+
+/** prev_hash of a workspace's first entry. */
+export const GENESIS_HASH = "0".repeat(64);
+
+// A CommonJS package whose typings declare an ES default export: take the function however it arrives.
+const serialize = ((jcs as unknown as { default?: unknown }).default ?? jcs) as (value: unknown) => string | undefined;
+
+/** RFC 8785 text of a JSON value (keys sorted by UTF-16 code units, ECMAScript number form). */
+export function canonicalJson(value: unknown): string {
+  const text = serialize(value);
+  if (text === undefined) throw new TypeError("value has no JSON form");
+  return text;
+}
+
+export interface ChainedFields {
+  workspace: string;
+  seq: number;
+  at: number;
+  kind: string;
+  actor: string;
+  run_id: string | null;
+}
+
+/**
+ * The canonical text of an entry whose `data` is already canonical JSON (as audit_log stores it): the same
+ * bytes as canonicalJson({...fields, data: JSON.parse(data)}), built without parsing. Keys in RFC 8785 order.
+ */
+export function entryText(f: ChainedFields, canonicalData: string): string {
+  return `{"actor":${JSON.stringify(f.actor)},"at":${canonicalJson(f.at)},"data":${canonicalData},"kind":${JSON.stringify(f.kind)},"run_id":${f.run_id === null ? "null" : JSON.stringify(f.run_id)},"seq":${canonicalJson(f.seq)},"workspace":${JSON.stringify(f.workspace)}}`;
+}
+
+export function entryHash(prevHash: string, f: ChainedFields, canonicalData: string): string {
+  return createHash("sha256").update(prevHash).update(entryText(f, canonicalData)).digest("hex");
+}
+
+/** The specification's form, for stored data that is not canonical text (or to check the fast path). */
+export function entryHashOf(prevHash: string, f: ChainedFields, data: unknown): string {
+  const text = canonicalJson({ workspace: f.workspace, seq: f.seq, at: f.at, kind: f.kind, actor: f.actor, run_id: f.run_id, data });
+  return createHash("sha256").update(prevHash).update(text).digest("hex");
+}

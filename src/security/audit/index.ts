@@ -1,0 +1,14 @@
+/** The tamper-evident audit log (issue 4 §7): the chainer, verification, signing keys and transparency reports. */
+export { canonicalJson, entryHash, entryHashOf, GENESIS_HASH } from "./chain.js";
+export {
+  type AuditSigningKey,
+  checkpointSignatureValid,
+  keyIdOf,
+  loadAuditSigningKey,
+  PUBLIC_KEY_FILE,
+  parsePublicKey,
+  SIGNING_KEY_FILE,
+} from "./keys.js";
+export { type AuditEntry, AuditLog, type AuditLogOptions, type AuditRecordInput } from "./log.js";
+export { buildReport, type ReportOptions, type TransparencyReport } from "./report.js";
+export { type AuditProblem, type AuditProblemKind, type AuditVerification, type VerifiedCheckpoint, verifyAudit } from "./verify.js";
