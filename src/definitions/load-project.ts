@@ -5,6 +5,7 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
+import { toBudgets } from "./budgets.js";
 import { toConnections } from "./connections.js";
 import { byLocation, type Issue, ProjectError } from "./errors.js";
 import { readYamlFolder } from "./files.js";
@@ -141,6 +142,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
   // teams/*.yaml
   const teams = await loadTeams(root, agents, issues);
   checkCollaboration(agents, teams, agentSources, issues);
+  const budgets = settings.file && settings.source ? toBudgets(settings.file.budgets ?? [], settings.source, agents, teams, issues) : [];
 
   if (!settings.file) return done();
   return done({
@@ -153,6 +155,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     teams,
     defaults: { ...(defaultModel !== undefined ? { model: defaultModel } : {}), limits: defaultLimits },
     scriptsDir: path.resolve(root, settings.file.scripts_dir ?? "scripts"),
+    budgets,
   });
 }
 

@@ -146,6 +146,25 @@ export const connectionSchema = z.union([
 ]);
 export type ConnectionInput = z.output<typeof connectionSchema>;
 
+/** A spend cap: `{scope: workspace | team:<name> | agent:<name>, period, usd?, tokens?, on_exceed?}`. */
+export const budgetSchema = z
+  .strictObject({
+    scope: z
+      .string()
+      .regex(
+        /^(workspace|team:[a-z][a-z0-9_-]*|agent:[a-z][a-z0-9_-]*)$/,
+        'a budget scope is "workspace", "team:<name>" or "agent:<name>" (e.g. "agent:refunds")',
+      ),
+    period: z.enum(["day", "month", "total"]),
+    usd: z.number().nonnegative().optional(),
+    tokens: z.int().nonnegative().optional(),
+    on_exceed: z.enum(["fail", "wait"]).optional(),
+  })
+  .refine((b) => b.usd !== undefined || b.tokens !== undefined, {
+    message: "a budget needs a limit — add usd: <dollars> or tokens: <count> (or both)",
+  });
+export type BudgetInput = z.output<typeof budgetSchema>;
+
 export const projectFileShape = {
   version: z.literal(1),
   workspace: name("workspace names", "acme"),
@@ -167,6 +186,8 @@ export const projectFileShape = {
       connectionSchema,
     )
     .optional(),
+  /** Spend caps (security/budgets); the per-run caps are the agents' limits max_usd / max_tokens. */
+  budgets: z.array(budgetSchema).optional(),
 };
 
 export const projectFileSchema = z.strictObject(projectFileShape);

@@ -188,6 +188,17 @@ export interface TeamDefinition {
   file: string;
 }
 
+/** A spend cap from outpost.yaml `budgets:` (security/budgets enforces it). Days and months are UTC. */
+export interface BudgetCap {
+  /** `workspace`, `team:<name>` or `agent:<name>`. */
+  scope: string;
+  period: "day" | "month" | "total";
+  usd?: number;
+  tokens?: number;
+  /** What a call that would exceed it does: the run fails (default), or waits for the next period. */
+  onExceed: "fail" | "wait";
+}
+
 export interface ProjectDefaults {
   /** Default model alias for agents that name none. */
   model?: string;
@@ -208,4 +219,6 @@ export interface Project {
   defaults: ProjectDefaults;
   /** Absolute path of the folder holding scripted-model scripts (default <root>/scripts). */
   scriptsDir: string;
+  /** Spend caps per workspace, team and agent (outpost.yaml `budgets:`; none when absent). */
+  budgets?: BudgetCap[];
 }
