@@ -105,7 +105,7 @@ export const eventData = {
       action: z.string(),
       agent: z.string(),
       on_behalf_of: z.string().nullable(),
-      resource: z.object({ type: z.string(), id: z.string() }),
+      resource: z.object({ type: z.string(), id: z.string(), attributes: z.record(z.string(), z.unknown()).optional() }),
       context: z.record(z.string(), z.unknown()),
     }),
     effect: z.enum(["allow", "deny"]),

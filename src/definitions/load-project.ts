@@ -12,6 +12,7 @@ import { readYamlFolder } from "./files.js";
 import { checkCollaboration, loadTeams } from "./load-teams.js";
 import { loadTools } from "./load-tools.js";
 import { expandEnv, toCandidate } from "./models.js";
+import { readPolicyFiles } from "./policies.js";
 import { checkYaml } from "./schema-issues.js";
 import {
   type AgentFile,
@@ -134,6 +135,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
       handoffs: agent.handoffs ?? [],
       fanOut: agent.fan_out ?? "all",
       limits: mergeLimits(defaultLimits, agent.limits),
+      clearance: agent.clearance ?? "internal",
       file,
     });
     agentSources.set(agent.name, source);
@@ -144,6 +146,8 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
   checkCollaboration(agents, teams, agentSources, issues);
   const budgets = settings.file && settings.source ? toBudgets(settings.file.budgets ?? [], settings.source, agents, teams, issues) : [];
 
+  // policies/*.cedar (syntax here; the schema check is security/policy's, run by `outpost validate`)
+  const policies = await readPolicyFiles(root, issues);
   if (!settings.file) return done();
   return done({
     root,
@@ -155,6 +159,8 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     teams,
     defaults: { ...(defaultModel !== undefined ? { model: defaultModel } : {}), limits: defaultLimits },
     scriptsDir: path.resolve(root, settings.file.scripts_dir ?? "scripts"),
+    policies,
+    policyOptions: { baseline: settings.file.policies?.baseline ?? true },
     budgets,
   });
 }

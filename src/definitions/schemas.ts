@@ -179,6 +179,8 @@ export const projectFileShape = {
     })
     .optional(),
   scripts_dir: z.string().min(1).optional(),
+  /** Cedar policies live in policies/*.cedar; `baseline: false` turns the shipped baseline off. */
+  policies: z.strictObject({ baseline: z.boolean().optional() }).optional(),
   /** MCP servers and OpenAPI documents; each name is the namespace of its tools. */
   connections: z
     .record(
@@ -220,6 +222,8 @@ export const agentFileSchema = z.strictObject({
   /** Several delegations in one step: wait for all of them, or continue at the first failure. */
   fan_out: z.enum(["all", "fail_fast"]).optional(),
   limits: limitsSchema.optional(),
+  /** The most sensitive data class it may touch (policy: principal.clearance_level); default internal. */
+  clearance: classification.optional(),
 });
 
 export const teamFileSchema = z.strictObject({

@@ -79,6 +79,9 @@ export interface AgentDefinition {
   handoffs: string[];
   fanOut: "all" | "fail_fast";
   limits: AgentLimits;
+  /** The most sensitive data the agent may touch (policy: `principal.clearance_level`). The loader defaults it to
+   * "internal"; optional here so hand-built definitions need not name it. */
+  clearance?: Classification;
   /** Source file, relative to the project root, e.g. "agents/support.yaml". */
   file: string;
 }
@@ -199,6 +202,13 @@ export interface BudgetCap {
   onExceed: "fail" | "wait";
 }
 
+/** A `.cedar` file of the project. */
+export interface PolicyFile {
+  /** Relative to the project root, e.g. "policies/refunds.cedar". */
+  file: string;
+  text: string;
+}
+
 export interface ProjectDefaults {
   /** Default model alias for agents that name none. */
   model?: string;
@@ -219,6 +229,10 @@ export interface Project {
   defaults: ProjectDefaults;
   /** Absolute path of the folder holding scripted-model scripts (default <root>/scripts). */
   scriptsDir: string;
+  /** Cedar policies from policies/*.cedar, syntax-checked (security/policy evaluates them). The loader always sets it. */
+  policies?: PolicyFile[];
+  /** outpost.yaml `policies:`; `baseline: false` turns the shipped baseline off. Missing = baseline on. */
+  policyOptions?: { baseline: boolean };
   /** Spend caps per workspace, team and agent (outpost.yaml `budgets:`; none when absent). */
   budgets?: BudgetCap[];
 }

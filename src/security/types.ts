@@ -50,10 +50,16 @@ export interface PolicyRequest {
   agent: string;
   /** Who the run acts for (`key:<id>`, `user:<sub>`; null when unknown): `context.on_behalf_of`. */
   onBehalfOf: string | null;
-  /** `Tool::"ledger.issue_refund"`, `Agent::"refunds"`, `Model::"default"`, `MemoryScope::"team/finance"`, `Connector::"ledger"`. */
-  resource: { type: "Tool" | "Agent" | "Model" | "MemoryScope" | "Connector"; id: string };
-  /** Cedar context. Conventions: `arguments` (record), `amount_cents` (Long), `classification` and `classification_level`
-   * of the resource, `run_classification(_level)`, `tainted` (bool), `location` (a model's), `on_behalf_of` (added by the engine). */
+  /** `Tool::"ledger.issue_refund"`, `Agent::"refunds"`, `Model::"default/openai:gpt-4.1"`, `MemoryScope::"team/finance"`,
+   * `Connector::"ledger"`. `attributes` are the resource entity's (classification_level, location…), recorded with the
+   * request so a replay sees the resource as it was; an Agent resource's come from the project. */
+  resource: {
+    type: "Tool" | "Agent" | "Model" | "MemoryScope" | "Connector";
+    id: string;
+    attributes?: Record<string, CedarJson>;
+  };
+  /** Cedar context. Conventions (security/policy/requests.ts builds it): `on_behalf_of` (String, "" if unknown),
+   * `run_classification(_level)`, `tainted` (Bool); tool.call adds `arguments` (record) and `amount_cents` (Long, optional). */
   context: Record<string, CedarJson>;
 }
 
