@@ -1,7 +1,7 @@
 /**
  * The `connections:` section of outpost.yaml → Connection definitions. Values
- * keep their `${VAR}` references: tool sources expand them when they connect,
- * so secrets never sit in the loaded Project.
+ * keep their `${VAR}` and `secret://name` references: tool sources resolve them
+ * when they connect or call, so secrets never sit in the loaded Project.
  */
 import path from "node:path";
 import type { ConnectionInput, ProjectFile } from "./schemas.js";
@@ -59,9 +59,13 @@ function toConnection(root: string, name: string, c: ConnectionInput): Connectio
           auth:
             "bearer_env" in auth
               ? { type: "bearer" as const, tokenEnv: auth.bearer_env }
-              : "value_env" in auth
-                ? { type: "header" as const, header: auth.header, valueEnv: auth.value_env }
-                : { type: "basic" as const, usernameEnv: auth.basic.username_env, passwordEnv: auth.basic.password_env },
+              : "token" in auth
+                ? { type: "bearer" as const, token: auth.token }
+                : "value_env" in auth
+                  ? { type: "header" as const, header: auth.header, valueEnv: auth.value_env }
+                  : "value" in auth
+                    ? { type: "header" as const, header: auth.header, value: auth.value }
+                    : { type: "basic" as const, usernameEnv: auth.basic.username_env, passwordEnv: auth.basic.password_env },
         }
       : {}),
   };

@@ -162,6 +162,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     policies,
     policyOptions: { baseline: settings.file.policies?.baseline ?? true },
     budgets,
+    ...(settings.file.egress ? { egress: { allow: settings.file.egress.allow } } : {}),
   });
 }
 

@@ -26,6 +26,10 @@ export const toolName = z
   .string()
   .regex(TOOL_NAME_PATTERN, 'tool names are lowercase words of letters, digits and "_", joined by dots (e.g. "orders.lookup")');
 
+/** A credential written in outpost.yaml is a reference to the vault, never the credential itself. */
+const secretRef = z
+  .string()
+  .regex(/^secret:\/\/[A-Za-z0-9_.-]+$/, "must be a vault reference secret://NAME (store it with: outpost secrets set NAME)");
 const envName = z
   .string()
   .regex(ENV_NAME_PATTERN, "must be the NAME of an environment variable (e.g. OPENAI_API_KEY), never a secret itself");
@@ -138,7 +142,9 @@ export const connectionSchema = z.union([
     auth: z
       .union([
         z.strictObject({ bearer_env: envName }),
+        z.strictObject({ type: z.literal("bearer"), token: secretRef }),
         z.strictObject({ header: z.string().min(1), value_env: envName }),
+        z.strictObject({ header: z.string().min(1), value: secretRef }),
         z.strictObject({ basic: z.strictObject({ username_env: envName, password_env: envName }) }),
       ])
       .optional(),
@@ -181,6 +187,19 @@ export const projectFileShape = {
   scripts_dir: z.string().min(1).optional(),
   /** Cedar policies live in policies/*.cedar; `baseline: false` turns the shipped baseline off. */
   policies: z.strictObject({ baseline: z.boolean().optional() }).optional(),
+  /** The hosts HTTP tools may reach (host, host:port, *.domain); without it, the hosts the connections name. */
+  egress: z
+    .strictObject({
+      allow: z.array(
+        z
+          .string()
+          .regex(
+            /^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/,
+            'an egress entry is a host, host:port or *.domain (e.g. "api.example.com", "127.0.0.1:8080", "*.acme.internal")',
+          ),
+      ),
+    })
+    .optional(),
   /** MCP servers and OpenAPI documents; each name is the namespace of its tools. */
   connections: z
     .record(

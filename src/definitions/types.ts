@@ -174,7 +174,10 @@ export interface OpenApiConnection extends ConnectionBase {
   headers: Record<string, string>;
   auth?:
     | { type: "bearer"; tokenEnv: string }
+    /** `secret://name`: read from the vault at call time. */
+    | { type: "bearer"; token: string }
     | { type: "header"; header: string; valueEnv: string }
+    | { type: "header"; header: string; value: string }
     | { type: "basic"; usernameEnv: string; passwordEnv: string };
 }
 
@@ -225,6 +228,8 @@ export interface Project {
   tools: Map<string, ToolDefinition>;
   /** MCP servers and OpenAPI documents, by name (= tool namespace). */
   connections: Map<string, Connection>;
+  /** `egress.allow` of outpost.yaml: the only hosts HTTP tools may reach. Absent: the hosts the connections name. */
+  egress?: { allow: string[] };
   teams: Map<string, TeamDefinition>;
   defaults: ProjectDefaults;
   /** Absolute path of the folder holding scripted-model scripts (default <root>/scripts). */

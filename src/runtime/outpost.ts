@@ -35,6 +35,7 @@ import {
   openApiSource,
   ToolRegistry,
   type ToolSource,
+  type ToolSourceDeps,
   type ToolSourceStatus,
 } from "../tools/index.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
@@ -64,6 +65,9 @@ export interface OutpostOptions {
   outcomeRetry?: OutcomeRetry;
   /** Observes every event this process commits or streams (telemetry, benchmarks). Must not throw. */
   onEvent?: (event: EventView) => void;
+  /** What connections get to resolve `secret://` references (security/vault VaultSecrets) and which hosts they may
+   * reach (security/egress); without them a `secret://` reference is an error and any host is reachable. */
+  connectionSecurity?: Pick<ToolSourceDeps, "secrets" | "egress">;
 }
 
 export interface Outpost extends OutpostApi {
@@ -131,7 +135,7 @@ class LocalOutpost implements Outpost {
     for (const t of [...builtinTools, artifactsTool(store), ...collaborationTools(options.project), ...options.project.tools.values()]) {
       fixed.set(t.name, t);
     }
-    const sourceDeps = { env, dataDir, log: this.log };
+    const sourceDeps: ToolSourceDeps = { env, dataDir, log: this.log, ...options.connectionSecurity };
     const sources: ToolSource[] = [...options.project.connections.values()].map((c) =>
       c.kind === "mcp" ? mcpSource(c, sourceDeps) : openApiSource(c, sourceDeps),
     );

@@ -2,7 +2,11 @@
  * The security services a running Outpost offers its HTTP API and CLI. Each part adds its member here;
  * the server registers a part's routes only when the part is present.
  */
+import type { Vault } from "./vault/index.js";
+
 export interface SecurityServices {
   /** The workspace of the project this Outpost serves (the one its first admin key belongs to). */
   defaultWorkspace: string;
+  /** Secrets of each workspace (PUT/GET/DELETE /v1/secrets). */
+  vault?: Vault;
 }

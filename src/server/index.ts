@@ -22,10 +22,12 @@ import Fastify, {
 } from "fastify";
 import type pino from "pino";
 import type { ApprovalStatus, ListRunsRequest, OutpostApi, RunStatus, StartRunRequest } from "../core/api.js";
+import type { SecurityServices } from "../security/services.js";
 import { makeErrorHandler, notFoundHandler } from "./errors.js";
 import { a2aRoutes } from "./protocols/a2a.js";
 import { registerMcpRoutes } from "./protocols/mcp.js";
 import { registerOpenAiRoutes } from "./protocols/openai.js";
+import { registerSecretRoutes } from "./routes/secrets.js";
 import { routeSchemas as s, sharedSchemas } from "./schemas.js";
 import { streamRun } from "./sse.js";
 
@@ -47,6 +49,8 @@ export type ServableApi = OutpostApi & {
   close?(): Promise<void>;
   /** The state of each connected business system (when the API runs in-process). */
   connections?(): { name: string; kind: "mcp" | "openapi"; state: string; error?: string; tools: number }[];
+  /** Security services (vault, keys, audit…): each present part gets its routes. */
+  security?: SecurityServices;
 };
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -236,6 +240,8 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   );
 
   server.get("/v1/connections", { schema: s.listConnections }, async () => api.connections?.() ?? []);
+
+  if (api.security?.vault) await registerSecretRoutes(server, api.security.vault);
 
   await registerOpenAiRoutes(server, api, { heartbeatMs });
   await registerMcpRoutes(server, api, { version: options.version });

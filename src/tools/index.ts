@@ -8,4 +8,12 @@ export { collaborationTools } from "./collaboration.js";
 export { mcpSource } from "./mcp.js";
 export { openApiSource } from "./openapi.js";
 export { ToolRegistry } from "./registry.js";
-export { ToolOutcomeUnknown, type ToolSource, type ToolSourceDeps, type ToolSourceStatus, ToolUnavailable } from "./source.js";
+export {
+  type ConnectionSecrets,
+  type EgressGuard,
+  ToolOutcomeUnknown,
+  type ToolSource,
+  type ToolSourceDeps,
+  type ToolSourceStatus,
+  ToolUnavailable,
+} from "./source.js";

@@ -10,9 +10,11 @@
  * the source reconnects in the background with exponential backoff; a server
  * that times out several calls in a row is restarted.
  *
- * Secrets: `env` and `headers` values (after `${VAR}` expansion) are never
- * logged nor put in an error; they are also masked in the server's own stderr
- * and error texts before those reach the log.
+ * Secrets: `env` and `headers` values (after `${VAR}` expansion and `secret://`
+ * resolution, both at connect time) are never logged nor put in an error; they
+ * are also masked in the server's own stderr and error texts before those reach
+ * the log, and (with a vault) in results. Under an egress allowlist the server's
+ * URL must be allowed and redirects are not followed.
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
@@ -36,6 +38,7 @@ import { z } from "zod";
 import { expandEnv } from "../definitions/models.js";
 import type { McpConnection, ToolDefinition, ToolHandlerArgs } from "../definitions/types.js";
 import { validatorFor } from "./json-schema.js";
+import { resolveSecretRefs } from "./secret-refs.js";
 import { ToolOutcomeUnknown, type ToolSource, type ToolSourceDeps, type ToolSourceStatus, ToolUnavailable } from "./source.js";
 
 /** Reconnect backoff: 250 ms doubling to 30 s, each delay jittered by ±25 %. */
@@ -459,7 +462,7 @@ class McpSource implements ToolSource {
   /** Connects, initializes and lists the tools, all within connectTimeoutMs; on failure leaves nothing running. */
   private async openSession(): Promise<{ session: Session; tools: Tool[] }> {
     const deadline = Date.now() + this.connection.connectTimeoutMs;
-    const { transport, child } = this.makeTransport();
+    const { transport, child } = await this.makeTransport();
     const client = new Client({ name: "outpost", version: "0.1.0" }, { capabilities: {} });
     const session: Session = { client, transport, child, lost: null, readyAt: 0, probing: false, disposed: null };
     this.sessions.add(session);
@@ -486,21 +489,31 @@ class McpSource implements ToolSource {
     }
   }
 
-  private makeTransport(): { transport: Transport; child: ChildProcessTransport | null } {
+  private async makeTransport(): Promise<{ transport: Transport; child: ChildProcessTransport | null }> {
     const t = this.connection.transport;
     const secrets: string[] = [];
-    const expand = (text: string, where: string): string => {
+    // `${VAR}` from the environment, then `secret://name` from the vault: both values are masked from then on.
+    const expand = async (text: string, where: string): Promise<string> => {
       const { text: out, required } = expandEnv(text, this.deps.env);
       const missing = required.find((name) => this.deps.env[name] === undefined || this.deps.env[name] === "");
       if (missing)
         throw new ConnectError(`environment variable ${missing} is not set (connections.${this.name}.mcp.${where} refers to it)`);
-      for (const name of required) secrets.push(this.deps.env[name] ?? "");
-      return out;
+      for (const name of required) {
+        secrets.push(this.deps.env[name] ?? "");
+        this.deps.secrets?.protect(`env:${name}`, this.deps.env[name] ?? "");
+      }
+      try {
+        const resolved = await resolveSecretRefs(out, this.deps.secrets, this.name, `connections.${this.name}.mcp.${where}`);
+        secrets.push(...resolved.values);
+        return resolved.text;
+      } catch (err) {
+        throw new ConnectError((err as Error).message);
+      }
     };
     if (t.type === "stdio") {
       const env: Record<string, string> = { ...getDefaultEnvironment() };
       for (const [key, value] of Object.entries(t.env)) {
-        env[key] = expand(value, `env.${key}`);
+        env[key] = await expand(value, `env.${key}`);
         secrets.push(env[key]);
       }
       env.OUTPOST_DATA_DIR = this.deps.dataDir;
@@ -519,10 +532,10 @@ class McpSource implements ToolSource {
     }
     const headers: Record<string, string> = {};
     for (const [key, value] of Object.entries(t.headers)) {
-      headers[key] = expand(value, `headers.${key}`);
+      headers[key] = await expand(value, `headers.${key}`);
       secrets.push(headers[key]);
     }
-    const url = expand(t.url, "url");
+    const url = await expand(t.url, "url");
     this.secrets = secrets.filter((s) => s.length >= 4);
     let parsed: URL;
     try {
@@ -530,13 +543,26 @@ class McpSource implements ToolSource {
     } catch {
       throw new ConnectError(`${t.url} is not a valid URL (connections.${this.name}.mcp.url)`);
     }
+    const egress = this.deps.egress;
+    const configured = [parsed.host];
+    const guard = (target: URL): void => {
+      try {
+        egress?.check(target, this.name, configured);
+      } catch (err) {
+        throw new ConnectError(this.mask((err as Error).message));
+      }
+    };
+    guard(parsed);
     const transport = new StreamableHTTPClientTransport(parsed, {
       requestInit: { headers },
       // The transport hands one long-lived signal to every request, and fetch lets go of its listener only when
       // the request is garbage-collected: without this, a busy connection prints MaxListenersExceededWarning.
       fetch: (url, init) => {
         if (init?.signal) setMaxListeners(0, init.signal);
-        return fetch(url, init);
+        if (!egress) return fetch(url, init);
+        guard(new URL(String(url)));
+        // A redirect could lead anywhere (with the headers): under an egress allowlist it is an error, not followed.
+        return fetch(url, { ...init, redirect: "error" });
       },
       reconnectionOptions: { initialReconnectionDelay: 500, maxReconnectionDelay: 5_000, reconnectionDelayGrowFactor: 2, maxRetries: 2 },
     });
@@ -669,7 +695,8 @@ class McpSource implements ToolSource {
         const text = this.mask(resultText(result as CallToolResult)).trim();
         throw new ToolFailed(text || `${tool} reported an error without a message`);
       }
-      return resultText(result as CallToolResult);
+      const text = resultText(result as CallToolResult);
+      return this.deps.secrets ? this.deps.secrets.redact(text) : text;
     } catch (err) {
       if (err instanceof ToolFailed) throw new Error(err.message);
       if (outer.aborted) throw outer.reason instanceof Error ? outer.reason : new Error(`${tool} was cancelled`);
@@ -855,7 +882,7 @@ class McpSource implements ToolSource {
   }
 
   private mask(text: string): string {
-    let out = text;
+    let out = this.deps.secrets ? this.deps.secrets.redact(text) : text;
     for (const secret of this.secrets) out = out.split(secret).join("***");
     return out;
   }

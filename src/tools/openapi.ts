@@ -35,6 +35,7 @@ import { expandEnv } from "../definitions/models.js";
 import type { ConnectionToolSettings, OpenApiConnection, ToolDefinition, ToolHandlerArgs } from "../definitions/types.js";
 import { displayUrl } from "../definitions/urls.js";
 import { validatorFor } from "./json-schema.js";
+import { hasSecretRef, resolveSecretRefs } from "./secret-refs.js";
 import type { ToolSource, ToolSourceDeps, ToolSourceStatus } from "./source.js";
 
 /** Backoff between attempts to fetch a document from a URL: 1 s, 2 s, 4 s… up to a minute. */
@@ -97,6 +98,9 @@ interface CallPlan {
   method: string;
   path: string;
   serverUrl: string;
+  /** The hosts the connection's own settings name (egress allowed without an `egress` section): the document's URL,
+   * base_url, and the servers of a document read from a file (the operator's own). */
+  configuredHosts: string[];
   parameters: ParameterPlan[];
   body?: BodyPlan;
   timeoutMs: number;
@@ -171,6 +175,11 @@ async function loadTools(connection: OpenApiConnection, deps: ToolSourceDeps, cl
       : spec.startsWith("file:")
         ? fileURLToPath(spec)
         : spec;
+  const fromUrl = /^https?:\/\//i.test(spec);
+  if (fromUrl && deps.egress) {
+    checkHttpUrl(spec, "spec");
+    deps.egress.check(new URL(spec), connection.name, [new URL(spec).host]);
+  }
   const text = await readDocument(spec, where, connection.timeoutMs, closing);
 
   let doc: unknown;
@@ -232,7 +241,14 @@ async function loadTools(connection: OpenApiConnection, deps: ToolSourceDeps, cl
         const settings = aliases.map((name) => connection.tools[name]).find((found) => found !== undefined) ?? {};
         try {
           const serverUrl = baseUrl ?? serverUrlFor(operation, pathItem, doc, spec, where, guarded);
-          tools.push(buildTool(connection, deps, doc, { method, path, pointer, operation, pathItem, local, serverUrl, settings }));
+          // A document fetched from a URL does not choose where requests may go: only its own host and base_url are configured.
+          const configuredHosts = [
+            ...(fromUrl ? [new URL(spec).host] : []),
+            ...(baseUrl !== undefined || !fromUrl ? [new URL(serverUrl).host] : []),
+          ];
+          tools.push(
+            buildTool(connection, deps, doc, { method, path, pointer, operation, pathItem, local, serverUrl, configuredHosts, settings }),
+          );
           names.set(local, `${method.toUpperCase()} ${path}`);
         } catch (err) {
           if (!(err instanceof SkipOperation)) throw err;
@@ -294,7 +310,7 @@ function settingValues(connection: OpenApiConnection, env: NodeJS.ProcessEnv): s
 function sendsCredentials(connection: OpenApiConnection): boolean {
   return (
     connection.auth !== undefined ||
-    Object.entries(connection.headers).some(([name, value]) => value.includes("${") || CREDENTIAL_HEADER.test(name))
+    Object.entries(connection.headers).some(([name, value]) => value.includes("${") || hasSecretRef(value) || CREDENTIAL_HEADER.test(name))
   );
 }
 
@@ -360,6 +376,7 @@ interface OperationAt {
   pathItem: Json;
   local: string;
   serverUrl: string;
+  configuredHosts: string[];
   settings: ConnectionToolSettings;
 }
 
@@ -462,7 +479,16 @@ function buildTool(connection: OpenApiConnection, deps: ToolSourceDeps, doc: Jso
   const inputSchema: Json = { type: "object", properties, ...(required.length > 0 ? { required } : {}), additionalProperties: false };
   const toolName = `${connection.name}.${at.local}`;
   const timeoutMs = settings.timeoutMs ?? connection.timeoutMs;
-  const plan: CallPlan = { toolName, method, path, serverUrl: at.serverUrl, parameters, ...(body ? { body } : {}), timeoutMs };
+  const plan: CallPlan = {
+    toolName,
+    method,
+    path,
+    serverUrl: at.serverUrl,
+    configuredHosts: at.configuredHosts,
+    parameters,
+    ...(body ? { body } : {}),
+    timeoutMs,
+  };
   const tool: ToolDefinition = {
     name: toolName,
     description: describe(operation, method, path),
@@ -675,12 +701,16 @@ async function call(
       throw new Error(
         `header ${name} of connection "${connection.name}" uses \${${missing}}, but the environment variable ${missing} is not set`,
       );
-    setHeader(headers, name, text, `header ${name} of connection "${connection.name}"`);
-    // A value from the environment, or one in a credential-like header, is a secret; `X-Client: outpost` is not.
-    const variables = [...value.matchAll(VARIABLE)].map(([, variable]) => deps.env[variable] ?? "");
-    if (variables.length > 0 || CREDENTIAL_HEADER.test(name)) secrets.push(text, ...variables);
+    const resolved = await resolveSecretRefs(text, deps.secrets, connection.name, `connections.${connection.name}.openapi.headers.${name}`);
+    setHeader(headers, name, resolved.text, `header ${name} of connection "${connection.name}"`);
+    // A value from the environment or the vault, or one in a credential-like header, is a secret; `X-Client: outpost` is not.
+    const variables = [...value.matchAll(VARIABLE)].map(([, variable]) => [variable!, deps.env[variable!] ?? ""] as const);
+    for (const [variable, envValue] of variables) deps.secrets?.protect(`env:${variable}`, envValue);
+    if (variables.length > 0 || resolved.values.length > 0 || CREDENTIAL_HEADER.test(name)) {
+      secrets.push(resolved.text, ...variables.map(([, envValue]) => envValue), ...resolved.values);
+    }
   }
-  for (const [name, value, credentials] of authHeaders(connection, deps.env)) {
+  for (const [name, value, credentials] of await authHeaders(connection, deps)) {
     secrets.push(value, ...credentials);
     setHeader(headers, name, value, `the credential of connection "${connection.name}"`);
   }
@@ -702,13 +732,16 @@ async function call(
 
   const search = query.toString();
   const url = new URL(`${plan.serverUrl.replace(/\/+$/, "")}${path}${search ? `?${search}` : ""}`);
-  const redact = redactor(secrets);
+  const local = redactor(secrets);
+  const redact = deps.secrets ? (text: string) => deps.secrets!.redact(local(text)) : local;
   const signal = AbortSignal.any([context.signal, AbortSignal.timeout(plan.timeoutMs)]);
   let response: Response;
   let text: string;
   let complete: boolean;
   try {
-    response = await send(url, { method: plan.method.toUpperCase(), headers, body, signal });
+    response = await send(url, { method: plan.method.toUpperCase(), headers, body, signal }, (target) =>
+      deps.egress?.check(target, connection.name, plan.configuredHosts),
+    );
     ({ text, complete } = await readBody(response, response.ok ? MAX_RESPONSE_BYTES : ERROR_BODY_BYTES));
   } catch (err) {
     if (context.signal.aborted) throw context.signal.reason ?? err;
@@ -770,10 +803,12 @@ function megabytes(bytes: number): string {
 async function send(
   url: URL,
   init: { method: string; headers: Headers; body: string | undefined; signal: AbortSignal },
+  allow: (url: URL) => void = () => undefined,
 ): Promise<Response> {
   let current = url;
   let { method, body } = init;
   for (let hop = 0; ; hop++) {
+    allow(current); // the egress allowlist, on the first request and on every redirect
     const response = await fetch(current, { method, headers: init.headers, body, signal: init.signal, redirect: "manual" });
     const location = response.headers.get("location");
     if (![301, 302, 303, 307, 308].includes(response.status) || !location) return response;
@@ -790,24 +825,28 @@ async function send(
   }
 }
 
-/** The credential headers (name, value, the secrets in it), read from the environment now; a missing variable is
- * named, its value never shown. */
-function authHeaders(connection: OpenApiConnection, env: NodeJS.ProcessEnv): [string, string, string[]][] {
+/** The credential headers (name, value, the secrets in it), read from the environment or the vault now; a missing
+ * variable or secret is named, its value never shown. */
+async function authHeaders(connection: OpenApiConnection, deps: ToolSourceDeps): Promise<[string, string, string[]][]> {
   const auth = connection.auth;
   if (!auth) return [];
+  const env = deps.env;
   const read = (variable: string, what: string): string => {
     const value = env[variable];
     if (!value)
       throw new Error(`the environment variable ${variable} is not set: it holds the ${what} for connection "${connection.name}"`);
+    deps.secrets?.protect(`env:${variable}`, value);
     return value;
   };
+  const fromVault = async (reference: string, field: string): Promise<string> =>
+    (await resolveSecretRefs(reference, deps.secrets, connection.name, `connections.${connection.name}.auth.${field}`)).text;
   switch (auth.type) {
     case "bearer": {
-      const token = read(auth.tokenEnv, "bearer token");
+      const token = "token" in auth ? await fromVault(auth.token, "token") : read(auth.tokenEnv, "bearer token");
       return [["authorization", `Bearer ${token}`, [token]]];
     }
     case "header": {
-      const value = read(auth.valueEnv, `${auth.header} header`);
+      const value = "value" in auth ? await fromVault(auth.value, "value") : read(auth.valueEnv, `${auth.header} header`);
       return [[auth.header, value, [value]]];
     }
     case "basic": {

@@ -36,6 +36,27 @@ export interface ToolSourceDeps {
   /** Outpost's data folder: stdio MCP servers get it as OUTPOST_DATA_DIR, to keep their own state beside Outpost's. */
   dataDir: string;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  /** Resolves `secret://name` in connection settings at connect/call time (security/vault); without it such a
+   * reference is an error saying so. */
+  secrets?: ConnectionSecrets;
+  /** Which hosts HTTP tools may reach (security/egress); without it, any. */
+  egress?: EgressGuard;
+}
+
+/** `secret://name` references, resolved only when connecting or calling: resolved values never sit in the Project. */
+export interface ConnectionSecrets {
+  /** The value of `secret://name` for `connection`; rejects with a message saying how to set it when it is missing. */
+  resolve(name: string, connection: string): Promise<string>;
+  /** Registers a value that must never leave (an environment value a connection uses), masked as `[secret:label]`. */
+  protect(label: string, value: string): void;
+  /** Masks every resolved or protected value. */
+  redact(text: string): string;
+}
+
+/** Decides whether an HTTP tool may send a request to a URL; throws a message naming the host and how to allow it. */
+export interface EgressGuard {
+  /** `configured`: the hosts (host[:port]) this connection's own settings name, allowed when outpost.yaml has no `egress`. */
+  check(url: URL, connection: string, configured: readonly string[]): void;
 }
 
 /**
