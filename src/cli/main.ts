@@ -5,9 +5,12 @@
  */
 import { Command, CommanderError } from "commander";
 import { registerApprovals } from "./commands/approvals.js";
+import { registerBudgets } from "./commands/budgets.js";
+import { registerAudit } from "./commands/audit.js";
 import { registerChat } from "./commands/chat.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerInit } from "./commands/init.js";
+import { registerPolicy } from "./commands/policy.js";
 import { registerRun } from "./commands/run.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerUp } from "./commands/up.js";
@@ -43,7 +46,10 @@ Get started:
   registerChat(program);
   registerRuns(program);
   registerApprovals(program);
+  registerBudgets(program);
+  registerAudit(program);
   registerDemo(program);
+  registerPolicy(program);
 
   // Usage mistakes exit 2, and so does every subcommand's.
   const inherit = (cmd: Command) => {

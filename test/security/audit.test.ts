@@ -18,6 +18,7 @@ import {
 } from "../../src/security/audit/index.js";
 import { openStore } from "../../src/store/index.js";
 import type { Store } from "../../src/store/types.js";
+import { runCli } from "../cli/harness.js";
 import { until } from "../helpers/until.js";
 import { describeAuditTampering, testKey } from "./audit-tampering.js";
 
@@ -307,4 +308,50 @@ describe("transparency reports", () => {
     expect(markdown.split("\n").find((l) => l.startsWith(">"))).toContain("FAILED VERIFICATION");
     expect(markdown).toContain("only entries before seq 4");
   });
+});
+
+describe("outpost audit verify | list, outpost report (the real CLI, local store)", () => {
+  it("verifies (exit 0), lists, reports; after tampering exits 1 naming the first bad entry", async () => {
+    const dataDir = await tempDir();
+    const store = await openStore({ dataDir });
+    const log = new AuditLog(store, loadAuditSigningKey({ dataDir, env: {} }));
+    await log.record("shop", [
+      {
+        kind: "model.used",
+        actor: "agent:assistant",
+        runId: "run_1",
+        data: { agent: "assistant", model: "m", location: "on_prem", cost_usd: 0.25 },
+      },
+      { kind: "budget.blocked", actor: "agent:assistant", runId: "run_1", data: { agent: "assistant", cap: "day", limit: 1, spent: 1 } },
+      { kind: "auth.failed", actor: "system", data: { reason: "unknown key" } },
+    ]);
+    await log.close();
+    await store.close();
+    const common = ["--data", dataDir, "--workspace", "shop"];
+
+    const ok = await runCli(["audit", "verify", ...common]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain("ok: workspace shop, 3 entries, chain intact");
+
+    const listed = await runCli(["audit", "list", "--kind", "budget.blocked", "--json", ...common]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout).map((e: { seq: number }) => e.seq)).toEqual([2]);
+
+    const outDir = path.join(dataDir, "report");
+    const rep = await runCli(["report", "--agent", "assistant", "--since", "30d", "--out", outDir, ...common]);
+    expect(rep.code, rep.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(path.join(outDir, "report.json"), "utf8"))).toMatchObject({ entries: 2, spendUsd: 0.25 });
+    expect(readFileSync(path.join(outDir, "report.md"), "utf8")).toContain("budget cap day");
+
+    const raw = new BetterSqlite3(path.join(dataDir, "outpost.db"));
+    raw.prepare("DELETE FROM audit_log WHERE seq = 2").run();
+    raw.close();
+    const bad = await runCli(["audit", "verify", ...common]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain("first bad entry seq 2 (deleted)");
+
+    const usage = await runCli(["report", "--since", "yesterday-ish", ...common]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("--since");
+  }, 60_000);
 });

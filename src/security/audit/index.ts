@@ -9,6 +9,14 @@ export {
   parsePublicKey,
   SIGNING_KEY_FILE,
 } from "./keys.js";
-export { type AuditEntry, AuditLog, type AuditLogOptions, type AuditRecordInput } from "./log.js";
+export {
+  type AuditEntry,
+  type AuditListFilter,
+  AuditLog,
+  type AuditLogOptions,
+  type AuditRecordInput,
+  listAudit,
+  pendingAudit,
+} from "./log.js";
 export { buildReport, type ReportOptions, type TransparencyReport } from "./report.js";
 export { type AuditProblem, type AuditProblemKind, type AuditVerification, type VerifiedCheckpoint, verifyAudit } from "./verify.js";

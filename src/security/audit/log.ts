@@ -118,39 +118,14 @@ export class AuditLog {
     await this.flush({ checkpoint: true });
   }
 
-  /** Chained entries, newest first (`before`: a seq cursor for the next page). */
-  async list(workspace: string, filter: { kind?: string; runId?: string; limit?: number; before?: number } = {}): Promise<AuditEntry[]> {
-    let q = this.store.domain.db
-      .selectFrom("audit_log")
-      .select(["workspace", "seq", "at", "kind", "actor", "run_id", "data", "hash"])
-      .where("workspace", "=", workspace);
-    if (filter.kind) q = q.where("kind", "=", filter.kind);
-    if (filter.runId) q = q.where("run_id", "=", filter.runId);
-    if (filter.before !== undefined) q = q.where("seq", "<", filter.before);
-    const rows = await q
-      .orderBy("seq", "desc")
-      .limit(filter.limit ?? 100)
-      .execute();
-    return rows.map((r) => ({
-      workspace: r.workspace,
-      seq: Number(r.seq),
-      at: Number(r.at),
-      kind: r.kind,
-      actor: r.actor,
-      runId: r.run_id,
-      data: JSON.parse(r.data) as Record<string, unknown>,
-      hash: r.hash,
-    }));
+  /** Chained entries, newest first (see listAudit). */
+  list(workspace: string, filter: AuditListFilter = {}): Promise<AuditEntry[]> {
+    return listAudit(this.store, workspace, filter);
   }
 
   /** Entries waiting in the outbox of a workspace (not yet chained). */
-  async pending(workspace: string): Promise<number> {
-    const row = await this.store.domain.db
-      .selectFrom("audit_outbox")
-      .select((eb) => eb.fn.countAll<number>().as("n"))
-      .where("workspace", "=", workspace)
-      .executeTakeFirst();
-    return Number(row?.n ?? 0);
+  pending(workspace: string): Promise<number> {
+    return pendingAudit(this.store, workspace);
   }
 
   private async drain(force: boolean): Promise<{ chained: number; checkpoints: number }> {
@@ -271,4 +246,47 @@ function parseData(text: string): unknown {
   } catch {
     return { unparsable: text };
   }
+}
+
+export interface AuditListFilter {
+  kind?: string;
+  runId?: string;
+  limit?: number;
+  /** A seq cursor: entries before it (the next page). */
+  before?: number;
+}
+
+/** Chained entries of a workspace, newest first. */
+export async function listAudit(store: Store, workspace: string, filter: AuditListFilter = {}): Promise<AuditEntry[]> {
+  let q = store.domain.db
+    .selectFrom("audit_log")
+    .select(["workspace", "seq", "at", "kind", "actor", "run_id", "data", "hash"])
+    .where("workspace", "=", workspace);
+  if (filter.kind) q = q.where("kind", "=", filter.kind);
+  if (filter.runId) q = q.where("run_id", "=", filter.runId);
+  if (filter.before !== undefined) q = q.where("seq", "<", filter.before);
+  const rows = await q
+    .orderBy("seq", "desc")
+    .limit(filter.limit ?? 100)
+    .execute();
+  return rows.map((r) => ({
+    workspace: r.workspace,
+    seq: Number(r.seq),
+    at: Number(r.at),
+    kind: r.kind,
+    actor: r.actor,
+    runId: r.run_id,
+    data: JSON.parse(r.data) as Record<string, unknown>,
+    hash: r.hash,
+  }));
+}
+
+/** Entries of a workspace waiting in the outbox (not yet chained). */
+export async function pendingAudit(store: Store, workspace: string): Promise<number> {
+  const row = await store.domain.db
+    .selectFrom("audit_outbox")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("workspace", "=", workspace)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
 }
