@@ -13,6 +13,7 @@ import { registerInit } from "./commands/init.js";
 import { registerPolicy } from "./commands/policy.js";
 import { registerRun } from "./commands/run.js";
 import { registerRuns } from "./commands/runs.js";
+import { registerSecrets } from "./commands/secrets.js";
 import { registerUp } from "./commands/up.js";
 import { registerValidate } from "./commands/validate.js";
 import { EXIT_OK, EXIT_USAGE, reportError } from "./errors.js";
@@ -46,6 +47,7 @@ Get started:
   registerChat(program);
   registerRuns(program);
   registerApprovals(program);
+  registerSecrets(program);
   registerBudgets(program);
   registerAudit(program);
   registerDemo(program);
