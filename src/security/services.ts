@@ -2,6 +2,7 @@
  * The security services a running Outpost offers its HTTP API and CLI. Each part adds its member here;
  * the server registers a part's routes only when the part is present.
  */
+import type { Budgets } from "./budgets/index.js";
 import type { Vault } from "./vault/index.js";
 
 export interface SecurityServices {
@@ -9,4 +10,6 @@ export interface SecurityServices {
   defaultWorkspace: string;
   /** Secrets of each workspace (PUT/GET/DELETE /v1/secrets). */
   vault?: Vault;
+  /** Spend caps with reservations around each model call (GET /v1/budgets). */
+  budgets?: Budgets;
 }

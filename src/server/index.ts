@@ -27,6 +27,7 @@ import { makeErrorHandler, notFoundHandler } from "./errors.js";
 import { a2aRoutes } from "./protocols/a2a.js";
 import { registerMcpRoutes } from "./protocols/mcp.js";
 import { registerOpenAiRoutes } from "./protocols/openai.js";
+import { registerBudgetRoutes } from "./routes/budgets.js";
 import { registerSecretRoutes } from "./routes/secrets.js";
 import { routeSchemas as s, sharedSchemas } from "./schemas.js";
 import { streamRun } from "./sse.js";
@@ -242,6 +243,7 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   server.get("/v1/connections", { schema: s.listConnections }, async () => api.connections?.() ?? []);
 
   if (api.security?.vault) await registerSecretRoutes(server, api.security.vault);
+  if (api.security?.budgets) await registerBudgetRoutes(server, api.security.budgets);
 
   await registerOpenAiRoutes(server, api, { heartbeatMs });
   await registerMcpRoutes(server, api, { version: options.version });

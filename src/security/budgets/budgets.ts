@@ -90,7 +90,7 @@ export interface BudgetUsage {
   resets_at: string | null;
 }
 
-interface CounterRow {
+export interface CounterRow {
   scope: string;
   period: string;
   usd_spent: number;
@@ -104,6 +104,29 @@ export function teamsOf(teams: Iterable<{ name: string; lead: string; members: r
   const out: string[] = [];
   for (const t of teams) if (t.lead === agent || t.members.includes(agent)) out.push(t.name);
   return out;
+}
+
+/** Each cap against its counter for the period holding `now` (counters missing from `rows` are at zero). */
+export function capUsage(caps: readonly BudgetCap[], rows: readonly CounterRow[], now = Date.now()): BudgetUsage[] {
+  const byKey = new Map(rows.map((r) => [`${r.scope} ${r.period}`, r]));
+  return caps.map((cap) => {
+    const key = periodKey(cap.period, now);
+    const r = byKey.get(`${cap.scope} ${key}`);
+    const resets = nextPeriodStart(cap.period, now);
+    return {
+      scope: cap.scope,
+      period: cap.period,
+      period_key: key,
+      usd_limit: cap.usd ?? null,
+      tokens_limit: cap.tokens ?? null,
+      usd_spent: Number(r?.usd_spent ?? 0),
+      usd_reserved: Number(r?.usd_reserved ?? 0),
+      tokens_spent: Number(r?.tokens_spent ?? 0),
+      tokens_reserved: Number(r?.tokens_reserved ?? 0),
+      on_exceed: cap.onExceed,
+      resets_at: resets === null ? null : new Date(resets).toISOString(),
+    };
+  });
 }
 
 export class Budgets {
@@ -223,25 +246,7 @@ export class Budgets {
       .where("workspace", "=", workspace)
       .where((eb) => matchKeys(eb, keys))
       .execute();
-    const byKey = new Map(rows.map((r) => [`${r.scope} ${r.period}`, r]));
-    return this.caps.map((cap) => {
-      const key = periodKey(cap.period, now);
-      const r = byKey.get(`${cap.scope} ${key}`);
-      const resets = nextPeriodStart(cap.period, now);
-      return {
-        scope: cap.scope,
-        period: cap.period,
-        period_key: key,
-        usd_limit: cap.usd ?? null,
-        tokens_limit: cap.tokens ?? null,
-        usd_spent: Number(r?.usd_spent ?? 0),
-        usd_reserved: Number(r?.usd_reserved ?? 0),
-        tokens_spent: Number(r?.tokens_spent ?? 0),
-        tokens_reserved: Number(r?.tokens_reserved ?? 0),
-        on_exceed: cap.onExceed,
-        resets_at: resets === null ? null : new Date(resets).toISOString(),
-      };
-    });
+    return capUsage(this.caps, rows, now);
   }
 
   private capsFor(agent: string, teams: readonly string[]): BudgetCap[] {

@@ -3,6 +3,7 @@ export {
   Budgets,
   type BudgetUsage,
   type CounterKey,
+  capUsage,
   describe as describeExceededCap,
   type ExceededCap,
   type Reservation,
