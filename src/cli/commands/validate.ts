@@ -18,8 +18,12 @@ export function registerValidate(program: Command): void {
       const result = await validateProject(root);
       // Scripts are the models layer's: checked for the agents that would play them here.
       const scriptIssues = result.project ? await (await import("../../models/index.js")).checkScripts(result.project, process.env) : [];
-      if (!result.ok || !result.project || scriptIssues.length > 0) {
-        const issues = [...result.issues, ...scriptIssues];
+      // Policies against the schema generated from these definitions (security/policy).
+      const policyCheck = result.project
+        ? (await import("../../security/policy/index.js")).checkPolicies(result.project)
+        : { errors: [], warnings: [] };
+      if (!result.ok || !result.project || scriptIssues.length > 0 || policyCheck.errors.length > 0) {
+        const issues = [...result.issues, ...scriptIssues, ...policyCheck.errors];
         err.line(`${err.red("✗")} ${root}: ${plural(issues.length, "problem")}`);
         for (const issue of issues) err.line(`  ${formatIssue(issue)}`);
         throw new Exit(EXIT_FAILED);
@@ -39,6 +43,6 @@ export function registerValidate(program: Command): void {
       for (const m of models) out.line(`  ${m.agent.padEnd(width)}  ${m.text}`);
       const hint = scriptedHint(models, project);
       if (hint) out.line(out.dim(`  ${hint}`));
-      for (const issue of result.issues) err.line(`${err.yellow("warning:")} ${formatIssue(issue)}`);
+      for (const issue of [...result.issues, ...policyCheck.warnings]) err.line(`${err.yellow("warning:")} ${formatIssue(issue)}`);
     });
 }

@@ -35,8 +35,10 @@ export function checkPolicies(project: Project): PolicyCheck {
       const id = ids[Number(policyId.replace(/^policy/, ""))] ?? policyId;
       const message = error.message.replace(/^for policy `[^`]*`, /, "");
       const issue = cedarIssue(file, text, { ...error, message }, `policy "${id}": `);
-      if (warning && /attribute `arguments\./.test(error.message)) {
+      if (/attribute `arguments\./.test(error.message)) {
         issue.message += " — no project tool has this argument; fine if a connection's tool does (check the spelling)";
+      } else if (/impossible/.test(error.message) && /context\.arguments/.test(text)) {
+        issue.message += " — if it tests arguments of a connection's tool, the schema cannot know them (only project tools' are declared)";
       }
       (warning ? warnings : errors).push(issue);
     }
