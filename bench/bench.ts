@@ -7,7 +7,7 @@
  *   npm run bench                       every section, then BENCHMARKS.md is rewritten
  *   npm run bench -- --quick            every section, smaller (BENCHMARKS.md says so)
  *   npm run bench -- --only=delegation,mcp
- *                                       only these sections (steps | delegation | mcp); prints
+ *                                       only these sections (steps | delegation | mcp | audit); prints
  *                                       their tables and leaves BENCHMARKS.md as it is
  */
 import { spawn } from "node:child_process";
@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import BetterSqlite3 from "better-sqlite3";
 import type { EventView } from "../src/core/api.js";
 import { startOutpost } from "../src/runtime/index.js";
+import { auditSection, auditThroughput } from "./audit.js";
 import { type DelegationResult, delegationOverhead, FAN_OUT, runsPerSec } from "./delegation.js";
 import { median, spread } from "./driver.js";
 import { type McpResult, mcpOverhead, p95, RUN_CALLS } from "./mcp.js";
@@ -25,7 +26,7 @@ import { benchModel, benchProject, STEPS_PER_RUN } from "./workload.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
-const SECTIONS = ["steps", "delegation", "mcp"] as const;
+const SECTIONS = ["steps", "delegation", "mcp", "audit"] as const;
 type Section = (typeof SECTIONS)[number];
 const only = onlyArgument();
 const runs = (section: Section) => only === null || only.has(section);
@@ -445,6 +446,10 @@ async function main() {
   if (runs("mcp")) {
     console.log("\nMCP tool calls (µs/call: median, p95, range of batch medians)");
     parts.push(mcpSection(await mcpOverhead(quick)));
+  }
+  if (runs("audit")) {
+    console.log("\naudit chain (entries/s)");
+    parts.push(auditSection(await auditThroughput(quick), record));
   }
   if (only) {
     console.log("\nBENCHMARKS.md left as it is (--only); run every section to rewrite it");
