@@ -134,7 +134,7 @@ beforeAll(async () => {
     },
   });
   const logger = pino({ level: "debug", ...redactor.pinoOptions() }, sink);
-  const env = { ...process.env, OUTPOST_ADMIN_KEY: ADMIN_KEY };
+  const env: NodeJS.ProcessEnv = { ...process.env, OUTPOST_ADMIN_KEY: ADMIN_KEY };
   delete env.OUTPOST_DATABASE_URL;
   outpost = await startOutpost({
     project,
