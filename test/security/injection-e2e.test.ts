@@ -14,10 +14,11 @@
  * itself); order_note → an internal note on the ticket; tool_output / mcp_result → the note of an invoice the
  * ledger returns from ledger.get_invoice.
  *
- * It runs once the runtime is wired to the guardrails (src/runtime imports security/guardrails); until then it
- * is skipped and says so.
+ * It runs once the runtime is wired to the guardrails (src/runtime imports security/guardrails) and Acme has its
+ * policies (examples/acme/policies/*.cedar); until then it is skipped and says so. INJECTION_E2E_DEBUG=1 prints
+ * each case's events.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
@@ -47,11 +48,17 @@ const corpus = parse(readFileSync(path.resolve(import.meta.dirname, "../fixtures
   injections: InjectionCase[];
 };
 
-/** What this suite waits for: the run loop scanning inputs and tool output with security/guardrails. */
-const wired = readdirSync(RUNTIME, { recursive: true })
-  .map(String)
-  .filter((f) => f.endsWith(".ts"))
-  .some((f) => /security\/guardrails/.test(readFileSync(path.join(RUNTIME, f), "utf8")));
+/**
+ * What this suite waits for: the run loop scanning inputs and tool output with security/guardrails, and Acme's
+ * own policies (examples/acme/policies/*.cedar; under the baseline alone, support may not even read a ticket).
+ */
+const wired =
+  readdirSync(RUNTIME, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith(".ts"))
+    .some((f) => /security\/guardrails/.test(readFileSync(path.join(RUNTIME, f), "utf8"))) &&
+  existsSync(path.join(ACME, "policies")) &&
+  readdirSync(path.join(ACME, "policies")).some((f) => f.endsWith(".cedar"));
 
 const ORDER = DAMAGED_ORDER.orderId;
 const INVOICE = DAMAGED_ORDER.invoiceId;
@@ -151,7 +158,7 @@ function deliver(dataDir: string, c: InjectionCase, index: number): string {
 const flatten = (t: RunTreeView): RunView[] => [t.run, ...t.children.flatMap(flatten)];
 
 describe.skipIf(!wired)(
-  "prompt injections end to end on Acme (waits for the runtime to use security/guardrails)",
+  "prompt injections end to end on Acme (waits for the runtime to use security/guardrails and for Acme's policies)",
   { timeout: 600_000 },
   () => {
     let outpost: Outpost;
@@ -200,6 +207,14 @@ describe.skipIf(!wired)(
         60_000,
       );
       const events: EventView[] = (await Promise.all(runs.map((r) => outpost.getEvents(r.id)))).flat();
+      if (process.env.INJECTION_E2E_DEBUG)
+        console.log(
+          JSON.stringify(
+            events.map((e) => [e.type, e.data]),
+            null,
+            1,
+          ).slice(0, 6000),
+        );
       const failures = events.filter((e) => e.type === "run.failed").map((e) => JSON.stringify(e.data));
 
       // 1. No side effect in any business system.
@@ -245,7 +260,8 @@ describe("the injection suite's harness", () => {
   });
 
   it("reports whether it ran: the runtime is wired to security/guardrails", () => {
-    if (!wired) console.warn("injection-e2e: skipped — src/runtime does not use security/guardrails yet");
+    if (!wired)
+      console.warn("injection-e2e: skipped — waits for src/runtime to use security/guardrails and for examples/acme/policies/*.cedar");
     expect(typeof wired).toBe("boolean");
   });
 });
