@@ -7,7 +7,7 @@
  *   npm run bench                       every section, then BENCHMARKS.md is rewritten
  *   npm run bench -- --quick            every section, smaller (BENCHMARKS.md says so)
  *   npm run bench -- --only=delegation,mcp
- *                                       only these sections (steps | delegation | mcp | audit); prints
+ *                                       only these sections (steps | delegation | mcp | audit | policy); prints
  *                                       their tables and leaves BENCHMARKS.md as it is
  */
 import { spawn } from "node:child_process";
@@ -22,11 +22,12 @@ import { auditSection, auditThroughput } from "./audit.js";
 import { type DelegationResult, delegationOverhead, FAN_OUT, runsPerSec } from "./delegation.js";
 import { median, spread } from "./driver.js";
 import { type McpResult, mcpOverhead, p95, RUN_CALLS } from "./mcp.js";
+import { policyLatency, policySection } from "./policy.js";
 import { benchModel, benchProject, STEPS_PER_RUN } from "./workload.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
-const SECTIONS = ["steps", "delegation", "mcp", "audit"] as const;
+const SECTIONS = ["steps", "delegation", "mcp", "audit", "policy"] as const;
 type Section = (typeof SECTIONS)[number];
 const only = onlyArgument();
 const runs = (section: Section) => only === null || only.has(section);
@@ -450,6 +451,10 @@ async function main() {
   if (runs("audit")) {
     console.log("\naudit chain (entries/s)");
     parts.push(auditSection(await auditThroughput(quick), record));
+  }
+  if (runs("policy")) {
+    console.log("\npolicy decisions (µs per decision)");
+    parts.push(policySection(policyLatency(quick), record));
   }
   if (only) {
     console.log("\nBENCHMARKS.md left as it is (--only); run every section to rewrite it");
