@@ -8,6 +8,7 @@ export type ErrorCode =
   | "not_found"
   | "conflict"
   | "payload_too_large"
+  | "rate_limited"
   | "unauthorized"
   | "forbidden"
   | "invalid_project"
@@ -21,6 +22,7 @@ const statusOf: Record<ErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,
+  rate_limited: 429,
   invalid_project: 422,
   unavailable: 503,
   internal: 500,

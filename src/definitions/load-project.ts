@@ -5,6 +5,7 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
+import { toAuth } from "./auth.js";
 import { toBudgets } from "./budgets.js";
 import { toConnections } from "./connections.js";
 import { byLocation, type Issue, ProjectError } from "./errors.js";
@@ -145,6 +146,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
   const teams = await loadTeams(root, agents, issues);
   checkCollaboration(agents, teams, agentSources, issues);
   const budgets = settings.file && settings.source ? toBudgets(settings.file.budgets ?? [], settings.source, agents, teams, issues) : [];
+  const auth = settings.file && settings.source ? toAuth(settings.file.auth, settings.source, root, issues) : undefined;
 
   // policies/*.cedar (syntax here; the schema check is security/policy's, run by `outpost validate`)
   const policies = await readPolicyFiles(root, issues);
@@ -163,6 +165,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     policyOptions: { baseline: settings.file.policies?.baseline ?? true },
     budgets,
     ...(settings.file.egress ? { egress: { allow: settings.file.egress.allow } } : {}),
+    ...(auth ? { auth } : {}),
   });
 }
 

@@ -209,7 +209,23 @@ export const projectFileShape = {
     .optional(),
   /** Spend caps (security/budgets); the per-run caps are the agents' limits max_usd / max_tokens. */
   budgets: z.array(budgetSchema).optional(),
-};
+  /** Who may call the API besides API keys (OIDC tokens), and how often (per key or token subject). */
+  auth: z
+    .strictObject({
+      oidc: z
+        .strictObject({
+          issuer: z.string().min(1),
+          audience: z.string().min(1),
+          jwks_url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL of the issuer's JWKS document" }).optional(),
+          public_key_file: z.string().min(1).optional(),
+          roles_claim: z.string().min(1).default("roles"),
+          groups_claim: z.string().min(1).default("groups"),
+          workspace_claim: z.string().min(1).optional(),
+        })
+        .optional(),
+      rate_limit: z.strictObject({ per_minute: z.int().min(1).max(1_000_000) }).optional(),
+    })
+    .optional(),};
 
 export const projectFileSchema = z.strictObject(projectFileShape);
 export type ProjectFile = z.output<typeof projectFileSchema>;

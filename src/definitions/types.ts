@@ -240,4 +240,23 @@ export interface Project {
   policyOptions?: { baseline: boolean };
   /** Spend caps per workspace, team and agent (outpost.yaml `budgets:`; none when absent). */
   budgets?: BudgetCap[];
+  /** outpost.yaml `auth:` (absent: API keys only, the default rate limit). */
+  auth?: AuthSettings;
+}
+
+/** Who may call the API besides API keys, and how often (security/identity, server/auth). */
+export interface AuthSettings {
+  oidc?: {
+    issuer: string;
+    audience: string;
+    jwksUrl?: string;
+    /** Absolute path. */
+    publicKeyFile?: string;
+    rolesClaim: string;
+    groupsClaim: string;
+    /** Without it, tokens belong to the project's workspace. */
+    workspaceClaim?: string;
+  };
+  /** Requests per minute per API key or token subject (per address before authentication). */
+  rateLimit?: { perMinute: number };
 }

@@ -38,9 +38,13 @@ import {
   type ToolSourceDeps,
   type ToolSourceStatus,
 } from "../tools/index.js";
+import { Identities, IdentityStore, localCaller, OidcVerifier } from "../security/identity/index.js";
+import type { SecurityServices } from "../security/services.js";
+import type { Caller } from "../security/types.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 import { type Collaboration, callKeyOf, executeRun, type OutcomeRetry, RunControl } from "./executor.js";
 import { Scheduler } from "./scheduler.js";
+import { ScopedOutpost, type WorkspaceRuntime } from "./scoped-api.js";
 import { approvalView, artifactView, eventView, iso, runView, treeView } from "./views.js";
 
 export const VERSION = "0.1.0";
@@ -79,6 +83,10 @@ export interface Outpost extends OutpostApi {
   connections(): ({ name: string; kind: "mcp" | "openapi" } & ToolSourceStatus)[];
   /** Tell other processes where this one serves its API (embedded mode: written to the data folder's lock). */
   advertise(url: string): void;
+  /** The API as `caller` sees it: confined to its workspace (the server makes one per request). */
+  as(caller: Caller): OutpostApi;
+  /** Identities (keys, tokens) and the other security parts, for the server and the CLI. */
+  readonly security: SecurityServices & { identities: Identities };
   close(): Promise<void>;
 }
 
@@ -106,9 +114,12 @@ export async function startOutpost(options: OutpostOptions): Promise<Outpost> {
   }
 }
 
-class LocalOutpost implements Outpost {
+class LocalOutpost implements Outpost, WorkspaceRuntime {
   readonly storeKind: "sqlite" | "postgres";
   private readonly workspace: string;
+  readonly security: SecurityServices & { identities: Identities };
+  /** The local owner's view (embedded use, the local CLI): the project's workspace, as its admin. */
+  private readonly local: ScopedOutpost;
   private readonly tools: ToolRegistry;
   private readonly models = new Map<string, ModelClient>();
   private readonly collaboration: Collaboration;
@@ -130,6 +141,8 @@ class LocalOutpost implements Outpost {
   ) {
     this.storeKind = store.kind;
     this.workspace = options.project.workspace;
+    this.security = { defaultWorkspace: this.workspace, identities: new Identities(new IdentityStore(store.domain)) };
+    this.local = new ScopedOutpost(this, localCaller(this.workspace));
     this.log = options.logger ?? pino({ level: env.OUTPOST_LOG_LEVEL ?? "warn" });
     const fixed = new Map<string, ToolDefinition>();
     for (const t of [...builtinTools, artifactsTool(store), ...collaborationTools(options.project), ...options.project.tools.values()]) {
@@ -155,6 +168,7 @@ class LocalOutpost implements Outpost {
   }
 
   async start(): Promise<this> {
+    await this.startIdentities();
     // Connections come up together; one that cannot be reached reports it and keeps retrying (never blocks the start).
     await Promise.all(this.tools.listSources().map((source) => source.start()));
     try {
@@ -163,6 +177,16 @@ class LocalOutpost implements Outpost {
       await Promise.all(this.tools.listSources().map((source) => source.close().catch(() => undefined)));
       throw err;
     }
+  }
+
+  /** OIDC tokens (auth.oidc), the project's workspace, and at first start OUTPOST_ADMIN_KEY as its admin key. */
+  private async startIdentities(): Promise<void> {
+    const oidc = this.project.auth?.oidc;
+    const store = this.security.identities.store;
+    if (oidc) this.security.identities = new Identities(store, await OidcVerifier.create(oidc, this.workspace));
+    await store.ensureWorkspace(this.workspace);
+    const adminKey = this.env.OUTPOST_ADMIN_KEY;
+    if (adminKey) await this.security.identities.ensureAdminKey(this.workspace, adminKey);
   }
 
   private async startWorkers(): Promise<this> {
@@ -418,7 +442,51 @@ class LocalOutpost implements Outpost {
     };
   }
 
-  async startRun(req: StartRunRequest): Promise<RunView> {
+  as(caller: Caller): OutpostApi {
+    return new ScopedOutpost(this, caller);
+  }
+
+  startRun(req: StartRunRequest): Promise<RunView> {
+    return this.local.startRun(req);
+  }
+  getRun(id: string): Promise<RunView> {
+    return this.local.getRun(id);
+  }
+  listRuns(req: ListRunsRequest = {}): Promise<Page<RunView>> {
+    return this.local.listRuns(req);
+  }
+  getEvents(runId: string, after?: number): Promise<EventView[]> {
+    return this.local.getEvents(runId, after);
+  }
+  streamEvents(runId: string, options?: { after?: number; signal?: AbortSignal }): AsyncIterable<EventView> {
+    return this.local.streamEvents(runId, options);
+  }
+  cancelRun(id: string, reason?: string): Promise<RunView> {
+    return this.local.cancelRun(id, reason);
+  }
+  sendEvent(runId: string, event: { name: string; payload?: unknown }): Promise<RunView> {
+    return this.local.sendEvent(runId, event);
+  }
+  listApprovals(req: { status?: ApprovalStatus } = {}): Promise<ApprovalView[]> {
+    return this.local.listApprovals(req);
+  }
+  decideApproval(id: string, d: { decision: "approve" | "deny"; reason?: string; by?: string }): Promise<ApprovalView> {
+    return this.local.decideApproval(id, d);
+  }
+  getSession(id: string): Promise<SessionView> {
+    return this.local.getSession(id);
+  }
+  getRunTree(id: string): Promise<RunTreeView> {
+    return this.local.getRunTree(id);
+  }
+  getArtifact(id: string, page?: { offset?: number; limit?: number }): Promise<ArtifactView> {
+    return this.local.getArtifact(id, page);
+  }
+
+  // ---- WorkspaceRuntime: the same, for a given workspace and caller ----
+
+  async startRunAs(caller: Caller, req: StartRunRequest): Promise<RunView> {
+    const workspace = caller.workspace;
     rejectNul(req.input, "input");
     for (const m of req.context ?? []) rejectNul(m.content, "context");
     if (req.session_id?.includes("\u0000")) throw notFound("session", "(with a NUL)");
@@ -438,7 +506,7 @@ class LocalOutpost implements Outpost {
           "agent is required to start a new session",
           "name the agent, or pass session_id to continue a conversation",
         );
-      const session = await this.store.getSession(this.workspace, req.session_id);
+      const session = await this.store.getSession(workspace, req.session_id);
       if (!session) throw notFound("session", req.session_id, "omit session_id to start a new session");
       agent = session.agent;
     }
@@ -446,34 +514,35 @@ class LocalOutpost implements Outpost {
       throw notFound("agent", agent, `known agents: ${[...this.project.agents.keys()].join(", ")}`);
     }
     const { run, created } = await this.store.createRun({
-      workspace: this.workspace,
+      workspace,
       agent,
       input: req.input,
       sessionId: req.session_id,
       idempotencyKey: req.idempotency_key,
+      startedBy: caller.id,
       ...(req.context && req.context.length > 0 ? { context: req.context } : {}),
     });
     if (created) this.wake();
     return runView(run);
   }
 
-  async getRun(id: string): Promise<RunView> {
-    return runView(await this.requireRun(id));
+  async getRunIn(workspace: string, id: string): Promise<RunView> {
+    return runView(await this.requireRun(workspace, id));
   }
 
-  private async requireRun(id: string): Promise<RunRecord> {
-    const run = id.includes("\u0000") ? null : await this.store.getRun(this.workspace, id);
+  private async requireRun(workspace: string, id: string): Promise<RunRecord> {
+    const run = id.includes("\u0000") ? null : await this.store.getRun(workspace, id);
     if (!run) throw notFound("run", id, "list runs with GET /v1/runs or `outpost runs ls`");
     return run;
   }
 
-  async listRuns(req: ListRunsRequest = {}): Promise<Page<RunView>> {
+  async listRunsIn(workspace: string, req: ListRunsRequest = {}): Promise<Page<RunView>> {
     if (req.cursor !== undefined && !/^run_[0-9a-z]{22}$/.test(req.cursor)) {
       throw new OutpostError("invalid_request", `cursor "${req.cursor}" is not a run id`, "pass the next_cursor of the previous page");
     }
     const limit = Math.min(Math.max(req.limit ?? 50, 1), 200);
     const runs = await this.store.listRuns({
-      workspace: this.workspace,
+      workspace,
       agent: req.agent,
       status: req.status,
       sessionId: req.session_id,
@@ -484,13 +553,17 @@ class LocalOutpost implements Outpost {
     return { items, next_cursor: runs.length > limit ? items[items.length - 1].id : null };
   }
 
-  async getEvents(runId: string, after = 0): Promise<EventView[]> {
-    await this.requireRun(runId);
+  async getEventsIn(workspace: string, runId: string, after = 0): Promise<EventView[]> {
+    await this.requireRun(workspace, runId);
     return (await this.store.getEvents(runId, after)).map((e) => eventView(runId, e));
   }
 
-  async *streamEvents(runId: string, options: { after?: number; signal?: AbortSignal } = {}): AsyncIterable<EventView> {
-    await this.requireRun(runId);
+  async *streamEventsIn(
+    workspace: string,
+    runId: string,
+    options: { after?: number; signal?: AbortSignal } = {},
+  ): AsyncIterable<EventView> {
+    await this.requireRun(workspace, runId);
     let last = options.after ?? 0;
     const queue: EventView[] = [];
     let notify: (() => void) | null = null;
@@ -526,7 +599,7 @@ class LocalOutpost implements Outpost {
         }
         if (options.signal?.aborted || this.closed) return;
         if (queue.length === 0) {
-          const run = await this.store.getRun(this.workspace, runId);
+          const run = await this.store.getRun(workspace, runId);
           if (run && isTerminal(run.status) && run.lastSeq <= last) return;
           if (queue.length > 0) continue; // published while we looked
           await new Promise<void>((resolve) => {
@@ -546,58 +619,67 @@ class LocalOutpost implements Outpost {
     }
   }
 
-  async cancelRun(id: string, reason = "cancelled by request"): Promise<RunView> {
+  async cancelRunIn(workspace: string, id: string, reason = "cancelled by request"): Promise<RunView> {
     rejectNul(reason, "reason");
-    const current = await this.requireRun(id);
+    const current = await this.requireRun(workspace, id);
     if (current.status === "completed" || current.status === "failed") {
       throw new OutpostError("conflict", `run ${id} already ${current.status}; there is nothing to cancel`);
     }
-    await this.cancelTree(id, reason);
-    return runView(await this.requireRun(id));
+    await this.cancelTree(id, reason, workspace);
+    return runView(await this.requireRun(workspace, id));
   }
 
-  async getRunTree(id: string): Promise<RunTreeView> {
-    const run = await this.requireRun(id);
-    return treeView(run.id, await this.store.listRunTree(this.workspace, run.rootRunId).then((all) => subtree(run.id, all)));
+  async getRunTreeIn(workspace: string, id: string): Promise<RunTreeView> {
+    const run = await this.requireRun(workspace, id);
+    return treeView(run.id, await this.store.listRunTree(workspace, run.rootRunId).then((all) => subtree(run.id, all)));
   }
 
-  async getArtifact(id: string, page: { offset?: number; limit?: number } = {}): Promise<ArtifactView> {
-    const a = id.includes("\u0000") ? null : await this.store.getArtifact(this.workspace, id);
+  async getArtifactIn(workspace: string, id: string, page: { offset?: number; limit?: number } = {}): Promise<ArtifactView> {
+    const a = id.includes("\u0000") ? null : await this.store.getArtifact(workspace, id);
     if (!a) throw notFound("artifact", id, "artifact ids appear in tool results that were too large to show whole");
     return artifactView(a, page.offset ?? 0, Math.min(Math.max(page.limit ?? 64_000, 1), 1_000_000));
   }
 
-  async sendEvent(runId: string, event: { name: string; payload?: unknown }): Promise<RunView> {
-    await this.requireRun(runId);
+  async sendEventIn(workspace: string, runId: string, event: { name: string; payload?: unknown }): Promise<RunView> {
+    await this.requireRun(workspace, runId);
     rejectNul(event.name, "name");
-    const r = await this.store.applyExternal(this.workspace, { kind: "event", runId, name: event.name, payload: event.payload ?? null });
+    const r = await this.store.applyExternal(workspace, { kind: "event", runId, name: event.name, payload: event.payload ?? null });
     if (r.woke) this.wake();
     for (const e of r.events) this.publish(eventView(runId, e));
     return runView(r.run);
   }
 
-  async listApprovals(req: { status?: ApprovalStatus } = {}): Promise<ApprovalView[]> {
-    return (await this.store.listApprovals(this.workspace, req.status)).map(approvalView);
+  async listApprovalsIn(workspace: string, req: { status?: ApprovalStatus } = {}): Promise<ApprovalView[]> {
+    return (await this.store.listApprovals(workspace, req.status)).map(approvalView);
   }
 
-  async decideApproval(id: string, d: { decision: "approve" | "deny"; reason?: string; by?: string }): Promise<ApprovalView> {
+  /**
+   * The one place an approval is decided. The decider is the caller: a `by` in the request is believed only from
+   * the local owner (the CLI names its user); for everyone else it is the caller's id.
+   */
+  async decideApprovalAs(
+    workspace: string,
+    caller: Caller,
+    id: string,
+    d: { decision: "approve" | "deny"; reason?: string; by?: string },
+  ): Promise<ApprovalView> {
     if (id.includes("\u0000")) throw notFound("approval", "(with a NUL)");
     rejectNul(d.reason ?? "", "reason");
     rejectNul(d.by ?? "", "by");
-    const r = await this.store.applyExternal(this.workspace, {
+    const r = await this.store.applyExternal(workspace, {
       kind: "approval",
       approvalId: id,
       decision: d.decision,
       reason: d.reason ?? null,
-      by: d.by ?? null,
+      by: caller.via === "local" ? (d.by ?? null) : caller.id,
     });
     if (r.woke) this.wake();
     for (const e of r.events) this.publish(eventView(r.run.id, e));
     return approvalView(r.approval as ApprovalRecord);
   }
 
-  async getSession(id: string): Promise<SessionView> {
-    const s = id.includes("\u0000") ? null : await this.store.getSession(this.workspace, id);
+  async getSessionIn(workspace: string, id: string): Promise<SessionView> {
+    const s = id.includes("\u0000") ? null : await this.store.getSession(workspace, id);
     if (!s) throw notFound("session", id, "a run's session_id names its session (GET /v1/runs/{id})");
     const runs = await this.store.listSessionRuns(id);
     const messages: SessionView["messages"] = [];

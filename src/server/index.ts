@@ -22,12 +22,16 @@ import Fastify, {
 } from "fastify";
 import type pino from "pino";
 import type { ApprovalStatus, ListRunsRequest, OutpostApi, RunStatus, StartRunRequest } from "../core/api.js";
+import type { Authenticator } from "../security/identity/index.js";
 import type { SecurityServices } from "../security/services.js";
+import type { Caller } from "../security/types.js";
+import { type AuthFailedEvent, registerAuth } from "./auth.js";
 import { makeErrorHandler, notFoundHandler } from "./errors.js";
 import { a2aRoutes } from "./protocols/a2a.js";
 import { registerMcpRoutes } from "./protocols/mcp.js";
 import { registerOpenAiRoutes } from "./protocols/openai.js";
 import { registerBudgetRoutes } from "./routes/budgets.js";
+import { registerKeyRoutes } from "./routes/keys.js";
 import { registerSecretRoutes } from "./routes/secrets.js";
 import { routeSchemas as s, sharedSchemas } from "./schemas.js";
 import { streamRun } from "./sse.js";
@@ -44,12 +48,20 @@ export interface ServerOptions {
   /** Where clients reach this server, e.g. https://agents.example.com (A2A agent cards name their endpoint with it).
    * Default: the Host of each request. */
   publicUrl?: string;
+  /** Checks credentials (default: `api.security.identities`). The server refuses to start without one. */
+  authenticator?: Authenticator;
+  /** Requests per minute per API key / token subject / address (default 1200; outpost.yaml auth.rate_limit). */
+  rateLimitPerMinute?: number;
+  /** Told of every refused credential, for the audit log (`auth.failed`). Must not throw. */
+  onAuthFailed?: (event: AuthFailedEvent) => void;
 }
 
 export type ServableApi = OutpostApi & {
   close?(): Promise<void>;
   /** The state of each connected business system (when the API runs in-process). */
   connections?(): { name: string; kind: "mcp" | "openapi"; state: string; error?: string; tools: number }[];
+  /** The API as one caller sees it (its workspace only); the server uses it for every request. */
+  as?(caller: Caller): OutpostApi;
   /** Security services (vault, keys, audit…): each present part gets its routes. */
   security?: SecurityServices;
 };
@@ -87,6 +99,23 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   server.removeContentTypeParser("text/plain");
   for (const schema of sharedSchemas) server.addSchema(schema);
 
+  server.addHook("onRequest", async (request, reply) => {
+    reply.header("request-id", request.id);
+  });
+
+  // Before any route: every route but /v1/health needs credentials, and the rate limit attaches to routes as they are added.
+  const authenticator = options.authenticator ?? api.security?.identities;
+  if (!authenticator) {
+    throw new Error("createServer needs an authenticator (api.security.identities or options.authenticator): the API is never served open");
+  }
+  await registerAuth(server, {
+    authenticator,
+    ...(options.rateLimitPerMinute !== undefined ? { perMinute: options.rateLimitPerMinute } : {}),
+    ...(options.onAuthFailed ? { onAuthFailed: options.onAuthFailed } : {}),
+  });
+  /** The API as the request's caller sees it. */
+  const apiOf = (request: FastifyRequest): OutpostApi => (api.as && request.caller ? api.as(request.caller) : api);
+
   await server.register(swagger, {
     openapi: {
       openapi: "3.1.0",
@@ -105,10 +134,6 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
 
   server.setErrorHandler(handleError);
   server.setNotFoundHandler(notFoundHandler);
-
-  server.addHook("onRequest", async (request, reply) => {
-    reply.header("request-id", request.id);
-  });
 
   // Query strings arrive as text: turn the integer ones into numbers before
   // validation (AJV's own coercion is off so JSON bodies are never coerced).
@@ -140,15 +165,15 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
 
   server.get("/v1/health", { schema: s.health }, async () => api.health());
 
-  server.get("/v1/agents", { schema: s.listAgents }, async () => api.listAgents());
+  server.get("/v1/agents", { schema: s.listAgents }, async (request) => apiOf(request).listAgents());
 
   server.get<{ Params: { name: string } }>("/v1/agents/:name", { schema: s.getAgent }, async (request) =>
-    api.getAgent(request.params.name),
+    apiOf(request).getAgent(request.params.name),
   );
 
   server.post<{ Body: StartRunRequest }>("/v1/runs", { schema: s.startRun }, async (request, reply) => {
     const key = request.headers["idempotency-key"];
-    const run = await api.startRun({
+    const run = await apiOf(request).startRun({
       ...(request.body.agent !== undefined ? { agent: request.body.agent } : {}),
       input: request.body.input,
       ...(request.body.session_id !== undefined ? { session_id: request.body.session_id } : {}),
@@ -166,13 +191,13 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
     if (q.session_id !== undefined) filter.session_id = q.session_id;
     if (q.limit !== undefined) filter.limit = q.limit;
     if (q.cursor !== undefined) filter.cursor = q.cursor;
-    return api.listRuns(filter);
+    return apiOf(request).listRuns(filter);
   });
 
-  server.get<{ Params: { id: string } }>("/v1/runs/:id", { schema: s.getRun }, async (request) => api.getRun(request.params.id));
+  server.get<{ Params: { id: string } }>("/v1/runs/:id", { schema: s.getRun }, async (request) => apiOf(request).getRun(request.params.id));
 
   server.get<{ Params: { id: string }; Querystring: { after?: number } }>("/v1/runs/:id/events", { schema: s.getEvents }, async (request) =>
-    api.getEvents(request.params.id, request.query.after),
+    apiOf(request).getEvents(request.params.id, request.query.after),
   );
 
   server.get<{ Params: { id: string }; Querystring: { after?: number } }>(
@@ -183,9 +208,9 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
       const header = request.headers["last-event-id"];
       const fromHeader = typeof header === "string" && header !== "" ? Number(header) : 0;
       const after = Math.max(request.query.after ?? 0, Number.isSafeInteger(fromHeader) ? fromHeader : 0);
-      await api.getRun(id); // a missing run is a plain JSON 404, before the stream starts
+      await apiOf(request).getRun(id); // a missing run is a plain JSON 404, before the stream starts
       reply.hijack();
-      await streamRun(api, reply.raw, {
+      await streamRun(apiOf(request), reply.raw, {
         runId: id,
         after,
         heartbeatMs,
@@ -197,21 +222,21 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   );
 
   server.post<{ Params: { id: string }; Body: { reason?: string } }>("/v1/runs/:id/cancel", { schema: s.cancelRun }, async (request) =>
-    api.cancelRun(request.params.id, request.body.reason),
+    apiOf(request).cancelRun(request.params.id, request.body.reason),
   );
 
   server.post<{ Params: { id: string }; Body: { name: string; payload?: unknown } }>(
     "/v1/runs/:id/events",
     { schema: s.sendEvent },
     async (request) =>
-      api.sendEvent(request.params.id, {
+      apiOf(request).sendEvent(request.params.id, {
         name: request.body.name,
         ...(request.body.payload !== undefined ? { payload: request.body.payload } : {}),
       }),
   );
 
   server.get<{ Querystring: { status?: ApprovalStatus } }>("/v1/approvals", { schema: s.listApprovals }, async (request) =>
-    api.listApprovals(request.query.status ? { status: request.query.status } : {}),
+    apiOf(request).listApprovals(request.query.status ? { status: request.query.status } : {}),
   );
 
   server.post<{
@@ -219,7 +244,7 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
     Body: { decision: "approve" | "deny"; reason?: string; by?: string };
   }>("/v1/approvals/:id", { schema: s.decideApproval }, async (request) => {
     const { decision, reason, by } = request.body;
-    return api.decideApproval(request.params.id, {
+    return apiOf(request).decideApproval(request.params.id, {
       decision,
       ...(reason !== undefined ? { reason } : {}),
       ...(by !== undefined ? { by } : {}),
@@ -227,28 +252,29 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   });
 
   server.get<{ Params: { id: string } }>("/v1/sessions/:id", { schema: s.getSession }, async (request) =>
-    api.getSession(request.params.id),
+    apiOf(request).getSession(request.params.id),
   );
 
   server.get<{ Params: { id: string } }>("/v1/runs/:id/tree", { schema: s.getRunTree }, async (request) =>
-    api.getRunTree(request.params.id),
+    apiOf(request).getRunTree(request.params.id),
   );
 
   server.get<{ Params: { id: string }; Querystring: { offset?: number; limit?: number } }>(
     "/v1/artifacts/:id",
     { schema: s.getArtifact },
-    async (request) => api.getArtifact(request.params.id, request.query),
+    async (request) => apiOf(request).getArtifact(request.params.id, request.query),
   );
 
   server.get("/v1/connections", { schema: s.listConnections }, async () => api.connections?.() ?? []);
 
+  if (api.security?.identities) await registerKeyRoutes(server, api.security.identities, api.security.defaultWorkspace);
   if (api.security?.vault) await registerSecretRoutes(server, api.security.vault);
   if (api.security?.budgets) await registerBudgetRoutes(server, api.security.budgets);
 
-  await registerOpenAiRoutes(server, api, { heartbeatMs });
-  await registerMcpRoutes(server, api, { version: options.version });
+  await registerOpenAiRoutes(server, apiOf, { heartbeatMs });
+  await registerMcpRoutes(server, apiOf, { version: options.version });
   await server.register(a2aRoutes, {
-    api,
+    apiOf,
     version: options.version,
     heartbeatMs,
     shutdown: shutdown.signal,

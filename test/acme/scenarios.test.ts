@@ -23,6 +23,15 @@ import { http, type Stack, startStack, waitForRun } from "../server/helpers.js";
 const ACME = path.resolve(import.meta.dirname, "../../examples/acme");
 const FINANCE = "Dana Whitfield (finance)";
 
+/** A person in finance: an operator key of the finance group, created by the admin. Decisions are recorded as `key:<id>`. */
+async function financeOperator(stack: Stack): Promise<{ headers: Record<string, string>; id: string }> {
+  const created = await http<{ id: string; key: string }>(stack.url, "POST", "/v1/keys", {
+    body: { name: FINANCE, roles: ["operator"], groups: ["finance"] },
+  });
+  expect(created.status).toBe(201);
+  return { headers: { authorization: `Bearer ${created.body.key}` }, id: `key:${created.body.id}` };
+}
+
 const inputOf = (name: string): string => {
   const s = demo.scenarios.find((x) => x.name === name);
   if (!s) throw new Error(`no scenario ${name} in examples/acme/demo.ts`);
@@ -157,7 +166,7 @@ describe("Acme's scenarios, played in sequence on one Outpost", { timeout: 180_0
 
     // Waiting for a person: the refunds run holds the refund, and the ledger has not moved.
     expect(refunds).toMatchObject({ status: "waiting", depth: 1, parent_run_id: root.id, root_run_id: root.id });
-    expect(refunds.waiting_for).toEqual({ kind: "approval", approval_id: approval.id });
+    expect(refunds.waiting_for).toMatchObject({ kind: "approval", approval_id: approval.id });
     expect(approval).toMatchObject({ agent: "refunds", tool: "ledger.issue_refund", status: "pending", decided_by: null });
     expect(approval.arguments).toMatchObject({ order_id: DAMAGED_ORDER.orderId, amount: DAMAGED_ORDER.shippingFee });
     const before = acme();
@@ -168,12 +177,25 @@ describe("Acme's scenarios, played in sequence on one Outpost", { timeout: 180_0
     expect(refundEvents.some((e) => e.type === "tool.called" && e.data.tool === "ledger.issue_refund")).toBe(false);
     expect(isTerminal((await stack.outpost.getRun(root.id)).status)).toBe(false);
 
-    // A person in finance approves it through the API.
+    // Governance: every action of the tree was put to policy; support never reached the ledger; the refund
+    // (14.95, under $500) asked any operator (outpost.yaml), not finance's group.
+    const decisions = refundEvents.filter((e) => e.type === "policy.decided");
+    expect(decisions.map((e) => (e.data.request as { action: string }).action)).toEqual(
+      expect.arrayContaining(["connector.use", "tool.call"]),
+    );
+    const refundDecision = decisions.find((e) => (e.data.request as { resource: { id: string } }).resource.id === "ledger.issue_refund");
+    expect(refundDecision?.data).toMatchObject({ effect: "allow", approval: null });
+    const asked = refundEvents.find((e) => e.type === "approval.requested");
+    expect(asked?.data.approver).toEqual({ role: "operator", group: null });
+
+    // A person in finance approves it through the API, with their own key.
+    const finance = await financeOperator(stack);
     const decided = await http<ApprovalView>(stack.url, "POST", `/v1/approvals/${approval.id}`, {
-      body: { decision: "approve", by: FINANCE, reason: "Shipping fee back for a monitor that arrived broken." },
+      body: { decision: "approve", reason: "Shipping fee back for a monitor that arrived broken." },
+      headers: finance.headers,
     });
     expect(decided.status).toBe(200);
-    expect(decided.body).toMatchObject({ id: approval.id, status: "approved", decided_by: FINANCE });
+    expect(decided.body).toMatchObject({ id: approval.id, status: "approved", decided_by: finance.id });
 
     const done = await finished(stack, root.id);
     expect(done.status).toBe("completed");
@@ -216,7 +238,7 @@ describe("Acme's scenarios, played in sequence on one Outpost", { timeout: 180_0
     expect(decidedAt).toBeGreaterThan(requested);
     expect(called).toBeGreaterThan(decidedAt);
     expect(completed).toBeGreaterThan(called);
-    expect(ev[decidedAt].data).toMatchObject({ approval_id: approval.id, decision: "approve", by: FINANCE });
+    expect(ev[decidedAt].data).toMatchObject({ approval_id: approval.id, decision: "approve", by: finance.id });
     expect(ev[completed].data.is_error).toBe(false);
     expect((await stack.outpost.getRun(refunds.id)).output).toContain(s.refunds[0].id);
   });
@@ -303,11 +325,13 @@ describe("a refund finance denies", { timeout: 180_000 }, () => {
   it("is never paid; the refunds run fails with the reason, and support still answers the customer once", async () => {
     const { root, refunds, approval } = await untilRefundWaits(stack, inputOf(DAMAGED_ORDER.name));
     const reason = "Express shipping was used as promised; no refund.";
+    const finance = await financeOperator(stack);
     const decided = await http<ApprovalView>(stack.url, "POST", `/v1/approvals/${approval.id}`, {
-      body: { decision: "deny", by: FINANCE, reason },
+      body: { decision: "deny", reason },
+      headers: finance.headers,
     });
     expect(decided.status).toBe(200);
-    expect(decided.body).toMatchObject({ status: "denied", decided_by: FINANCE, reason });
+    expect(decided.body).toMatchObject({ status: "denied", decided_by: finance.id, reason });
 
     const done = await finished(stack, root.id);
     const s = systemsState(path.join(dataDir, "acme"));
@@ -319,7 +343,7 @@ describe("a refund finance denies", { timeout: 180_000 }, () => {
     expect(refundsRun.status).toBe("failed");
     expect(refundsRun.error).toEqual({
       code: "approval_denied",
-      message: `ledger.issue_refund was denied by ${FINANCE}: ${reason}`,
+      message: `ledger.issue_refund was denied by ${finance.id}: ${reason}`,
     });
     const refundEvents = await stack.outpost.getEvents(refunds.id);
     expect(refundEvents.some((e) => e.type === "tool.called" && e.data.tool === "ledger.issue_refund")).toBe(false);
@@ -332,7 +356,7 @@ describe("a refund finance denies", { timeout: 180_000 }, () => {
     const delegated = (p.events.get(root.id) ?? []).find((e) => e.type === "tool.completed" && e.data.tool === "delegate.refunds");
     expect(delegated?.data.is_error).toBe(true);
     expect(String(delegated?.data.output)).toBe(
-      `error: refunds did not finish (run ${refunds.id} failed): approval_denied: ledger.issue_refund was denied by ${FINANCE}: ${reason}`,
+      `error: refunds did not finish (run ${refunds.id} failed): approval_denied: ledger.issue_refund was denied by ${finance.id}: ${reason}`,
     );
     const shipped = (p.events.get(root.id) ?? []).find((e) => e.type === "tool.completed" && e.data.tool === "delegate.shipments");
     expect(shipped?.data.is_error).toBe(false);

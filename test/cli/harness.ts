@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { TEST_ADMIN_KEY } from "../helpers/auth.js";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const BIN = path.join(REPO, "bin/outpost.js");
@@ -24,6 +25,9 @@ export function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   ]) {
     if (!(name in extra)) delete env[name];
   }
+  // A server started by a test adopts this admin key, and the CLI sends it (unless a test names its own).
+  if (!("OUTPOST_ADMIN_KEY" in extra)) env.OUTPOST_ADMIN_KEY = TEST_ADMIN_KEY;
+  if (!("OUTPOST_API_KEY" in extra)) env.OUTPOST_API_KEY = TEST_ADMIN_KEY;
   return env;
 }
 

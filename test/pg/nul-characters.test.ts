@@ -12,6 +12,7 @@ import { loadProject } from "../../src/definitions/index.js";
 import { createScriptedClient } from "../../src/models/index.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 import { createServer, listen } from "../../src/server/index.js";
+import { authorizeFetchTo, TEST_ADMIN_KEY } from "../helpers/auth.js";
 import { http, SHOP, terminal, waitForRun } from "../server/helpers.js";
 import { createTestDatabase } from "./database.js";
 
@@ -34,11 +35,12 @@ describe.skipIf(!db.reachable)("NUL characters on PostgreSQL", () => {
       databaseUrl,
       pollMs: 50,
       leaseMs: 2_000,
-      env: { ...process.env, OPENAI_API_KEY: "", OUTPOST_LLM_BASE_URL: "" },
+      env: { ...process.env, OPENAI_API_KEY: "", OUTPOST_LLM_BASE_URL: "", OUTPOST_ADMIN_KEY: TEST_ADMIN_KEY },
       modelFor: () => nulModel,
     });
     server = await createServer(outpost, { version: "test" });
     url = await listen(server, { host: "127.0.0.1", port: 0 });
+    authorizeFetchTo(url);
   });
   afterAll(async () => {
     await server?.close(); // closes the runtime too

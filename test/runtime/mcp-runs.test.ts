@@ -22,6 +22,7 @@ import { processAlive } from "../../src/runtime/data-dir-lock.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 import { createServer, listen } from "../../src/server/index.js";
 import { until } from "../helpers/until.js";
+import { authorizeFetchTo, TEST_ADMIN_KEY } from "../helpers/auth.js";
 
 const REPO = path.resolve(import.meta.dirname, "../..");
 const FIXTURE = path.join(REPO, "test/fixtures/mcp/fixture-server.ts");
@@ -97,9 +98,10 @@ beforeAll(async () => {
   root = writeProject();
   dataDir = mkdtempSync(path.join(tmpdir(), "outpost-mcp-runs-data-"));
   const project = await loadProject(root);
-  outpost = await startOutpost({ project, dataDir, modelFor: () => model, pollMs: 50 });
+  outpost = await startOutpost({ project, dataDir, modelFor: () => model, pollMs: 50, env: { ...process.env, OUTPOST_ADMIN_KEY: TEST_ADMIN_KEY } });
   server = await createServer(outpost, { version: "test" });
   url = await listen(server, { host: "127.0.0.1", port: 0 });
+  authorizeFetchTo(url);
   await until(
     "helpdesk and inbox to be connected",
     () => connection("helpdesk")?.state === "ready" && connection("inbox")?.state === "ready",

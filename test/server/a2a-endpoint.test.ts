@@ -15,6 +15,7 @@ import type { ApprovalView, RunView, SessionView } from "../../src/core/api.js";
 import { loadProject } from "../../src/definitions/index.js";
 import type { Project } from "../../src/definitions/types.js";
 import { createServer } from "../../src/server/index.js";
+import { ADMIN_HEADERS } from "../helpers/auth.js";
 import { createTestDatabase } from "../pg/database.js";
 import { delegationProject, http, type Stack, startStack, terminal, waitForRun } from "./helpers.js";
 
@@ -215,7 +216,7 @@ describe("agent card", () => {
       const res = await server.inject({
         method: "GET",
         url: "/a2a/concierge/.well-known/agent-card.json",
-        headers: { "a2a-version": "1.0" },
+        headers: { "a2a-version": "1.0", ...ADMIN_HEADERS },
       });
       expect(res.json().supportedInterfaces[0].url).toBe("https://agents.example.com/outpost/a2a/concierge");
     } finally {

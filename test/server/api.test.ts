@@ -384,6 +384,9 @@ describe("OpenAPI and docs", () => {
         "/v1/models/{id}",
         "/v1/chat/completions",
         "/mcp",
+        "/v1/workspaces",
+        "/v1/keys",
+        "/v1/keys/{id}",
       ].sort(),
     );
     expect(Object.keys(doc.components.schemas)).toEqual(

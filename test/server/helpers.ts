@@ -8,6 +8,7 @@ import { loadProject } from "../../src/definitions/index.js";
 import type { Project } from "../../src/definitions/types.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 import { createServer, listen } from "../../src/server/index.js";
+import { authorizeFetchTo, TEST_ADMIN_KEY } from "../helpers/auth.js";
 import { collectLogs } from "./logs.js";
 
 export { collectLogs };
@@ -46,6 +47,7 @@ export async function startStack(
   delete env.OPENAI_API_KEY;
   delete env.OUTPOST_LLM_BASE_URL;
   delete env.OUTPOST_DATABASE_URL;
+  env.OUTPOST_ADMIN_KEY = TEST_ADMIN_KEY; // requests from this test process carry it (authorizeFetchTo)
   const outpost = await startOutpost({
     project,
     dataDir,
@@ -60,6 +62,7 @@ export async function startStack(
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
   });
   const url = await listen(server, { host: "127.0.0.1", port: 0 });
+  authorizeFetchTo(url);
   return {
     url,
     outpost,

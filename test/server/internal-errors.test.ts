@@ -8,6 +8,7 @@ import { createClient } from "../../src/client/index.js";
 import type { EventView, OutpostApi, RunView } from "../../src/core/api.js";
 import { OutpostError } from "../../src/core/errors.js";
 import { createServer, listen } from "../../src/server/index.js";
+import { authorizeFetchTo, testAuthenticator } from "../helpers/auth.js";
 import { collectLogs } from "./logs.js";
 
 const run: RunView = {
@@ -65,8 +66,9 @@ let url: string;
 const logs = collectLogs();
 
 beforeAll(async () => {
-  server = await createServer(api, { version: "test", logger: logs.logger });
+  server = await createServer(api, { version: "test", logger: logs.logger, authenticator: testAuthenticator });
   url = await listen(server, { host: "127.0.0.1", port: 0 });
+  authorizeFetchTo(url);
 });
 afterAll(async () => {
   await server?.close();
@@ -128,7 +130,7 @@ describe("unexpected runtime errors", () => {
   });
 
   it("sends heartbeat comments while a stream is idle", async () => {
-    const beating = await createServer(api, { version: "test", logger: logs.logger, sseHeartbeatMs: 10 });
+    const beating = await createServer(api, { version: "test", logger: logs.logger, sseHeartbeatMs: 10, authenticator: testAuthenticator });
     const beatingUrl = await listen(beating, { host: "127.0.0.1", port: 0 });
     try {
       const controller = new AbortController();

@@ -6,6 +6,7 @@ import { rm } from "node:fs/promises";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EventView, RunView } from "../../src/core/api.js";
+import { TEST_ADMIN_KEY } from "../helpers/auth.js";
 import { delegationProject, http, protocolProject, type Stack, startStack, terminal, waitForRun } from "./helpers.js";
 
 let stack: Stack;
@@ -16,7 +17,7 @@ beforeAll(async () => {
   const p = await protocolProject();
   root = p.root;
   stack = await startStack({ project: p.project });
-  openai = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: "any-key", maxRetries: 0 });
+  openai = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: TEST_ADMIN_KEY, maxRetries: 0 });
 });
 afterAll(async () => {
   // Failed runs are answers, not server faults: nothing is logged as an error.
@@ -303,7 +304,7 @@ describe("runs held up by other runs (delegation, a session's earlier run)", () 
     const p = await delegationProject();
     heldRoot = p.root;
     held = await startStack({ project: p.project });
-    client = new OpenAI({ baseURL: `${held.url}/v1`, apiKey: "any-key", maxRetries: 2, timeout: 10_000 });
+    client = new OpenAI({ baseURL: `${held.url}/v1`, apiKey: TEST_ADMIN_KEY, maxRetries: 2, timeout: 10_000 });
   });
   afterAll(async () => {
     expect(held?.logs.lines.filter((l) => l.level >= 50)).toEqual([]);

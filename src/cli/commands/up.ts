@@ -4,6 +4,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import type { OutpostApi } from "../../core/api.js";
 import { OutpostError } from "../../core/errors.js";
+import type { Outpost } from "../../runtime/index.js";
 import type { ServableApi } from "../../server/index.js";
 import { DEFAULT_DATA_DIR, quietLogger } from "../connect.js";
 import { UsageError } from "../errors.js";
@@ -32,8 +33,12 @@ function parsePort(value: string): number {
 }
 
 /** The API without `close`, so the server cannot close the runtime behind our back. */
-function apiOnly(api: OutpostApi & { connections(): ReturnType<NonNullable<ServableApi["connections"]>> }): ServableApi {
+function apiOnly(
+  api: OutpostApi & Pick<Outpost, "as" | "security"> & { connections(): ReturnType<NonNullable<ServableApi["connections"]>> },
+): ServableApi {
   return {
+    as: (caller) => api.as(caller),
+    security: api.security,
     connections: () => api.connections(),
     health: () => api.health(),
     listAgents: () => api.listAgents(),
@@ -75,11 +80,25 @@ export function registerUp(program: Command): void {
       const project = await loadProject(path.resolve(opts.project));
       const logger = await quietLogger(process.env.OUTPOST_LOG_LEVEL ?? "warn");
       const outpost = await startOutpost({ project, dataDir: path.resolve(opts.data), logger });
+      // First start: the workspace gets an admin key (OUTPOST_ADMIN_KEY was adopted by the runtime if set), shown once below.
+      let adminKey: string | null = null;
+      try {
+        adminKey = (await outpost.security.identities.ensureAdminKey(project.workspace))?.key ?? null;
+      } catch (e) {
+        await outpost.close();
+        throw e;
+      }
       let server: Awaited<ReturnType<typeof createServer>> | undefined;
       let url: string;
       try {
         const publicUrl = opts.publicUrl ?? process.env.OUTPOST_PUBLIC_URL;
-        server = await createServer(apiOnly(outpost), { logger, version: cliVersion(), ...(publicUrl ? { publicUrl } : {}) });
+        const perMinute = project.auth?.rateLimit?.perMinute;
+        server = await createServer(apiOnly(outpost), {
+          logger,
+          version: cliVersion(),
+          ...(publicUrl ? { publicUrl } : {}),
+          ...(perMinute ? { rateLimitPerMinute: perMinute } : {}),
+        });
         url = await listen(server, { host: opts.host, port });
         outpost.advertise(url);
       } catch (e) {
@@ -136,6 +155,7 @@ export function registerUp(program: Command): void {
         dataDir: path.resolve(opts.data),
         models: outpost.describeModels(),
         connections: outpost.connections(),
+        adminKey,
       });
     });
 }
@@ -147,6 +167,8 @@ function printBanner(info: {
   dataDir: string;
   models: { agent: string; model: string }[];
   connections: { name: string; kind: string; state: string; error?: string; tools: number }[];
+  /** The admin key created at this first start: printed this once. */
+  adminKey: string | null;
 }): void {
   const { url, project } = info;
   // A wildcard listen address is not one to send requests to.
@@ -201,8 +223,14 @@ function printBanner(info: {
   const agent = leads[0] ?? models[0]?.agent ?? "AGENT";
   const input = "what can you do?";
   const body = JSON.stringify({ agent, input });
+  if (info.adminKey) {
+    out.line(out.bold("Admin key") + out.yellow("  (shown this once: store it now; it is kept only as a hash)"));
+    out.line(`  export OUTPOST_API_KEY=${info.adminKey}`);
+    out.line(out.dim(`  more keys: ${command(["keys", "create", "NAME", "--role", "operator", "--server", reach])}`));
+    out.line();
+  }
   out.line(out.bold("Try"));
-  out.line(`  curl -s ${reach}/v1/runs -H 'content-type: application/json' -d ${quote(body)}`);
+  out.line(`  curl -s ${reach}/v1/runs -H "authorization: Bearer $OUTPOST_API_KEY" -H 'content-type: application/json' -d ${quote(body)}`);
   out.line(`  ${command(["run", agent, input, "--server", reach])}`);
   out.line(`  ${command(["runs", "ls", "--server", reach])}`);
   if (existsSync(path.join(project.root, "demo.ts"))) {

@@ -28,7 +28,8 @@ import { agentCard, legacyCardJson, wantsLegacy, wantsV1 } from "./a2a-card.js";
 import { RunTasks } from "./a2a-tasks.js";
 
 export interface A2AOptions {
-  api: OutpostApi;
+  /** The API as the request's caller sees it (its workspace). */
+  apiOf: (request: FastifyRequest) => OutpostApi;
   /** Outpost's version, the cards' `version`. */
   version: string;
   /** Where clients reach this server (origin and optional path prefix); default: each request's Host. */
@@ -50,7 +51,7 @@ const rpcError = (id: JsonRpcId, code: number, message: string) => ({ jsonrpc: "
 
 /** Registers the A2A routes (a Fastify plugin: its body parser stays inside it). */
 export async function a2aRoutes(scope: FastifyInstance, options: A2AOptions): Promise<void> {
-  const { api } = options;
+  const { apiOf } = options;
 
   // JSON-RPC parses its own body, so that a malformed one gets -32700 rather than an HTTP 400.
   scope.removeContentTypeParser("application/json");
@@ -59,7 +60,7 @@ export async function a2aRoutes(scope: FastifyInstance, options: A2AOptions): Pr
   });
 
   const cardRoute = async (request: FastifyRequest<{ Params: { agent: string } }>) => {
-    const agent = await exposedAgent(api, request.params.agent);
+    const agent = await exposedAgent(apiOf(request), request.params.agent);
     const card = agentCard(agent, endpointOf(request, options.publicUrl, agent.name), options.version);
     return wantsV1(header(request, "a2a-version")) ? AgentCard.toJSON(card) : legacyCardJson(card);
   };
@@ -75,6 +76,7 @@ export async function a2aRoutes(scope: FastifyInstance, options: A2AOptions): Pr
   });
 
   scope.post<{ Params: { agent: string } }>("/a2a/:agent", { schema: { hide: true } }, async (request, reply) => {
+    const api = apiOf(request);
     const agent = await exposedAgent(api, request.params.agent);
     const parsed = parseRequest(request.body);
     if (!parsed.ok) return parsed.response;

@@ -88,7 +88,12 @@ function jsonRpcError(code: number, message: string) {
 }
 
 /** Registers `/mcp` in a scope of its own, whose errors answer JSON-RPC errors. */
-export async function registerMcpRoutes(server: FastifyInstance, api: OutpostApi, options: McpRouteOptions): Promise<void> {
+/** `apiOf(request)`: the API as the request's caller sees it (its workspace). */
+export async function registerMcpRoutes(
+  server: FastifyInstance,
+  apiOf: (request: FastifyRequest) => OutpostApi,
+  options: McpRouteOptions,
+): Promise<void> {
   const shutdown = new AbortController();
   server.addHook("preClose", async () => shutdown.abort());
 
@@ -118,7 +123,11 @@ export async function registerMcpRoutes(server: FastifyInstance, api: OutpostApi
       },
       async (request, reply) => {
         reply.hijack();
-        await handleMcp(api, request.raw, reply.raw, request.body, { version: options.version, shutdown: shutdown.signal, request });
+        await handleMcp(apiOf(request), request.raw, reply.raw, request.body, {
+          version: options.version,
+          shutdown: shutdown.signal,
+          request,
+        });
       },
     );
 

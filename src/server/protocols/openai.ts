@@ -346,14 +346,19 @@ const chatDescription =
   "so and an `outpost` field; `stream: true` answers `chat.completion.chunk` server-sent events ending in `data: [DONE]`.";
 
 /** Registers the routes in a scope of their own, whose errors answer OpenAI's shape. */
-export async function registerOpenAiRoutes(server: FastifyInstance, api: OutpostApi, options: OpenAiRouteOptions = {}): Promise<void> {
+/** `apiOf(request)`: the API as the request's caller sees it (its workspace). */
+export async function registerOpenAiRoutes(
+  server: FastifyInstance,
+  apiOf: (request: FastifyRequest) => OutpostApi,
+  options: OpenAiRouteOptions = {},
+): Promise<void> {
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const startedAt = Math.floor(Date.now() / 1000);
   const shutdown = new AbortController();
   server.addHook("preClose", async () => shutdown.abort());
 
   const modelOf = (name: string) => ({ id: name, object: "model", created: startedAt, owned_by: "outpost" });
-  const requireAgent = async (name: string) => {
+  const requireAgent = async (api: OutpostApi, name: string) => {
     try {
       return await api.getAgent(name);
     } catch (err) {
@@ -385,7 +390,7 @@ export async function registerOpenAiRoutes(server: FastifyInstance, api: Outpost
           },
         },
       },
-      async () => ({ object: "list", data: (await api.listAgents()).map((a) => modelOf(a.name)) }),
+      async (request) => ({ object: "list", data: (await apiOf(request).listAgents()).map((a) => modelOf(a.name)) }),
     );
 
     scope.get<{ Params: { id: string } }>(
@@ -398,7 +403,7 @@ export async function registerOpenAiRoutes(server: FastifyInstance, api: Outpost
           response: { 200: modelSchema, "4xx": errorSchema },
         },
       },
-      async (request) => modelOf((await requireAgent(request.params.id)).name),
+      async (request) => modelOf((await requireAgent(apiOf(request), request.params.id)).name),
     );
 
     scope.post<{ Body: ChatRequest }>(
@@ -425,9 +430,10 @@ export async function registerOpenAiRoutes(server: FastifyInstance, api: Outpost
         },
       },
       async (request, reply) => {
+        const api = apiOf(request);
         const body = request.body;
         const parsed = parseChat(body);
-        const agent = await requireAgent(body.model);
+        const agent = await requireAgent(api, body.model);
         const sessionId = sessionOf(request, body);
         const key = request.headers["idempotency-key"];
         const context = sessionId !== undefined ? parsed.instructions : parsed.context;
