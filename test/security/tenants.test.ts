@@ -1,0 +1,227 @@
+/**
+ * Tenant isolation over every endpoint. Two workspaces (acme, the project's; globex, created through the API),
+ * each with an admin key. Every route the server has must have a case here (the list comes from the server
+ * itself, so a new route without a case fails); each case has globex's admin reach for acme's run, session,
+ * approval, artifact, tree, stream, events, key… and expects 404 or nothing of acme's in the answer.
+ */
+
+import type { FastifyInstance } from "fastify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_HEADERS } from "../helpers/auth.js";
+import { http, type Stack, startStack, waitForRun } from "../server/helpers.js";
+
+let stack: Stack;
+let globex: { authorization: string };
+const acme = { runId: "", sessionId: "", approvalId: "", artifactId: "art_acme_secret", keyId: "", waitingRunId: "" };
+
+/** Every `METHOD /path` the server routes, from Fastify's own route tree. */
+function serverRoutes(server: FastifyInstance): string[] {
+  const routes: string[] = [];
+  const stack: string[] = [];
+  for (const line of server.printRoutes({ commonPrefix: false }).split("\n")) {
+    const m = /^(.*?)(?:├── |└── )(.+?) \(([^)]+)\)$/.exec(line);
+    if (!m) continue;
+    const depth = m[1].length / 4;
+    stack.length = depth;
+    const full = (stack[depth - 1] ?? "") + m[2];
+    stack[depth] = full;
+    for (const method of m[3].split(", ")) if (method !== "HEAD") routes.push(`${method} ${full}`);
+  }
+  return routes;
+}
+
+beforeAll(async () => {
+  stack = await startStack();
+  const created = await http(stack.url, "POST", "/v1/workspaces", { body: { id: "globex" } });
+  expect(created.status).toBe(201);
+  const key = await http(stack.url, "POST", "/v1/keys", { body: { name: "globex-admin", roles: ["admin"], workspace: "globex" } });
+  expect(key.status).toBe(201);
+  expect(key.body.workspace).toBe("globex");
+  globex = { authorization: `Bearer ${key.body.key}` };
+
+  const getRun = async (id: string) => (await http(stack.url, "GET", `/v1/runs/${id}`)).body;
+  const run = await http(stack.url, "POST", "/v1/runs", { body: { agent: "support", input: "Where is order 1042?" } });
+  acme.runId = run.body.id;
+  acme.sessionId = run.body.session_id;
+  await waitForRun(getRun, acme.runId, (r) => ["completed", "failed"].includes(r.status));
+  const waiting = await http(stack.url, "POST", "/v1/runs", { body: { agent: "support", input: "Please refund order 1043" } });
+  acme.waitingRunId = waiting.body.id;
+  await waitForRun(getRun, acme.waitingRunId, (r) => r.status !== "queued" && r.status !== "running");
+  // A pending approval of acme's: the one the refund asks for, or (where policy stops the refund first) one written
+  // as the store writes them, so the approval routes are always tried on a real one.
+  let approvals = (await http(stack.url, "GET", "/v1/approvals?status=pending")).body;
+  if (approvals.length === 0) {
+    await stack.outpost.store.domain.write((trx) =>
+      trx
+        .insertInto("approvals")
+        .values({
+          id: "apr_acme_pending",
+          workspace: "acme",
+          run_id: acme.waitingRunId,
+          call_id: "call_refund",
+          agent: "support",
+          tool: "orders.refund",
+          arguments: JSON.stringify({ order_id: "1043" }),
+          status: "pending",
+          reason: null,
+          decided_by: null,
+          created_at: Date.now(),
+          decided_at: null,
+          call_key: null,
+          action_hash: null,
+          expires_at: null,
+          requested_by: null,
+          approver_role: null,
+          approver_group: null,
+          policies: null,
+          used_at: null,
+        })
+        .execute(),
+    );
+    approvals = (await http(stack.url, "GET", "/v1/approvals?status=pending")).body;
+  }
+  acme.approvalId = approvals[0]?.id ?? "apr_none";
+  await stack.outpost.store.putArtifact({
+    id: acme.artifactId,
+    workspace: "acme",
+    runId: acme.runId,
+    rootRunId: acme.runId,
+    callId: "call_1",
+    tool: "orders.lookup",
+    content: "acme's confidential output",
+    size: 26,
+    createdAt: Date.now(),
+  });
+  acme.keyId = (await http(stack.url, "GET", "/v1/keys")).body[0].id;
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+type Expect = "404" | "empty" | "own" | "forbidden";
+interface Case {
+  path: () => string;
+  body?: () => unknown;
+  /** 404: acme's thing does not exist for globex; empty: a listing without acme's things; own: globex's own view
+   * (must not mention acme's ids); forbidden: only the default workspace's admins may (403). */
+  expect: Expect;
+}
+
+const cases: Record<string, Case> = {
+  "GET /v1/health": { path: () => "/v1/health", expect: "own" },
+  "GET /openapi.json": { path: () => "/openapi.json", expect: "own" },
+  "GET /docs": { path: () => "/docs", expect: "own" },
+  "GET /docs/static/index.html": { path: () => "/docs/static/index.html", expect: "own" },
+  "GET /docs/static/swagger-initializer.js": { path: () => "/docs/static/swagger-initializer.js", expect: "own" },
+  "GET /docs*": { path: () => "/docs/static/index.css", expect: "own" },
+  "GET /docs/json": { path: () => "/docs/json", expect: "own" },
+  "GET /docs/yaml": { path: () => "/docs/yaml", expect: "own" },
+  "GET /v1/agents": { path: () => "/v1/agents", expect: "own" },
+  "GET /v1/agents/:name": { path: () => "/v1/agents/support", expect: "own" },
+  "GET /v1/connections": { path: () => "/v1/connections", expect: "own" },
+  "GET /v1/approvals": { path: () => "/v1/approvals", expect: "empty" },
+  "POST /v1/approvals/:id": { path: () => `/v1/approvals/${acme.approvalId}`, body: () => ({ decision: "approve" }), expect: "404" },
+  "GET /v1/artifacts/:id": { path: () => `/v1/artifacts/${acme.artifactId}`, expect: "404" },
+  "POST /v1/runs": {
+    path: () => "/v1/runs",
+    body: () => ({ input: "continue that", session_id: acme.sessionId }),
+    expect: "404",
+  },
+  "GET /v1/runs": { path: () => "/v1/runs", expect: "empty" },
+  "GET /v1/runs/:id": { path: () => `/v1/runs/${acme.runId}`, expect: "404" },
+  "GET /v1/runs/:id/events": { path: () => `/v1/runs/${acme.runId}/events`, expect: "404" },
+  "POST /v1/runs/:id/events": { path: () => `/v1/runs/${acme.waitingRunId}/events`, body: () => ({ name: "x" }), expect: "404" },
+  "GET /v1/runs/:id/stream": { path: () => `/v1/runs/${acme.runId}/stream`, expect: "404" },
+  "POST /v1/runs/:id/cancel": { path: () => `/v1/runs/${acme.waitingRunId}/cancel`, body: () => ({}), expect: "404" },
+  "GET /v1/runs/:id/tree": { path: () => `/v1/runs/${acme.runId}/tree`, expect: "404" },
+  "GET /v1/sessions/:id": { path: () => `/v1/sessions/${acme.sessionId}`, expect: "404" },
+  "POST /v1/chat/completions": {
+    path: () => "/v1/chat/completions",
+    body: () => ({ model: "support", messages: [{ role: "user", content: "hi" }] }),
+    expect: "own", // a run of globex's own
+  },
+  "POST /v1/workspaces": { path: () => "/v1/workspaces", body: () => ({ id: "initech" }), expect: "forbidden" },
+  "POST /v1/keys": { path: () => "/v1/keys?", body: () => ({ name: "x", roles: ["admin"], workspace: "acme" }), expect: "404" },
+  "GET /v1/keys": { path: () => "/v1/keys?workspace=acme", expect: "404" },
+  "DELETE /v1/keys/:id": { path: () => `/v1/keys/${acme.keyId}`, expect: "404" },
+  "GET /v1/models": { path: () => "/v1/models", expect: "own" },
+  "GET /v1/models/:id": { path: () => "/v1/models/support", expect: "own" },
+  "POST /mcp": {
+    path: () => "/mcp",
+    body: () => ({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "tools/call",
+      params: { name: "ask_support", arguments: { message: "hi", session_id: acme.sessionId } },
+    }),
+    expect: "own",
+  },
+  "GET /mcp": { path: () => "/mcp", expect: "own" },
+  "DELETE /mcp": { path: () => "/mcp", expect: "own" },
+  "POST /a2a/:agent": {
+    path: () => "/a2a/support",
+    body: () => JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tasks/get", params: { id: acme.runId } }),
+    expect: "own",
+  },
+  "GET /a2a/:agent/.well-known/agent-card.json": { path: () => "/a2a/support/.well-known/agent-card.json", expect: "own" },
+  "GET /a2a/:agent/.well-known/agent.json": { path: () => "/a2a/support/.well-known/agent.json", expect: "own" },
+};
+
+describe("tenant isolation", () => {
+  it("every route of the server has an isolation case", () => {
+    const missing = serverRoutes(stack.server).filter((r) => !(r in cases));
+    expect(missing).toEqual([]);
+  });
+
+  it("acme's things exist for acme's admin", async () => {
+    expect((await http(stack.url, "GET", `/v1/runs/${acme.runId}`)).status).toBe(200);
+    expect((await http(stack.url, "GET", `/v1/sessions/${acme.sessionId}`)).status).toBe(200);
+    expect((await http(stack.url, "GET", `/v1/artifacts/${acme.artifactId}`)).status).toBe(200);
+    expect((await http(stack.url, "GET", `/v1/runs/${acme.runId}/tree`)).status).toBe(200);
+    expect(acme.approvalId).not.toBe("apr_none"); // the refund waits for a person's approval
+  });
+
+  for (const [route, c] of Object.entries(cases)) {
+    it(`${route}: globex's admin sees nothing of acme's (${c.expect})`, async () => {
+      const [method] = route.split(" ") as [string];
+      const body = c.body?.();
+      const isA2A = route.startsWith("POST /a2a");
+      const res = await http(stack.url, method, c.path(), {
+        headers: {
+          ...globex,
+          ...(route === "POST /mcp" ? { accept: "application/json, text/event-stream" } : {}),
+          ...(isA2A ? { "content-type": "application/json" } : {}),
+        },
+        ...(body !== undefined ? { body } : {}),
+      });
+      expect(res.status, res.text).not.toBe(401);
+      if (c.expect !== "forbidden") expect(res.status, res.text).not.toBe(403);
+      for (const id of [acme.runId, acme.sessionId, acme.approvalId, acme.artifactId, acme.keyId, acme.waitingRunId]) {
+        if (c.path().includes(id) || JSON.stringify(body ?? "").includes(id)) continue;
+        expect(res.text, `${route} shows ${id}`).not.toContain(id);
+      }
+      expect(res.text).not.toContain("acme's confidential output");
+      if (c.expect === "404") expect(res.status, res.text).toBe(404);
+      if (c.expect === "empty") {
+        expect(res.status).toBe(200);
+        expect(res.body.items ?? res.body).toEqual([]);
+      }
+      if (c.expect === "forbidden") expect(res.status).toBe(403);
+      if (route === "POST /mcp" || isA2A) expect(res.text).not.toMatch(/"status":\s*"completed"|Order 104/);
+    });
+  }
+
+  it("after all that, acme's runs, approval and keys are untouched", async () => {
+    const waiting = (await http(stack.url, "GET", `/v1/runs/${acme.waitingRunId}`)).body;
+    expect(waiting.status).not.toBe("cancelled");
+    const events = (await http(stack.url, "GET", `/v1/runs/${acme.waitingRunId}/events`)).body as { type: string }[];
+    expect(events.map((e) => e.type)).not.toContain("event.received");
+    const pending = (await http(stack.url, "GET", "/v1/approvals?status=pending")).body as { id: string }[];
+    expect(pending.map((a) => a.id)).toContain(acme.approvalId);
+    const keys = (await http(stack.url, "GET", "/v1/keys")).body as { id: string; revoked_at: string | null; workspace: string }[];
+    expect(keys.every((k) => k.workspace === "acme" && k.revoked_at === null)).toBe(true);
+    expect((await http(stack.url, "GET", "/v1/runs", { headers: ADMIN_HEADERS })).body.items.length).toBeGreaterThanOrEqual(2);
+    const globexRuns = (await http(stack.url, "GET", "/v1/runs", { headers: globex })).body.items as { workspace: string }[];
+    expect(globexRuns.every((r) => r.workspace === "globex")).toBe(true);
+  });
+});
