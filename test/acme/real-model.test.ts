@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { systemsState } from "../../examples/acme/systems/inspect.js";
 import { INVOICE_DISPUTE } from "../../examples/acme/systems/scenarios.js";
 import { loadProject } from "../../src/definitions/index.js";
+import { readsData } from "../../src/models/scripted/client.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 import { type OpenAIServer, type RecordedRequest, startOpenAIServer, text, toolCalls } from "../helpers/openai-server.js";
 
@@ -21,7 +22,8 @@ type Message = { role: string; content?: string; tool_calls?: unknown[] };
 function acmeModel(req: RecordedRequest) {
   const messages: Message[] = req.body.messages;
   const system = String(messages[0]?.content ?? "");
-  const results = messages.filter((m) => m.role === "tool").map((m) => String(m.content));
+  // Tool results arrive wrapped as untrusted data; the model reads what is inside.
+  const results = messages.filter((m) => m.role === "tool").map((m) => readsData(String(m.content)));
   const last = results.at(-1) ?? "";
   const call = (name: string, args: unknown) => toolCalls([{ name, arguments: JSON.stringify(args) }]);
   const sinceLastUser = messages.slice(messages.findLastIndex((m) => m.role === "user") + 1);
@@ -32,18 +34,17 @@ function acmeModel(req: RecordedRequest) {
     return call("handoff__support", { reason: "invoice dispute" });
   }
   if (system.startsWith("You are Acme's customer-support agent")) {
-    // After the handoff: the invoice, then invoicing, then one reply, then the answer.
+    // After the handoff: invoicing (support cannot read the ledger: it gives the invoice id), one reply, the answer.
     const mine = messages.slice(
-      messages.findIndex((m) => m.role === "tool" && String(m.content).startsWith("The conversation is now with support")) + 1,
+      messages.findIndex((m) => m.role === "tool" && readsData(String(m.content)).startsWith("The conversation is now with support")) + 1,
     );
     const done = mine.filter((m) => m.role === "tool").length;
-    if (done === 0) return call("ledger__get_invoice", { invoice_id: INVOICE_DISPUTE.invoiceId });
-    if (done === 1) {
+    if (done === 0) {
       return call("delegate__invoicing", {
-        task: `Check invoice ${INVOICE_DISPUTE.invoiceId} against order ${INVOICE_DISPUTE.orderId} and correct it if it is wrong.`,
+        task: `The customer disputes invoice ${INVOICE_DISPUTE.invoiceId}. Check it against its order and correct it if it is wrong.`,
       });
     }
-    if (done === 2) {
+    if (done === 1) {
       return call("helpdesk__reply_to_customer", {
         ticket_id: INVOICE_DISPUTE.ticketId,
         status: "solved",
@@ -54,7 +55,7 @@ function acmeModel(req: RecordedRequest) {
   }
   if (system.startsWith("You are Acme's invoicing agent")) {
     if (turns === 0) return call("ledger__get_invoice", { invoice_id: INVOICE_DISPUTE.invoiceId });
-    if (turns === 1) return call("warehouse__get_order", { order_id: INVOICE_DISPUTE.orderId });
+    if (turns === 1) return call("warehouse__get_order", { order_id: (JSON.parse(last) as { order_id: string }).order_id });
     if (turns === 2) {
       const order = JSON.parse(last) as { lines: { sku: string; quantity: number; unit_price: number }[] };
       const lines = order.lines.map((l) => ({ sku: l.sku, quantity: l.quantity, unit_price: l.unit_price }));
@@ -117,7 +118,7 @@ describe("Acme on an OpenAI-compatible model, without scripts", () => {
     expect(supportTools).toEqual(
       expect.arrayContaining(["delegate__invoicing", "delegate__shipments", "delegate__refunds", "helpdesk__reply_to_customer"]),
     );
-    expect(supportTools).not.toContain("ledger__issue_refund"); // not in support's tools
+    expect(supportTools.filter((t: string) => t.startsWith("ledger__"))).toEqual([]); // customer service never touches the ledger
 
     const tree = await outpost.getRunTree(run.id);
     expect(tree.children.map((c) => [c.run.agent, c.run.status])).toEqual([["invoicing", "completed"]]);
