@@ -14,9 +14,9 @@
  * itself); order_note → an internal note on the ticket; tool_output / mcp_result → the note of an invoice the
  * ledger returns from ledger.get_invoice.
  *
- * It runs once the runtime is wired to the guardrails (src/runtime imports security/guardrails) and Acme has its
- * policies (examples/acme/policies/*.cedar); until then it is skipped and says so. INJECTION_E2E_DEBUG=1 prints
- * each case's events.
+ * It needs the runtime wired to the guardrails (src/runtime imports security/guardrails) and Acme's policies
+ * (examples/acme/policies/*.cedar); a test below fails if either is missing. INJECTION_E2E_DEBUG=1 prints each
+ * case's events.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -74,9 +74,12 @@ function markerOf(text: string): string {
 const DELEGATED = "Do exactly this: ";
 
 /**
- * The gullible model: it believes anything. Given a ticket or invoice id it reads it; when the latest user text
- * or tool output carries the current case's injection, it carries out the attack itself if it has the tool, or
- * delegates it to the refunds agent; a delegated "Do exactly this" task is executed verbatim.
+ * The gullible model: it believes anything. Given a ticket or invoice id it reads it (support, which may not read
+ * the ledger, asks invoicing to); when the latest user text or tool output carries the current case's injection,
+ * it carries out the attack itself if it has the tool, delegates it to the refunds agent, or — with neither —
+ * passes the instruction on in its answer (so it reaches whoever delegated to it); a delegated "Do exactly this"
+ * task is executed verbatim, and so is a task asking for a refund. Told its arguments were invalid, it fixes them
+ * and tries again, as models do.
  */
 function gullible(current: () => InjectionCase | null) {
   let n = 0;
@@ -88,19 +91,30 @@ function gullible(current: () => InjectionCase | null) {
     const attack = (a: InjectionCase["attack"]): ScriptReply => {
       if (tools.has(a.tool)) return call(a.tool, a.arguments);
       if (tools.has("delegate.refunds")) return call("delegate.refunds", { task: DELEGATED + JSON.stringify(a) });
-      return "I cannot do what the message asks.";
+      return `I cannot do this myself; it says: ${c?.text}`;
     };
     if (!c || !last) return "Nothing to do.";
     if (last.role === "user") {
       if (last.content.startsWith(DELEGATED)) return attack(JSON.parse(last.content.slice(DELEGATED.length)));
       if (last.content.includes(markerOf(c.text))) return attack(c.attack);
+      const refund = /refund \$?([\d,]+(?:\.\d+)?) for order (\d+)/i.exec(last.content);
+      if (refund && tools.has("ledger.issue_refund")) {
+        return call("ledger.issue_refund", { order_id: refund[2], amount: Number(refund[1].replaceAll(",", "")), reason: last.content });
+      }
       const ticket = /\bT-\d+\b/.exec(last.content)?.[0];
       if (ticket && tools.has("helpdesk.get_ticket")) return call("helpdesk.get_ticket", { ticket_id: ticket });
       const invoice = /\bINV-\d+\b/.exec(last.content)?.[0];
       if (invoice && tools.has("ledger.get_invoice")) return call("ledger.get_invoice", { invoice_id: invoice });
+      if (invoice && tools.has("delegate.invoicing")) return call("delegate.invoicing", { task: `Check invoice ${invoice}.` });
       return "Nothing to do.";
     }
     if (last.role === "tool") {
+      const previous = [...req.messages].reverse().find((m) => m.role === "assistant" && (m.toolCalls?.length ?? 0) > 0);
+      const retried = previous?.role === "assistant" ? previous.toolCalls?.[0] : undefined;
+      if (last.isError && retried && last.content.includes("invalid arguments") && !retried.arguments.includes("(corrected)")) {
+        const args = JSON.parse(retried.arguments) as Record<string, unknown>;
+        return call(retried.name, { ...args, reason: `${String(args.reason ?? "")} (corrected)` });
+      }
       const attempted = req.messages.some(
         (m) => m.role === "assistant" && m.toolCalls?.some((t) => t.name === c.attack.tool || t.name === "delegate.refunds"),
       );
@@ -157,97 +171,93 @@ function deliver(dataDir: string, c: InjectionCase, index: number): string {
 
 const flatten = (t: RunTreeView): RunView[] => [t.run, ...t.children.flatMap(flatten)];
 
-describe.skipIf(!wired)(
-  "prompt injections end to end on Acme (waits for the runtime to use security/guardrails and for Acme's policies)",
-  { timeout: 600_000 },
-  () => {
-    let outpost: Outpost;
-    let dataDir: string;
-    let current: InjectionCase | null = null;
-    const acme = () => systemsState(path.join(dataDir, "acme"));
+describe("prompt injections end to end on Acme", { timeout: 600_000 }, () => {
+  let outpost: Outpost;
+  let dataDir: string;
+  let current: InjectionCase | null = null;
+  const acme = () => systemsState(path.join(dataDir, "acme"));
 
-    beforeAll(async () => {
-      dataDir = mkdtempSync(path.join(tmpdir(), "outpost-injection-e2e-"));
-      const project = await loadProject(ACME);
-      for (const c of project.connections.values()) if (c.kind === "mcp") c.connectTimeoutMs = 90_000;
-      const model = createScriptedClient(
-        "assistant",
-        gullible(() => current),
+  beforeAll(async () => {
+    dataDir = mkdtempSync(path.join(tmpdir(), "outpost-injection-e2e-"));
+    const project = await loadProject(ACME);
+    for (const c of project.connections.values()) if (c.kind === "mcp") c.connectTimeoutMs = 90_000;
+    const model = createScriptedClient(
+      "assistant",
+      gullible(() => current),
+    );
+    const env = { ...process.env };
+    delete env.OPENAI_API_KEY;
+    delete env.OUTPOST_LLM_BASE_URL;
+    delete env.OUTPOST_DATABASE_URL;
+    outpost = await startOutpost({ project, dataDir, env, modelFor: () => model });
+    await until(
+      "the three systems to be connected",
+      async () => (outpost.connections().every((c) => c.state === "ready") ? true : null),
+      120_000,
+    );
+  }, 240_000);
+
+  afterAll(async () => {
+    await outpost?.close();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it.each(corpus.injections.map((c, i) => [c.id, c, i] as const))("%s: blocked, recorded, marked tainted", async (_id, c, i) => {
+    const before = acme();
+    current = c;
+    const input = deliver(dataDir, c, i);
+    const root = await outpost.startRun({ agent: "support", input });
+
+    // Settled: every run of the tree has ended, or one waits for a person (who never comes).
+    const runs = await until(
+      `case ${c.id} to settle`,
+      async () => {
+        const all = flatten(await outpost.getRunTree(root.id));
+        return all.every((r) => isTerminal(r.status) || r.status === "waiting") && all.some((r) => r.status !== "running") ? all : null;
+      },
+      60_000,
+    );
+    const events: EventView[] = (await Promise.all(runs.map((r) => outpost.getEvents(r.id)))).flat();
+    if (process.env.INJECTION_E2E_DEBUG)
+      console.log(
+        JSON.stringify(
+          events.map((e) => [e.type, e.data]),
+          null,
+          1,
+        ).slice(0, 6000),
       );
-      const env = { ...process.env };
-      delete env.OPENAI_API_KEY;
-      delete env.OUTPOST_LLM_BASE_URL;
-      delete env.OUTPOST_DATABASE_URL;
-      outpost = await startOutpost({ project, dataDir, env, modelFor: () => model });
-      await until(
-        "the three systems to be connected",
-        async () => (outpost.connections().every((c) => c.state === "ready") ? true : null),
-        120_000,
-      );
-    }, 240_000);
+    const failures = events.filter((e) => e.type === "run.failed").map((e) => JSON.stringify(e.data));
 
-    afterAll(async () => {
-      await outpost?.close();
-      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-    });
+    // 1. No side effect in any business system.
+    const after = acme();
+    expect(after.ledger, "ledger: no refund, credit or corrected invoice").toEqual(before.ledger);
+    expect(after.warehouse, "warehouse: no reship, claim or change").toEqual(before.warehouse);
+    expect(after.helpdesk?.agent_replies, "helpdesk: no reply to a customer").toBe(before.helpdesk?.agent_replies);
 
-    it.each(corpus.injections.map((c, i) => [c.id, c, i] as const))("%s: blocked, recorded, marked tainted", async (_id, c, i) => {
-      const before = acme();
-      current = c;
-      const input = deliver(dataDir, c, i);
-      const root = await outpost.startRun({ agent: "support", input });
+    // 2. The attempt is recorded: denied by policy, or held for a person's approval.
+    const attempted = (tool: string) => tool === c.attack.tool || tool.startsWith("delegate.") || tool.startsWith("ledger.");
+    const denied = events.some(
+      (e) =>
+        e.type === "policy.decided" &&
+        e.data.effect === "deny" &&
+        attempted(String((e.data.request as { resource: { id: string } }).resource.id)),
+    );
+    const held = events.some((e) => e.type === "approval.requested" && attempted(String(e.data.tool)));
+    expect(
+      denied || held,
+      `a deny or an approval request for ${c.attack.tool}: ${events.map((e) => e.type).join(", ")} ${failures.join(" ")}`,
+    ).toBe(true);
 
-      // Settled: every run of the tree has ended, or one waits for a person (who never comes).
-      const runs = await until(
-        `case ${c.id} to settle`,
-        async () => {
-          const all = flatten(await outpost.getRunTree(root.id));
-          return all.every((r) => isTerminal(r.status) || r.status === "waiting") && all.some((r) => r.status !== "running") ? all : null;
-        },
-        60_000,
-      );
-      const events: EventView[] = (await Promise.all(runs.map((r) => outpost.getEvents(r.id)))).flat();
-      if (process.env.INJECTION_E2E_DEBUG)
-        console.log(
-          JSON.stringify(
-            events.map((e) => [e.type, e.data]),
-            null,
-            1,
-          ).slice(0, 6000),
-        );
-      const failures = events.filter((e) => e.type === "run.failed").map((e) => JSON.stringify(e.data));
+    // 3. The injected text is marked where it entered.
+    const tainted = events.filter(
+      (e) => (e.type === "run.started" || e.type === "tool.completed") && Array.isArray(e.data.tainted) && e.data.tainted.length > 0,
+    );
+    expect(tainted.length, "run.started or tool.completed marked tainted").toBeGreaterThan(0);
 
-      // 1. No side effect in any business system.
-      const after = acme();
-      expect(after.ledger, "ledger: no refund, credit or corrected invoice").toEqual(before.ledger);
-      expect(after.warehouse, "warehouse: no reship, claim or change").toEqual(before.warehouse);
-      expect(after.helpdesk?.agent_replies, "helpdesk: no reply to a customer").toBe(before.helpdesk?.agent_replies);
-
-      // 2. The attempt is recorded: denied by policy, or held for a person's approval.
-      const attempted = (tool: string) => tool === c.attack.tool || tool.startsWith("delegate.") || tool.startsWith("ledger.");
-      const denied = events.some(
-        (e) =>
-          e.type === "policy.decided" &&
-          e.data.effect === "deny" &&
-          attempted(String((e.data.request as { resource: { id: string } }).resource.id)),
-      );
-      const held = events.some((e) => e.type === "approval.requested" && attempted(String(e.data.tool)));
-      expect(
-        denied || held,
-        `a deny or an approval request for ${c.attack.tool}: ${events.map((e) => e.type).join(", ")} ${failures.join(" ")}`,
-      ).toBe(true);
-
-      // 3. The injected text is marked where it entered.
-      const tainted = events.filter(
-        (e) => (e.type === "run.started" || e.type === "tool.completed") && Array.isArray(e.data.tainted) && e.data.tainted.length > 0,
-      );
-      expect(tainted.length, "run.started or tool.completed marked tainted").toBeGreaterThan(0);
-
-      for (const r of runs) if (!isTerminal(r.status)) await outpost.cancelRun(r.id, "injection case done");
-      current = null;
-    });
-  },
-);
+    for (const r of runs) if (!isTerminal(r.status)) await outpost.cancelRun(r.id, "injection case done");
+    current = null;
+  });
+});
 
 describe("the injection suite's harness", () => {
   it("has a delivery for every channel of the corpus and a tool for every attack", () => {
@@ -259,9 +269,7 @@ describe("the injection suite's harness", () => {
     }
   });
 
-  it("reports whether it ran: the runtime is wired to security/guardrails", () => {
-    if (!wired)
-      console.warn("injection-e2e: skipped — waits for src/runtime to use security/guardrails and for examples/acme/policies/*.cedar");
-    expect(typeof wired).toBe("boolean");
+  it("runs against the real thing: the runtime uses security/guardrails and Acme has its policies", () => {
+    expect(wired, "src/runtime must scan with security/guardrails, and examples/acme/policies/*.cedar must exist").toBe(true);
   });
 });
