@@ -19,6 +19,9 @@ export interface PolicyResult {
   decisions: number;
   p50Us: number;
   p99Us: number;
+  /** The same requests answered again (decision cache). */
+  cachedP50Us: number;
+  cachedP99Us: number;
   meanUs: number;
 }
 
@@ -156,35 +159,42 @@ function requests(): PolicyRequest[] {
   ];
 }
 
+/**
+ * Two series: every request new to the engine (a different person each time, so the decision cache cannot answer:
+ * the Cedar path), and the same requests again (what a run's repeated model.use / connector.use checks cost).
+ */
 export function policyLatency(quick: boolean): PolicyResult {
   const engine = createPolicyEngine(benchPolicyProject());
   const mix = requests();
-  const rounds = quick ? 2_000 : 10_000;
-  for (let i = 0; i < 2_000; i++) engine.authorize(mix[i % mix.length] as PolicyRequest); // warm-up (JIT, wasm)
-  const samples = new Float64Array(rounds * mix.length);
-  let n = 0;
-  for (let round = 0; round < rounds; round++) {
-    for (const request of mix) {
-      const start = process.hrtime.bigint();
-      engine.authorize(request);
-      samples[n++] = Number(process.hrtime.bigint() - start) / 1000;
+  const rounds = quick ? 1_000 : 5_000;
+  let who = 0;
+  const fresh = (r: PolicyRequest): PolicyRequest => ({ ...r, onBehalfOf: `user:${who++}` });
+  for (let i = 0; i < 2_000; i++) engine.authorize(fresh(mix[i % mix.length] as PolicyRequest)); // warm-up (JIT, wasm)
+  const measure = (make: (r: PolicyRequest) => PolicyRequest) => {
+    const samples = new Float64Array(rounds * mix.length);
+    let n = 0;
+    for (let round = 0; round < rounds; round++) {
+      for (const request of mix) {
+        const r = make(request);
+        const start = process.hrtime.bigint();
+        engine.authorize(r);
+        samples[n++] = Number(process.hrtime.bigint() - start) / 1000;
+      }
     }
-  }
-  const sorted = Array.from(samples).sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
-  return {
-    policies: engine.policies.length,
-    decisions: sorted.length,
-    p50Us: at(0.5),
-    p99Us: at(0.99),
-    meanUs: sorted.reduce((s, v) => s + v, 0) / sorted.length,
+    const sorted = Array.from(samples).sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+    return { decisions: sorted.length, p50Us: at(0.5), p99Us: at(0.99), meanUs: sorted.reduce((s, v) => s + v, 0) / sorted.length };
   };
+  const cold = measure(fresh);
+  const warm = measure((r) => r);
+  return { policies: engine.policies.length, ...cold, cachedP50Us: warm.p50Us, cachedP99Us: warm.p99Us };
 }
 
 export function policySection(r: PolicyResult, record: (name: string, value: string, note?: string) => void): string {
   const met = r.p99Us <= 100;
-  record("policy decision p50", `${r.p50Us.toFixed(1)} µs`, `${r.policies} policies`);
-  record("policy decision p99", `${r.p99Us.toFixed(1)} µs`, `target ≤ 100 µs: ${met ? "met" : "MISSED"}`);
+  record("policy decision p50 (new request)", `${r.p50Us.toFixed(1)} µs`, `${r.policies} policies`);
+  record("policy decision p99 (new request)", `${r.p99Us.toFixed(1)} µs`, `target ≤ 100 µs: ${met ? "met" : "MISSED"}`);
+  record("policy decision p99 (repeated)", `${r.cachedP99Us.toFixed(1)} µs`, `p50 ${r.cachedP50Us.toFixed(1)} µs, decision cache`);
   return `## Policy decisions (Cedar)
 
 ${r.decisions.toLocaleString("en-US")} decisions over 11 realistic requests (tool calls with arguments and amounts, model use
@@ -194,8 +204,14 @@ and context, Cedar evaluation over the preparsed set (\`statefulIsAuthorized\`),
 
 | Measure | Value | Note |
 | --- | ---: | --- |
-| p50 | ${r.p50Us.toFixed(1)} µs | mean ${r.meanUs.toFixed(1)} µs |
-| p99 | ${r.p99Us.toFixed(1)} µs | target ≤ 100 µs: ${met ? "met" : "**missed**"} |
+| p50, request new to the engine | ${r.p50Us.toFixed(1)} µs | mean ${r.meanUs.toFixed(1)} µs |
+| p99, request new to the engine | ${r.p99Us.toFixed(1)} µs | target ≤ 100 µs: ${met ? "met" : "**missed**"} |
+| p50 / p99, same request again | ${r.cachedP50Us.toFixed(1)} / ${r.cachedP99Us.toFixed(1)} µs | answered by the decision cache |
+
+A new request's cost is almost all the crossing into Cedar's WebAssembly: entities and context are converted on every
+call (an empty call costs ~35 µs here, one with two small entities ~140 µs, whatever the number of policies). The engine
+passes only the tool arguments some policy reads, and answers repeated requests (a run's model.use and connector.use
+checks at every step) from a cache.
 `;
 }
 

@@ -47,7 +47,7 @@ export function describeEvent(ev: EventView): string {
     case "approval.requested":
       return `${d.approval_id}: ${d.tool} ${short(d.arguments, 60)}`;
     case "approval.decided":
-      return `${d.approval_id} ${d.decision === "approve" ? "approved" : "denied"}${d.by ? ` by ${d.by}` : ""}${d.reason ? `: ${truncate(str(d.reason), 60)}` : ""}`;
+      return `${d.approval_id} ${d.decision === "approve" ? "approved" : d.decision === "expire" ? "expired" : "denied"}${d.by ? ` by ${d.by}` : ""}${d.reason ? `: ${truncate(str(d.reason), 60)}` : ""}`;
     case "run.waiting":
       return waitingText(d.for);
     case "run.resumed":

@@ -18,7 +18,7 @@ export interface UsageView {
 }
 
 export type WaitingFor =
-  | { kind: "approval"; approval_id: string }
+  | { kind: "approval"; approval_id: string /** when it expires (a denial) unless decided */; expires_at?: string }
   | { kind: "timer"; until: string /** set when the run waits to retry this tool's call (its system was away) */; retry?: string }
   | { kind: "event"; event: string }
   | { kind: "children"; run_ids: string[]; mode: "all" | "fail_fast" };
@@ -76,7 +76,7 @@ export interface ArtifactView {
   created_at: string;
 }
 
-export type ApprovalStatus = "pending" | "approved" | "denied";
+export type ApprovalStatus = "pending" | "approved" | "denied" | "expired";
 
 export interface ApprovalView {
   id: string;
@@ -89,6 +89,15 @@ export interface ApprovalView {
   decided_by: string | null;
   created_at: string;
   decided_at: string | null;
+  /** After this the request is denied (expired) unless decided. */
+  expires_at: string | null;
+  /** Who may decide it: a role and, if set, a group (e.g. operator of finance). */
+  approver: { role: string; group: string | null };
+  /** Who the run acts for: they cannot approve it themselves. */
+  requested_by: string | null;
+  /** SHA-256 binding the approval to the exact action (agent, tool, arguments, run, step). */
+  action_hash: string | null;
+  policies: string[];
 }
 
 export interface SessionMessageView {

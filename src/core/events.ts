@@ -12,7 +12,8 @@ const usage = z.object({ input_tokens: z.number(), output_tokens: z.number() });
 const toolCall = z.object({ id: z.string(), name: z.string(), arguments: z.string() });
 const runError = z.object({ code: z.string(), message: z.string() });
 export const waitingFor = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("approval"), approval_id: z.string() }),
+  /** `expires_at`: the approval's expiry, when the run wakes to deny it if nobody decided. */
+  z.object({ kind: z.literal("approval"), approval_id: z.string(), expires_at: z.string().optional() }),
   /** `retry`: a call whose outcome is unknown (its system went away) is retried, with its key, at `until`. */
   z.object({ kind: z.literal("timer"), until: z.string(), retry: z.string().optional() }),
   z.object({ kind: z.literal("event"), event: z.string() }),
@@ -41,6 +42,8 @@ export const eventData = {
     parent: parentLink.optional(),
     /** Who the run acts on behalf of (`user:<id>` or `key:<id>`): in every policy decision, never its approver. */
     by: z.string().optional(),
+    /** The input carried what looks like injected instructions: the run starts tainted. */
+    tainted: z.array(z.string()).optional(),
   }),
   "model.called": z.object({ step: z.number(), model: z.string() }),
   "model.responded": z.object({
@@ -66,18 +69,31 @@ export const eventData = {
     is_error: z.boolean(),
     /** The call was rejected before running (malformed output from the model). */
     model_error: z.boolean().optional(),
+    /** The data class of what the call returned (the tool's or its connection's): raises the run's classification. */
+    classification: z.enum(["public", "internal", "confidential", "restricted"]).optional(),
+    /** The output carried what looks like injected instructions (security/guardrails): the run is tainted from here on. */
+    tainted: z.array(z.string()).optional(),
   }),
   "approval.requested": z.object({
     approval_id: z.string(),
     call_id: z.string(),
     tool: z.string(),
     arguments: z.unknown(),
+    /** What is approved, bound by hash (security/approvals): agent, tool, arguments, run, call key. */
+    action_hash: z.string().optional(),
+    /** Who may approve (role, optional group) and until when (ISO time); the policies that asked for it. */
+    approver: z.object({ role: z.string(), group: z.string().nullable() }).optional(),
+    expires_at: z.string().optional(),
+    policies: z.array(z.string()).optional(),
   }),
   "approval.decided": z.object({
     approval_id: z.string(),
-    decision: z.enum(["approve", "deny"]),
+    /** `expire`: nobody decided in time — a denial. */
+    decision: z.enum(["approve", "deny", "expire"]),
     reason: z.string().nullable(),
     by: z.string().nullable(),
+    /** The action hash the approver was shown (from the approval record when it was decided). */
+    action_hash: z.string().optional(),
   }),
   "run.waiting": z.object({ for: waitingFor }),
   "run.resumed": z.object({ reason: z.string() }),

@@ -23,6 +23,7 @@ function toConnection(root: string, name: string, c: ConnectionInput): Connectio
       ...(t.approval ? { approval: t.approval } : {}),
       ...(t.timeout !== undefined ? { timeoutMs: t.timeout } : {}),
       ...(t.side_effects !== undefined ? { sideEffects: t.side_effects } : {}),
+      ...(t.classification ? { classification: t.classification } : {}),
     };
   }
   const base = {

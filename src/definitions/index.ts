@@ -11,7 +11,7 @@ export { DEFAULT_LIMITS, type LoadOptions, loadProject, type Validation, validat
 export { expandEnv, selectCandidate } from "./models.js";
 export { cedarIssue, positionAt } from "./policies.js";
 export { checkYaml } from "./schema-issues.js";
-export { parseYaml, type YamlSource } from "./yaml-source.js";
 export { PROVIDERS, type Provider } from "./schemas.js";
 export { delegateToolName, exposedAgents, handoffToolName } from "./teams.js";
 export type * from "./types.js";
+export { parseYaml, type YamlSource } from "./yaml-source.js";

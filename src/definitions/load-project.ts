@@ -135,8 +135,8 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
       delegates: agent.delegates ?? [],
       handoffs: agent.handoffs ?? [],
       fanOut: agent.fan_out ?? "all",
-      limits: mergeLimits(defaultLimits, agent.limits),
       clearance: agent.clearance ?? "internal",
+      limits: mergeLimits(defaultLimits, agent.limits),
       file,
     });
     agentSources.set(agent.name, source);
@@ -150,6 +150,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
 
   // policies/*.cedar (syntax here; the schema check is security/policy's, run by `outpost validate`)
   const policies = await readPolicyFiles(root, issues);
+
   if (!settings.file) return done();
   return done({
     root,
@@ -164,8 +165,8 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     policies,
     policyOptions: { baseline: settings.file.policies?.baseline ?? true },
     budgets,
-    ...(settings.file.egress ? { egress: { allow: settings.file.egress.allow } } : {}),
     ...(auth ? { auth } : {}),
+    ...(settings.file.egress ? { egress: { allow: settings.file.egress.allow } } : {}),
   });
 }
 

@@ -110,6 +110,8 @@ const connectionToolSettings = z.strictObject({
   approval: z.enum(["required", "none"]).optional(),
   timeout: duration.optional(),
   side_effects: z.boolean().optional(),
+  /** Overrides the connection's classification for this tool (e.g. the one returning customers' personal data). */
+  classification: classification.optional(),
 });
 const connectionBase = {
   timeout: duration.optional(),
@@ -185,6 +187,13 @@ export const projectFileShape = {
     })
     .optional(),
   scripts_dir: z.string().min(1).optional(),
+  /** MCP servers and OpenAPI documents; each name is the namespace of its tools. */
+  connections: z
+    .record(
+      z.string().regex(/^[a-z][a-z0-9_]*$/, 'connection names are lowercase letters, digits and "_" (e.g. "helpdesk")'),
+      connectionSchema,
+    )
+    .optional(),
   /** Cedar policies live in policies/*.cedar; `baseline: false` turns the shipped baseline off. */
   policies: z.strictObject({ baseline: z.boolean().optional() }).optional(),
   /** The hosts HTTP tools may reach (host, host:port, *.domain); without it, the hosts the connections name. */
@@ -199,13 +208,6 @@ export const projectFileShape = {
           ),
       ),
     })
-    .optional(),
-  /** MCP servers and OpenAPI documents; each name is the namespace of its tools. */
-  connections: z
-    .record(
-      z.string().regex(/^[a-z][a-z0-9_]*$/, 'connection names are lowercase letters, digits and "_" (e.g. "helpdesk")'),
-      connectionSchema,
-    )
     .optional(),
   /** Spend caps (security/budgets); the per-run caps are the agents' limits max_usd / max_tokens. */
   budgets: z.array(budgetSchema).optional(),
@@ -225,7 +227,8 @@ export const projectFileShape = {
         .optional(),
       rate_limit: z.strictObject({ per_minute: z.int().min(1).max(1_000_000) }).optional(),
     })
-    .optional(),};
+    .optional(),
+};
 
 export const projectFileSchema = z.strictObject(projectFileShape);
 export type ProjectFile = z.output<typeof projectFileSchema>;

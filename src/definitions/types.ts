@@ -134,6 +134,8 @@ export interface ConnectionToolSettings {
   timeoutMs?: number;
   /** Marks a tool as read-only (no side effects). */
   sideEffects?: boolean;
+  /** The data class of what this tool returns, when it differs from its connection's. */
+  classification?: Classification;
 }
 
 interface ConnectionBase {

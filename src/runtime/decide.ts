@@ -7,8 +7,11 @@
 import type { WaitingFor } from "../core/api.js";
 import { ev, type NewEvent } from "../core/events.js";
 import type { AgentDefinition, AgentToolRef, ToolDefinition } from "../definitions/types.js";
+import type { Approver } from "../security/approvals/index.js";
+import { scanForInjection } from "../security/guardrails/index.js";
+import type { PolicyDecision, PolicyRequest } from "../security/types.js";
 import { ARTIFACTS_READ } from "../tools/index.js";
-import { type RunState, type ToolCallState, WAIT_FOR_EVENT, WAIT_UNTIL } from "./state.js";
+import { type PolicyDecided, type RunState, type ToolCallState, WAIT_FOR_EVENT, WAIT_UNTIL } from "./state.js";
 
 export interface DecideContext {
   /** The agent working on the run now (`state.agent`). */
@@ -16,6 +19,20 @@ export interface DecideContext {
   /** Every registered tool (the agent may use only those in `agent.tools`). */
   tools: { get(name: string): ToolDefinition | undefined };
   now: number;
+  /** Policy on every action and approvals bound to it; absent = every action allowed, static approvals only. */
+  governance?: Governance;
+}
+
+/** What decide needs of security (runtime/governance.ts builds it per run). Pure functions of their inputs. */
+export interface Governance {
+  /** The policy requests a call needs, in order (e.g. connector.use, then tool.call); empty = none. */
+  requestsFor(agent: AgentDefinition, s: RunState, call: ToolCallState, tool: ToolDefinition, args: unknown): PolicyRequest[];
+  authorize(request: PolicyRequest): PolicyDecision;
+  /** SHA-256 of the policies in force, recorded with each decision. */
+  policiesHash: string;
+  /** The hash an approval of this call is bound to. */
+  actionHash(s: RunState, call: ToolCallState, args: unknown): string;
+  approvalTtlMs: number;
 }
 
 export type Action =
@@ -25,8 +42,18 @@ export type Action =
   | { kind: "call_model"; intent: NewEvent }
   /** Commit `intent` (tool.called) if any — then run the tool with the call's idempotency key. */
   | { kind: "call_tool"; call: ToolCallState; tool: ToolDefinition; args: unknown; intent: NewEvent | null }
-  /** Create an approval request and wait for it. */
-  | { kind: "request_approval"; call: ToolCallState; args: unknown }
+  /** Create an approval request (bound to the action's hash, expiring) and wait for it. */
+  | {
+      kind: "request_approval";
+      call: ToolCallState;
+      args: unknown;
+      approver: Approver;
+      policies: string[];
+      actionHash: string | null;
+      expiresAt: number | null;
+    }
+  /** Nobody decided in time: mark the approval expired in the store (a denial), then decide again. */
+  | { kind: "expire_approval"; approvalId: string }
   /** Start a child run for each of these delegation calls (their intents are committed). */
   | { kind: "start_children"; calls: { call: ToolCallState; agent: string; task: string }[] }
   /** Commit `events`, then cancel these child runs (a sibling failed under fan_out: fail_fast). */
@@ -45,6 +72,12 @@ export function decide(ctx: DecideContext, s: RunState): Action {
   if (s.waiting?.kind === "children" && !stillWaiting(ctx, s)) {
     // Children finished while the run was not parked (e.g. it was being recovered): resume it ourselves.
     return { kind: "commit", events: [ev("run.resumed", { reason: "children finished" })] };
+  }
+  if (s.waiting?.kind === "approval" && !stillWaiting(ctx, s)) {
+    // Decided while the run was held by a worker (no store wake-up came), or expired: resume here.
+    const id = s.waiting.approval_id;
+    const decided = s.calls.some((c) => c.approval?.id === id && c.approval.decision !== undefined);
+    return { kind: "commit", events: [ev("run.resumed", { reason: decided ? "approval decided" : "approval expired" })] };
   }
   if (s.waiting?.kind === "timer" && s.waiting.retry !== undefined && !stillWaiting(ctx, s)) {
     // Time to try the call again (same key): the pending call below is retried once the run is resumed.
@@ -135,7 +168,12 @@ function stillWaiting(ctx: DecideContext, s: RunState): boolean {
     if (w.mode === "fail_fast" && waiting.some((c) => c.childResult && c.childResult.status !== "completed")) return false;
     return waiting.some((c) => !c.childResult && !c.result);
   }
-  return true; // approvals are resumed by the store (run.resumed)
+  if (w.kind === "approval") {
+    // Past its expiry the run must wake to expire it (a denial); else it waits again with a wake_at in the past, forever.
+    if (w.expires_at !== undefined && ctx.now >= Date.parse(w.expires_at)) return false;
+    return !s.calls.some((c) => c.approval?.id === w.approval_id && c.approval.decision !== undefined);
+  }
+  return true;
 }
 
 function reject(call: ToolCallState, message: string): Action {
@@ -155,7 +193,11 @@ function allowedRef(agent: AgentDefinition, name: string): AgentToolRef | undefi
 function childCompleted(call: ToolCallState, agent: string): NewEvent {
   const r = call.childResult as NonNullable<ToolCallState["childResult"]>;
   if (r.status === "completed") {
-    return ev("tool.completed", { call_id: call.id, tool: call.name, output: r.output ?? "", is_error: false });
+    // A child's answer may relay instructions it read in untrusted data: scanned like any tool output, so the
+    // parent is tainted too (and its side effects then wait for a person).
+    const output = r.output ?? "";
+    const tainted = [...new Set(scanForInjection(output).findings.map((f) => f.pattern))];
+    return ev("tool.completed", { call_id: call.id, tool: call.name, output, is_error: false, ...(tainted.length > 0 ? { tainted } : {}) });
   }
   const why = r.error ? `${r.error.code}: ${r.error.message}` : r.status;
   return ev("tool.completed", {
@@ -225,17 +267,68 @@ function decideCall(ctx: DecideContext, s: RunState, call: ToolCallState): Actio
     if (problem) return refuse(call, problem);
   }
 
-  const approval = allowed.approval ?? tool.approval ?? "none";
-  if (approval === "required") {
-    if (!call.approval) return { kind: "request_approval", call, args };
-    if (!call.approval.decision) return { kind: "wait", for: { kind: "approval", approval_id: call.approval.id } };
-    if (call.approval.decision === "deny") {
-      const why = `${call.name} was denied${call.approval.by ? ` by ${call.approval.by}` : ""}${call.approval.reason ? `: ${call.approval.reason}` : ""}`;
+  // Policy on every action: decided (and recorded) before anything else happens to the call.
+  const g = ctx.governance;
+  if (g && !call.intentCommitted) {
+    if (call.decisions.length === 0) {
+      const requests = g.requestsFor(ctx.agent, s, call, tool, args);
+      if (requests.length > 0) {
+        return { kind: "commit", events: requests.map((r) => decidedEvent(call.id, r, g.authorize(r), g.policiesHash)) };
+      }
+    }
+    const denied = call.decisions.find((d) => d.effect === "deny");
+    if (denied) {
+      return {
+        kind: "commit",
+        events: [ev("tool.completed", { call_id: call.id, tool: call.name, output: policyRefusal(denied), is_error: true })],
+      };
+    }
+  }
+
+  const byPolicy = call.intentCommitted ? undefined : call.decisions.find((d) => d.approval)?.approval;
+  const approver: Approver | null = byPolicy
+    ? { role: byPolicy.role, group: byPolicy.group }
+    : (allowed.approval ?? tool.approval ?? "none") === "required"
+      ? { role: "operator", group: null }
+      : null;
+  if (approver && !call.intentCommitted) {
+    if (!call.approval) {
+      return {
+        kind: "request_approval",
+        call,
+        args,
+        approver,
+        policies: byPolicy?.policies ?? [],
+        actionHash: g ? g.actionHash(s, call, args) : null,
+        expiresAt: g ? ctx.now + g.approvalTtlMs : null,
+      };
+    }
+    const a = call.approval;
+    if (!a.decision) {
+      if (a.expiresAt !== undefined && ctx.now >= a.expiresAt) return { kind: "expire_approval", approvalId: a.id };
+      return { kind: "wait", for: { kind: "approval", approval_id: a.id, ...(a.expiresAt ? { expires_at: iso(a.expiresAt) } : {}) } };
+    }
+    let problem: { code: string; why: string } | null = null;
+    if (a.decision === "deny") {
+      problem = { code: "approval_denied", why: `${call.name} was denied${a.by ? ` by ${a.by}` : ""}${a.reason ? `: ${a.reason}` : ""}` };
+    } else if (a.decision === "expire") {
+      problem = { code: "approval_expired", why: `${call.name} was not approved in time: the approval ${a.id} expired` };
+    } else if (g && a.actionHash !== undefined) {
+      // Fail closed: the action about to run must be exactly the one requested, and the one the approver saw.
+      const now = g.actionHash(s, call, args);
+      if (now !== a.actionHash || (a.decidedHash !== undefined && a.decidedHash !== a.actionHash)) {
+        problem = {
+          code: "approval_mismatch",
+          why: `${call.name} was not run: the approved action does not match the one requested (approval ${a.id} was altered)`,
+        };
+      }
+    }
+    if (problem) {
       return {
         kind: "commit",
         events: [
-          ev("tool.completed", { call_id: call.id, tool: call.name, output: `error: ${why}`, is_error: true }),
-          ev("run.failed", { error: { code: "approval_denied", message: why } }),
+          ev("tool.completed", { call_id: call.id, tool: call.name, output: `error: ${problem.why}`, is_error: true }),
+          ev("run.failed", { error: { code: problem.code, message: problem.why } }),
         ],
       };
     }
@@ -312,6 +405,27 @@ function decideWait(ctx: DecideContext, s: RunState, call: ToolCallState, args: 
   return s.waiting
     ? { kind: "wait", for: s.waiting }
     : { kind: "commit", events: [ev("run.waiting", { for: { kind: "event", event: name } })] };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A decision as recorded in the run's log (call_id absent for model.use). */
+export function decidedEvent(callId: string | undefined, r: PolicyRequest, d: PolicyDecision, policiesHash: string): NewEvent {
+  return ev("policy.decided", {
+    ...(callId !== undefined ? { call_id: callId } : {}),
+    request: { action: r.action, agent: r.agent, on_behalf_of: r.onBehalfOf, resource: r.resource, context: r.context },
+    effect: d.effect,
+    policies: d.policies,
+    approval: d.approval,
+    policies_sha256: policiesHash,
+  });
+}
+
+/** What the model is told when policy refuses an action: enough to explain it to the user, nothing to work around. */
+function policyRefusal(d: PolicyDecided): string {
+  const what = `${d.request.action} on ${d.request.resource.type} "${d.request.resource.id}"`;
+  const why = d.policies.length > 0 ? `forbidden by policy ${d.policies.join(", ")}` : "no policy permits it";
+  return `refused: ${what} is not allowed for agent ${d.request.agent} (${why}). It was not executed. Tell the user it cannot be done this way, or do something else.`;
 }
 
 function parseArguments(text: string): { ok: true; value: unknown } | { ok: false; error: string } {

@@ -12,14 +12,35 @@
  * the same key, and the tool (or the system behind it) de-duplicates.
  */
 import { createHash } from "node:crypto";
+import { OutpostError } from "../core/errors.js";
 import { ev, type NewEvent, type RunEvent } from "../core/events.js";
 import { newId } from "../core/ids.js";
 import { DEFAULT_LIMITS } from "../definitions/index.js";
-import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
-import { type ChatMessage, costUsd, type ModelClient, ModelError, type ToolSpec } from "../models/types.js";
-import { type ChildNotice, type ClaimedRun, CommitConflict, type RunPatch, type RunRecord, type Store } from "../store/types.js";
+import type { AgentDefinition, ModelCandidate, Project, ToolDefinition } from "../definitions/types.js";
+import { type ChatMessage, costUsd, type ModelClient, ModelError, type ModelLocation, type ToolSpec } from "../models/types.js";
+import { estimate as estimateCost, type Reservation, type ReserveResult } from "../security/budgets/index.js";
+import {
+  maskMessages,
+  type PiiMapping,
+  scanForInjection,
+  UNTRUSTED_DATA_NOTE,
+  unmaskValue,
+  wrapUntrusted,
+} from "../security/guardrails/index.js";
+import { modelUseRequest } from "../security/policy/index.js";
+import type { PolicyEngine } from "../security/types.js";
+import {
+  type ApprovalRequestInput,
+  type ChildNotice,
+  type ClaimedRun,
+  CommitConflict,
+  type RunPatch,
+  type RunRecord,
+  type Store,
+} from "../store/types.js";
 import { artifactPreview, ToolOutcomeUnknown, ToolUnavailable } from "../tools/index.js";
-import { type Action, decide } from "./decide.js";
+import { type Action, decide, decidedEvent, type Governance } from "./decide.js";
+import { auditEntriesFor, connectionOf } from "./governance.js";
 import { apply, type RunState, replay, type ToolCallState } from "./state.js";
 
 const DEFAULT_TOOL_TIMEOUT_MS = 30_000;
@@ -43,13 +64,38 @@ export interface ExecutorDeps {
   project: Project;
   tools: { get(name: string): ToolDefinition | undefined };
   collaboration: Collaboration;
-  modelFor(agent: AgentDefinition): ModelClient;
+  /** The agent's usable models in preference order (the router picks the first the policy allows for the run). */
+  modelsFor(agent: AgentDefinition): ModelRoute[];
   toolSpecsFor(agent: AgentDefinition): ToolSpec[];
+  /** Policy on every action, approvals bound to it; absent = all allowed (embedding without governance). */
+  governanceFor?(run: RunRecord): Governance;
+  /** The engine `model.use` is asked of (the same as governance's). */
+  policy?: PolicyEngine;
+  /** Replaces secret values (security/vault Redactor) in what the run records: tool outputs and error messages. */
+  redact?(text: string): string;
+  /** Spend caps: a reservation before each model call, settled after. Absent = no caps configured. */
+  budgets?: {
+    reserve(request: { workspace: string; runId: string; agent: string; usd: number; tokens: number }): Promise<ReserveResult>;
+    settle(id: string, actual: { usd: number; tokens: number }): Promise<unknown>;
+    release(id: string): Promise<unknown>;
+  };
   dataDir: string;
   /** Committed events (and transient `model.delta` ones, seq -1), for live streams. */
   publish(runId: string, seq: number, type: string, data: unknown, at: number): void;
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
+
+/** One model an agent may use: an alias candidate whose credentials are set. */
+export interface ModelRoute {
+  alias: string;
+  provider: ModelCandidate["provider"];
+  model: string;
+  location: ModelLocation;
+  client(): ModelClient;
+}
+
+/** Output tokens a call may produce when a budget applies: the reservation covers exactly this much. */
+const BUDGETED_MAX_OUTPUT_TOKENS = 4096;
 
 /** How the outside stops a run: one signal per run, aborted on shutdown or cancel. */
 export class RunControl {
@@ -146,13 +192,14 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
    * delivered while we held the run): the state is then rebuilt from the log plus our staged facts,
    * and the caller must decide again instead of acting on a stale decision.
    */
-  const commit = async (approval?: { id: string; callId: string; tool: string; arguments: unknown }, force = false): Promise<boolean> => {
+  const commit = async (approval?: ApprovalRequestInput, force = false): Promise<boolean> => {
     if (pending.length === 0 && !approval && !force) return true;
     const batch = pending;
     const batchFacts = facts;
     pending = [];
     facts = [];
     const release = state.terminal !== null || state.waiting !== null;
+    const audit = governance ? auditEntriesFor(state, run.id, batch, route ? { location: route.location } : null) : [];
     try {
       const result = await store.commit({
         runId: run.id,
@@ -161,6 +208,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
         events: batch,
         patch: patchOf(state, release),
         approval,
+        ...(audit.length > 0 ? { audit } : {}),
       });
       publishAll(batch, committedSeq + 1, result.at);
       committedSeq = result.lastSeq;
@@ -200,7 +248,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
 
   /** Ends the run as failed with the reason (and hands the lease back). */
   const fail = async (code: string, message: string) => {
-    stage([ev("run.failed", { error: { code, message: storable(message) } })]);
+    stage([ev("run.failed", { error: { code, message: storable(deps.redact ? deps.redact(message) : message) } })]);
     await commit(undefined, true);
   };
 
@@ -242,13 +290,16 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
   if (state.handoffs > 0 && !state.terminal) await moveSession();
 
   const history = run.sessionSeq > 1 ? await sessionHistory(store, run.sessionId, run.sessionSeq) : [];
-  let model!: ModelClient;
+  const governance = deps.governanceFor?.(run);
+  let routes!: ModelRoute[];
+  /** The model of the latest call (its location goes in the audit entry of its answer). */
+  let route: ModelRoute | null = null;
   let toolSpecs!: ToolSpec[];
   /** Model and tools of the agent now working on the run; false when they cannot be set up (the run has failed). */
   const setUp = async (): Promise<boolean> => {
     let setup = "model_unavailable";
     try {
-      model = deps.modelFor(agent as AgentDefinition); // fails e.g. when no candidate of the model alias has its credentials set
+      routes = deps.modelsFor(agent as AgentDefinition); // fails e.g. when no candidate of the model alias has its credentials set
       setup = "tool_unavailable";
       toolSpecs = deps.toolSpecsFor(agent as AgentDefinition);
       return true;
@@ -259,7 +310,45 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
     }
   };
   if (!(await setUp())) return;
-  const ctx = { agent, tools: deps.tools, now: 0 };
+  const ctx = { agent, tools: deps.tools, now: 0, ...(governance ? { governance } : {}) };
+
+  /**
+   * The model router: the first of the agent's models the policy allows for this run now (`model.use`, with the
+   * run's classification and the model's location). The decision is recorded when it changes.
+   */
+  const chooseModel = (): ModelRoute | { problem: string } => {
+    const policy = deps.policy;
+    if (!policy) return routes[0];
+    const facts = { agent: state.agent, onBehalfOf: state.by, runClassification: state.classification, tainted: state.tainted.length > 0 };
+    const prev = state.modelDecision;
+    let refused: NewEvent | null = null;
+    const denied: string[] = [];
+    for (const r of routes) {
+      const request = modelUseRequest({ ...facts, alias: r.alias, candidate: r });
+      const same =
+        prev?.effect === "allow" &&
+        prev.request.resource.id === request.resource.id &&
+        prev.request.agent === request.agent &&
+        prev.request.context.run_classification === state.classification &&
+        prev.policies_sha256 === policy.hash;
+      if (same) return r;
+      const d = policy.authorize(request);
+      // A model whose use needs a person's approval is not one the router can pick by itself: fail closed.
+      if (d.effect === "allow" && !d.approval) {
+        stage([decidedEvent(undefined, request, d, policy.hash)], true);
+        return r;
+      }
+      refused ??= decidedEvent(undefined, request, d, policy.hash);
+      denied.push(`${request.resource.id} (${r.location})`);
+    }
+    if (refused) stage([refused], true);
+    return {
+      problem:
+        `no model agent ${state.agent} may use is allowed for this run: it has touched ${state.classification} data, and the policy ` +
+        `does not allow ${denied.join(", ")} for it. Add a candidate with location: local to model alias "${(agent as AgentDefinition).model}" ` +
+        "in outpost.yaml, or change the policy",
+    };
+  };
 
   try {
     for (;;) {
@@ -316,21 +405,119 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
           continue;
         case "request_approval": {
           const approvalId = newId("apr");
+          const expiresAt = action.expiresAt === null ? undefined : new Date(action.expiresAt).toISOString();
           stage([
-            ev("approval.requested", { approval_id: approvalId, call_id: action.call.id, tool: action.call.name, arguments: action.args }),
-            ev("run.waiting", { for: { kind: "approval", approval_id: approvalId } }),
+            ev("approval.requested", {
+              approval_id: approvalId,
+              call_id: action.call.id,
+              tool: action.call.name,
+              arguments: action.args,
+              approver: action.approver,
+              ...(action.actionHash !== null ? { action_hash: action.actionHash } : {}),
+              ...(expiresAt ? { expires_at: expiresAt } : {}),
+              ...(action.policies.length > 0 ? { policies: action.policies } : {}),
+            }),
+            ev("run.waiting", { for: { kind: "approval", approval_id: approvalId, ...(expiresAt ? { expires_at: expiresAt } : {}) } }),
           ]);
-          if (!(await commit({ id: approvalId, callId: action.call.id, tool: action.call.name, arguments: action.args }))) continue;
+          const approval: ApprovalRequestInput = {
+            id: approvalId,
+            callId: action.call.id,
+            agent: state.agent,
+            callKey: action.call.key,
+            tool: action.call.name,
+            arguments: action.args,
+            requestedBy: state.by,
+            approverRole: action.approver.role,
+            approverGroup: action.approver.group,
+            policies: action.policies,
+            ...(action.actionHash !== null ? { actionHash: action.actionHash } : {}),
+            ...(action.expiresAt !== null ? { expiresAt: action.expiresAt } : {}),
+          };
+          if (!(await commit(approval))) continue;
           await cancelIfAsked();
           await afterEnd();
           return;
         }
-        case "call_model": {
-          stage([action.intent]);
+        case "expire_approval": {
+          // Nobody decided in time: the store marks it expired (unless someone decided just now) and logs the denial.
           if (!(await commit())) continue;
-          if (control.why) continue; // a cancel learned from the commit: never start the call
+          try {
+            await store.applyExternal(run.workspace, {
+              kind: "approval",
+              approvalId: action.approvalId,
+              decision: "expire",
+              reason: null,
+              by: null,
+            });
+          } catch (err) {
+            if (!(err instanceof OutpostError && err.code === "conflict")) throw err;
+          }
+          state = replay(run.id, await store.getEvents(run.id)); // the store appended to the log: read it back
+          committedSeq = state.lastSeq;
+          continue;
+        }
+        case "call_model": {
+          const chosen = chooseModel();
+          if ("problem" in chosen) {
+            await fail("model_not_allowed", chosen.problem);
+            await afterEnd();
+            return;
+          }
+          route = chosen;
+          const model = chosen.client();
+          const prompt = promptFor(agent, history, state, toolSpecs, chosen.location);
+          // Spend caps: the most this call can cost is reserved before it is made, and settled after.
+          let reservation: Reservation | null = null;
+          const budgeted = deps.budgets !== undefined && (model.price.inputPerMTok > 0 || model.price.outputPerMTok > 0);
+          if (budgeted) {
+            const most = estimateCost(model.price, prompt.chars, BUDGETED_MAX_OUTPUT_TOKENS);
+            const refusal = runCapRefusal(agent, state, most.usd);
+            const r: ReserveResult = refusal
+              ? { ok: false, ...refusal }
+              : await (deps.budgets as NonNullable<ExecutorDeps["budgets"]>).reserve({
+                  workspace: run.workspace,
+                  runId: run.id,
+                  agent: state.agent,
+                  usd: most.usd,
+                  tokens: most.tokens,
+                });
+            if (!r.ok) {
+              if (r.onExceed === "wait" && r.retryAt !== null) {
+                stage([
+                  ev("run.waiting", { for: { kind: "timer", until: new Date(r.retryAt).toISOString(), retry: `budget ${r.cap.scope}` } }),
+                ]);
+                await commit(undefined, true);
+                await cancelIfAsked();
+                return;
+              }
+              await fail("budget_exceeded", r.message);
+              await afterEnd();
+              return;
+            }
+            reservation = r.reservation;
+          }
+          const releaseReservation = () => (reservation ? deps.budgets?.release(reservation.id).catch(() => undefined) : undefined);
+          stage([action.intent]);
+          if (!(await commit())) {
+            await releaseReservation();
+            continue;
+          }
+          if (control.why) {
+            await releaseReservation(); // a cancel learned from the commit: never start the call
+            continue;
+          }
           const step = state.modelCalls + 1;
-          const response = await callModel(deps, model, agent, history, state, toolSpecs, control, step);
+          const response = await callModel(deps, model, agent, prompt, state, toolSpecs, control, step, budgeted);
+          if (reservation) {
+            if (response?.type === "model.responded") {
+              const d = response.data;
+              await deps.budgets
+                ?.settle(reservation.id, { usd: d.cost_usd, tokens: d.usage.input_tokens + d.usage.output_tokens })
+                .catch((err) => deps.log.warn({ run_id: run.id, err: (err as Error)?.message }, "could not settle a budget reservation"));
+            } else {
+              await releaseReservation();
+            }
+          }
           if (response === null) continue; // cancelled: loop commits run.cancelled
           stage([response], true);
           continue;
@@ -437,7 +624,8 @@ function patchOf(s: RunState, release: boolean): RunPatch {
   }
   if (s.waiting) {
     const w = s.waiting;
-    return { ...base, status: "waiting", waitingFor: w, wakeAt: w.kind === "timer" ? Date.parse(w.until) : null };
+    const wakeAt = w.kind === "timer" ? Date.parse(w.until) : w.kind === "approval" && w.expires_at ? Date.parse(w.expires_at) : null;
+    return { ...base, status: "waiting", waitingFor: w, wakeAt };
   }
   return { ...base, status: "running" };
 }
@@ -453,28 +641,81 @@ async function sessionHistory(store: Store, sessionId: string, beforeSeq: number
   return messages;
 }
 
+/** What a model is sent: tool output delimited as untrusted data; for a model outside, PII masked. */
+interface Prompt {
+  messages: ChatMessage[];
+  /** Placeholders put in for PII, to be put back in what the model answers (null: nothing masked). */
+  pii: PiiMapping | null;
+  /** Its size, for the budget's estimate. */
+  chars: number;
+}
+
+function promptFor(agent: AgentDefinition, history: ChatMessage[], state: RunState, tools: ToolSpec[], location: ModelLocation): Prompt {
+  const system = tools.length > 0 ? `${agent.instructions}\n\n${UNTRUSTED_DATA_NOTE}` : agent.instructions;
+  let messages: ChatMessage[] = [{ role: "system", content: system }, ...history];
+  for (const m of state.messages) messages.push(m.role === "tool" ? { ...m, content: wrapUntrusted(m.toolName, m.content) } : m);
+  let pii: PiiMapping | null = null;
+  if (location !== "local") {
+    const masked = maskMessages(messages);
+    messages = masked.messages;
+    pii = masked.mapping.values.size > 0 ? masked.mapping : null;
+  }
+  let chars = JSON.stringify(tools).length;
+  for (const m of messages) chars += m.content.length + (m.role === "assistant" && m.toolCalls ? JSON.stringify(m.toolCalls).length : 0);
+  return { messages, pii, chars };
+}
+
+/** The run's own cap (limits.max_usd) holds before a call too: one that could cross it is not made. */
+function runCapRefusal(agent: AgentDefinition, s: RunState, usd: number): Omit<Extract<ReserveResult, { ok: false }>, "ok"> | null {
+  const limit = agent.limits.maxUsd;
+  if (s.costUsd + usd <= limit) return null;
+  return {
+    cap: {
+      scope: `run:${s.runId}`,
+      period: "total",
+      periodKey: "total",
+      usd: limit,
+      unit: "usd",
+      limit,
+      spent: s.costUsd,
+      reserved: 0,
+      requested: usd,
+    },
+    onExceed: "fail",
+    retryAt: null,
+    message:
+      `the next model call could cost up to $${usd.toFixed(4)}, and this run has spent $${s.costUsd.toFixed(4)} of its ` +
+      `$${limit} (limit max_usd of agent ${agent.name}): the call was not made`,
+  };
+}
+
 async function callModel(
   deps: ExecutorDeps,
   model: ModelClient,
   agent: AgentDefinition,
-  history: ChatMessage[],
+  prompt: Prompt,
   state: RunState,
   tools: ToolSpec[],
   control: RunControl,
   step: number,
+  budgeted: boolean,
 ): Promise<NewEvent | null> {
   const signal = control.signal;
-  const messages: ChatMessage[] = [{ role: "system", content: agent.instructions }, ...history, ...state.messages];
+  const pii = prompt.pii;
   try {
     const call = model.generate({
       agent: agent.name,
-      messages,
+      messages: prompt.messages,
       tools,
       signal,
-      onTextDelta: (text) => deps.publish(state.runId, -1, "model.delta", { step, text }, Date.now()),
+      ...(budgeted ? { maxOutputTokens: BUDGETED_MAX_OUTPUT_TOKENS } : {}),
+      // Streamed text carries placeholders where PII was masked: put the values back for the watcher too.
+      onTextDelta: (text) => deps.publish(state.runId, -1, "model.delta", { step, text: pii ? unmaskValue(text, pii) : text }, Date.now()),
     });
     // A provider that ignores its signal must still not hold a cancel or a shutdown hostage.
-    const r = await raceAbort(call, signal);
+    const raw = await raceAbort(call, signal);
+    // The log keeps real values: placeholders the model wrote (e.g. in a tool's arguments) are put back.
+    const r = pii ? { ...raw, text: unmaskValue(raw.text, pii), toolCalls: unmaskValue(raw.toolCalls, pii) } : raw;
     return ev("model.responded", {
       step,
       text: storable(r.text),
@@ -571,7 +812,7 @@ async function callTool(
       break;
     }
   }
-  output = storable(output);
+  output = storable(deps.redact ? deps.redact(output) : output);
   const max = deps.project.agents.get(state.agent)?.limits.maxToolOutput ?? DEFAULT_LIMITS.maxToolOutput;
   if (output.length > max) {
     // Context stays bounded: the model sees a preview and a handle, and pages through the rest with artifacts.read.
@@ -589,5 +830,16 @@ async function callTool(
     });
     output = artifactPreview(output, id, max);
   }
-  return ev("tool.completed", { call_id: call.id, tool: call.name, output, is_error: isError });
+  // What the run has now taken in: the data's class, and whether it carries what looks like injected instructions.
+  const classification = tool.classification ?? connectionOf(deps.project, tool.name)?.classification ?? "internal";
+  const scan = isError ? null : scanForInjection(output);
+  const tainted = scan?.suspicious ? [...new Set(scan.findings.map((f) => f.pattern))] : [];
+  return ev("tool.completed", {
+    call_id: call.id,
+    tool: call.name,
+    output,
+    is_error: isError,
+    classification,
+    ...(tainted.length > 0 ? { tainted } : {}),
+  });
 }

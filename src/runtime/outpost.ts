@@ -25,6 +25,13 @@ import { newId } from "../core/ids.js";
 import { DEFAULT_LIMITS, exposedAgents, selectCandidate } from "../definitions/index.js";
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
 import { createModelClient, describeModel, type ModelClient } from "../models/index.js";
+import { AuditLog, loadAuditSigningKey } from "../security/audit/index.js";
+import { Budgets, teamsOf } from "../security/budgets/index.js";
+import { scanForInjection } from "../security/guardrails/index.js";
+import { Identities, IdentityStore, localCaller, OidcVerifier } from "../security/identity/index.js";
+import { createPolicyEngine, type ProjectPolicyEngine } from "../security/policy/index.js";
+import type { SecurityServices } from "../security/services.js";
+import type { Caller } from "../security/types.js";
 import { type ApprovalRecord, type ChildNotice, openStore, type RunRecord, type Store } from "../store/index.js";
 import {
   artifactPreview,
@@ -38,11 +45,9 @@ import {
   type ToolSourceDeps,
   type ToolSourceStatus,
 } from "../tools/index.js";
-import { Identities, IdentityStore, localCaller, OidcVerifier } from "../security/identity/index.js";
-import type { SecurityServices } from "../security/services.js";
-import type { Caller } from "../security/types.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
-import { type Collaboration, callKeyOf, executeRun, type OutcomeRetry, RunControl } from "./executor.js";
+import { type Collaboration, callKeyOf, executeRun, type ModelRoute, type OutcomeRetry, RunControl } from "./executor.js";
+import { approvalRehash, runGovernance } from "./governance.js";
 import { Scheduler } from "./scheduler.js";
 import { ScopedOutpost, type WorkspaceRuntime } from "./scoped-api.js";
 import { approvalView, artifactView, eventView, iso, runView, treeView } from "./views.js";
@@ -67,6 +72,10 @@ export interface OutpostOptions {
   pollMs?: number;
   /** How calls whose outcome is unknown (their system went away mid-call) are retried with their key. */
   outcomeRetry?: OutcomeRetry;
+  /** How long an approval request stays open before it expires (a denial). Default 24 h. */
+  approvalTtlMs?: number;
+  /** How often the audit chainer links new entries (default 1000 ms). */
+  auditIntervalMs?: number;
   /** Observes every event this process commits or streams (telemetry, benchmarks). Must not throw. */
   onEvent?: (event: EventView) => void;
   /** What connections get to resolve `secret://` references (security/vault VaultSecrets) and which hosts they may
@@ -128,6 +137,11 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly controls = new Map<string, RunControl>();
   private readonly log: pino.Logger;
+  /** Policy on every action: the project's Cedar policies (and the shipped baseline). */
+  readonly policy: ProjectPolicyEngine;
+  /** Spend caps (outpost.yaml `budgets`); null when none are configured. */
+  private readonly budgets: Budgets | null;
+  readonly audit: AuditLog;
   private scheduler: Scheduler | null = null;
   private closed = false;
 
@@ -144,6 +158,12 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     this.security = { defaultWorkspace: this.workspace, identities: new Identities(new IdentityStore(store.domain)) };
     this.local = new ScopedOutpost(this, localCaller(this.workspace));
     this.log = options.logger ?? pino({ level: env.OUTPOST_LOG_LEVEL ?? "warn" });
+    this.policy = createPolicyEngine(options.project);
+    const caps = options.project.budgets ?? [];
+    this.budgets = caps.length > 0 ? new Budgets(store.domain, caps) : null;
+    this.audit = new AuditLog(store, loadAuditSigningKey({ dataDir, env }), {
+      onError: (err) => this.log.warn({ err: (err as Error)?.message }, "audit chainer: will retry"),
+    });
     const fixed = new Map<string, ToolDefinition>();
     for (const t of [...builtinTools, artifactsTool(store), ...collaborationTools(options.project), ...options.project.tools.values()]) {
       fixed.set(t.name, t);
@@ -169,6 +189,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
 
   async start(): Promise<this> {
     await this.startIdentities();
+    this.audit.start(this.options.auditIntervalMs ?? 1000);
     // Connections come up together; one that cannot be reached reports it and keeps retrying (never blocks the start).
     await Promise.all(this.tools.listSources().map((source) => source.start()));
     try {
@@ -306,6 +327,9 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       agent: r.agent,
       input: r.task,
       idempotencyKey: `delegate:${call.key}`,
+      // The child acts for the same person, and inherits its parent's taint: the task was written from what the parent read.
+      startedBy: parent.by,
+      tainted: [...new Set([...parent.tainted, ...injectionFindings([r.task])])],
       parent: {
         runId: parentRun.id,
         callId: call.id,
@@ -349,7 +373,17 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
           tools: this.tools,
           collaboration: this.collaboration,
           ...(this.options.outcomeRetry ? { outcomeRetry: this.options.outcomeRetry } : {}),
-          modelFor: (agent) => this.modelFor(agent),
+          modelsFor: (agent) => this.modelsFor(agent),
+          policy: this.policy,
+          governanceFor: (run) =>
+            runGovernance({
+              project: this.project,
+              engine: this.policy,
+              workspace: run.workspace,
+              runId: run.id,
+              ...(this.options.approvalTtlMs !== undefined ? { approvalTtlMs: this.options.approvalTtlMs } : {}),
+            }),
+          ...(this.budgets ? { budgets: this.budgetsForRuns(this.budgets) } : {}),
           toolSpecsFor: (agent) => this.tools.specsFor(agent),
           dataDir: this.dataDir,
           publish: (runId, seq, type, data, at) => {
@@ -366,6 +400,43 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       // The run may have been claimed again meanwhile (a lapsed lease): leave that execution's control.
       if (this.controls.get(claimed.run.id) === control) this.controls.delete(claimed.run.id);
     }
+  }
+
+  /** Budgets as the executor uses them: each reservation counts against the agent's teams too. */
+  private budgetsForRuns(budgets: Budgets): NonNullable<Parameters<typeof executeRun>[0]["budgets"]> {
+    return {
+      reserve: (r) => budgets.reserve({ ...r, teams: teamsOf(this.project.teams.values(), r.agent) }),
+      settle: (id, actual) => budgets.settle(id, actual),
+      release: (id) => budgets.release(id),
+    };
+  }
+
+  /** The agent's usable models, in the order of its alias's candidates (those whose credentials are set). */
+  modelsFor(agent: AgentDefinition): ModelRoute[] {
+    const custom = this.options.modelFor?.(agent);
+    if (custom) {
+      const provider = custom.provider as ModelRoute["provider"];
+      return [{ alias: agent.model, provider, model: custom.modelId, location: custom.location, client: () => custom }];
+    }
+    const alias = this.project.models.get(agent.model);
+    if (!alias) throw new OutpostError("invalid_project", `agent ${agent.name} uses unknown model alias "${agent.model}"`);
+    const usable = alias.candidates.filter((c) => c.requiresEnv.every((name) => Boolean(this.env[name])));
+    if (usable.length === 0) selectCandidate(alias, this.env); // throws, naming what each candidate needs
+    return usable.map((c, i) => ({
+      alias: agent.model,
+      provider: c.provider,
+      model: c.model,
+      location: c.location,
+      client: () => {
+        const key = `${agent.model}#${i}`;
+        let client = this.models.get(key);
+        if (!client) {
+          client = createModelClient(agent.model, c, { scriptsDir: this.project.scriptsDir, env: this.env });
+          this.models.set(key, client);
+        }
+        return client;
+      },
+    }));
   }
 
   modelFor(agent: AgentDefinition): ModelClient {
@@ -520,6 +591,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       sessionId: req.session_id,
       idempotencyKey: req.idempotency_key,
       startedBy: caller.id,
+      tainted: injectionFindings([req.input, ...(req.context ?? []).map((m) => m.content)]),
       ...(req.context && req.context.length > 0 ? { context: req.context } : {}),
     });
     if (created) this.wake();
@@ -672,6 +744,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       decision: d.decision,
       reason: d.reason ?? null,
       by: caller.via === "local" ? (d.by ?? null) : caller.id,
+      rehash: approvalRehash, // a record altered since the request is a denial
     });
     if (r.woke) this.wake();
     for (const e of r.events) this.publish(eventView(r.run.id, e));
@@ -698,9 +771,17 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     for (const set of this.listeners.values()) for (const l of set) l({ run_id: "", seq: -2, type: "outpost.closing", data: {}, at: "" });
     await this.scheduler?.stop();
     await Promise.all(this.tools.listSources().map((source) => source.close().catch(() => undefined)));
+    await this.audit.close().catch((err) => this.log.warn({ err: (err as Error)?.message }, "audit chainer did not close cleanly"));
     await this.store.close();
     this.lock.release();
   }
+}
+
+/** What looks like injected instructions in what a caller sent (a customer's message, pasted mail): the run starts tainted. */
+function injectionFindings(texts: string[]): string[] {
+  const found = new Set<string>();
+  for (const text of texts) for (const f of scanForInjection(text).findings) found.add(f.pattern);
+  return [...found];
 }
 
 /** PostgreSQL cannot store U+0000 in text, and no person means to send it: refuse it clearly, on every store. */

@@ -4,7 +4,8 @@
  * same state. (It mutates for speed; a state belongs to one executor.)
  */
 import type { WaitingFor } from "../core/api.js";
-import type { RunEvent } from "../core/events.js";
+import type { EventDataOf, RunEvent } from "../core/events.js";
+import type { Classification } from "../definitions/types.js";
 import type { ChatMessage } from "../models/types.js";
 
 export interface ToolCallState {
@@ -18,13 +19,27 @@ export interface ToolCallState {
   intentCommitted: boolean;
   /** Arguments as committed with the intent. */
   arguments?: unknown;
-  approval?: { id: string; decision?: "approve" | "deny"; reason?: string | null; by?: string | null };
+  approval?: {
+    id: string;
+    /** Bound at request time; recomputed from the call before it runs. */
+    actionHash?: string;
+    expiresAt?: number;
+    decision?: "approve" | "deny" | "expire";
+    reason?: string | null;
+    by?: string | null;
+    /** The hash the approver was shown (from the approval record at decision time). */
+    decidedHash?: string;
+  };
+  /** Policy decisions recorded for this call (connector.use, then tool.call / agent.delegate / agent.handoff). */
+  decisions: PolicyDecided[];
   result?: { output: string; isError: boolean };
   /** A delegation call's child run, once started. */
   child?: { runId: string; agent: string };
   /** How the child run ended, once its parent has heard. */
   childResult?: { status: "completed" | "failed" | "cancelled"; output: string | null; error: { code: string; message: string } | null };
 }
+
+export type PolicyDecided = EventDataOf<"policy.decided">;
 
 /** Where a delegated run sits in its tree. */
 export interface ParentLink {
@@ -50,6 +65,14 @@ export interface RunState {
   retryWaits: number;
   input: string;
   sessionId: string;
+  /** Who the run acts on behalf of (run.started `by`). */
+  by: string | null;
+  /** The highest data class the run has touched (tool outputs): decides which models may see it. */
+  classification: Classification;
+  /** What looked like injected instructions in content the run took in (input, tool outputs); empty = not tainted. */
+  tainted: string[];
+  /** The latest model.use decision (call_id absent): reused while the model and run classification stay the same. */
+  modelDecision: PolicyDecided | null;
   messages: ChatMessage[];
   /** Model responses plus tool results so far. */
   steps: number;
@@ -90,6 +113,10 @@ export function initialState(runId: string): RunState {
     retryWaits: 0,
     input: "",
     sessionId: "",
+    by: null,
+    classification: "public",
+    tainted: [],
+    modelDecision: null,
     messages: [],
     steps: 0,
     modelCalls: 0,
@@ -112,6 +139,8 @@ export function initialState(runId: string): RunState {
   };
 }
 
+const CLASS_ORDER: Classification[] = ["public", "internal", "confidential", "restricted"];
+
 /** Built-in tools that make a run wait; decided purely from the log (see decide.ts). */
 export const WAIT_FOR_EVENT = "wait.for_event";
 export const WAIT_UNTIL = "wait.until";
@@ -128,6 +157,8 @@ export function apply(s: RunState, e: RunEvent): RunState {
       s.input = e.data.input;
       s.sessionId = e.data.session_id;
       s.parent = e.data.parent ?? null;
+      s.by = e.data.by ?? null;
+      if (e.data.tainted) s.tainted.push(...e.data.tainted);
       for (const m of e.data.context ?? []) s.messages.push({ role: m.role, content: m.content });
       s.messages.push({ role: "user", content: e.data.input });
       break;
@@ -156,6 +187,7 @@ export function apply(s: RunState, e: RunEvent): RunState {
         argumentsText: c.arguments,
         key: `${s.runId}.${d.step}.${c.id}`,
         intentCommitted: false,
+        decisions: [],
       }));
       s.messages.push({
         role: "assistant",
@@ -193,6 +225,9 @@ export function apply(s: RunState, e: RunEvent): RunState {
       s.retryWaits = 0;
       const call = s.calls.find((c) => c.id === e.data.call_id);
       if (call) call.result = { output: e.data.output, isError: e.data.is_error };
+      const touched = e.data.classification;
+      if (touched && CLASS_ORDER.indexOf(touched) > CLASS_ORDER.indexOf(s.classification)) s.classification = touched;
+      if (e.data.tainted) s.tainted.push(...e.data.tainted);
       if (e.data.model_error) {
         s.modelErrorStreak++;
         s.lastModelProblem = e.data.output;
@@ -216,7 +251,13 @@ export function apply(s: RunState, e: RunEvent): RunState {
     }
     case "approval.requested": {
       const call = s.calls.find((c) => c.id === e.data.call_id);
-      if (call) call.approval = { id: e.data.approval_id };
+      if (call) {
+        call.approval = {
+          id: e.data.approval_id,
+          ...(e.data.action_hash !== undefined ? { actionHash: e.data.action_hash } : {}),
+          ...(e.data.expires_at !== undefined ? { expiresAt: Date.parse(e.data.expires_at) } : {}),
+        };
+      }
       break;
     }
     case "approval.decided": {
@@ -225,7 +266,17 @@ export function apply(s: RunState, e: RunEvent): RunState {
         call.approval.decision = e.data.decision;
         call.approval.reason = e.data.reason;
         call.approval.by = e.data.by;
+        if (e.data.action_hash !== undefined) call.approval.decidedHash = e.data.action_hash;
       }
+      break;
+    }
+    case "policy.decided": {
+      if (e.data.call_id === undefined) {
+        s.modelDecision = e.data;
+        break;
+      }
+      const call = s.calls.find((c) => c.id === e.data.call_id);
+      if (call) call.decisions.push(e.data);
       break;
     }
     case "run.waiting":

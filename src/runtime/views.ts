@@ -42,6 +42,11 @@ export function approvalView(a: ApprovalRecord): ApprovalView {
     decided_by: a.decidedBy,
     created_at: iso(a.createdAt),
     decided_at: a.decidedAt === null ? null : iso(a.decidedAt),
+    expires_at: a.expiresAt === null ? null : iso(a.expiresAt),
+    approver: { role: a.approverRole ?? "operator", group: a.approverGroup },
+    requested_by: a.requestedBy,
+    action_hash: a.actionHash,
+    policies: a.policies,
   };
 }
 

@@ -9,7 +9,7 @@
  */
 
 const runStatuses = ["queued", "running", "waiting", "completed", "failed", "cancelled"] as const;
-const approvalStatuses = ["pending", "approved", "denied"] as const;
+const approvalStatuses = ["pending", "approved", "denied", "expired"] as const;
 
 const string = { type: "string" } as const;
 const nullableString = { type: ["string", "null"] } as const;
@@ -193,6 +193,16 @@ export const sharedSchemas = [
       decided_by: nullableString,
       created_at: dateTime,
       decided_at: nullableDateTime,
+      expires_at: { ...nullableDateTime, description: "After this the request is denied (expired) unless decided." },
+      approver: {
+        type: "object",
+        description: "Who may decide: a role (operator unless a policy says otherwise) and, if set, a group such as finance.",
+        properties: { role: string, group: nullableString },
+        required: ["role", "group"],
+      },
+      requested_by: { ...nullableString, description: "Who the run acts for; they cannot approve it themselves." },
+      action_hash: { ...nullableString, description: "SHA-256 binding the approval to this exact action." },
+      policies: { type: "array", items: string, description: "Policies that asked for the approval." },
     },
     required: ["id", "run_id", "agent", "tool", "status", "reason", "decided_by", "created_at", "decided_at"],
     additionalProperties: true,

@@ -9,7 +9,7 @@ import { EVENT_SCHEMA_VERSION } from "../core/events.js";
 import { newId } from "../core/ids.js";
 import { migrate } from "./migrate.js";
 import type { Database, RunsTable } from "./schema.js";
-import { newLeaseToken, SqlStore, toRunRecord } from "./sql-store.js";
+import { approvalColumns, newLeaseToken, SqlStore, toRunRecord } from "./sql-store.js";
 import { type ClaimedRun, CommitConflict, type CommitRequest, type CommitResult } from "./types.js";
 
 interface Pending {
@@ -170,8 +170,11 @@ export class PostgresStore extends SqlStore {
     }
     if (r.approval) {
       const a = r.approval;
-      await sql`INSERT INTO approvals (id, workspace, run_id, call_id, agent, tool, arguments, status, created_at)
-        SELECT ${a.id}, workspace, id, ${a.callId}, agent, ${a.tool}, ${JSON.stringify(a.arguments ?? null)}, 'pending', ${at}
+      const c = approvalColumns(a);
+      await sql`INSERT INTO approvals (id, workspace, run_id, call_id, agent, tool, arguments, status, created_at,
+          call_key, action_hash, expires_at, requested_by, approver_role, approver_group, policies)
+        SELECT ${c.id}, workspace, id, ${c.call_id}, COALESCE(${c.agent}, agent), ${c.tool}, ${c.arguments}, 'pending', ${at},
+          ${c.call_key}, ${c.action_hash}, ${c.expires_at}::bigint, ${c.requested_by}, ${c.approver_role}, ${c.approver_group}, ${c.policies}
         FROM runs WHERE id = ${r.runId}`.execute(trx);
     }
     if (r.audit && r.audit.length > 0) {

@@ -13,6 +13,7 @@ import { newId } from "../core/ids.js";
 import type { ApprovalsTable, ArtifactsTable, Database, RunsTable } from "./schema.js";
 import type {
   ApprovalRecord,
+  ApprovalRequestInput,
   ArtifactRecord,
   ClaimedRun,
   CommitRequest,
@@ -90,6 +91,31 @@ function toApprovalRecord(a: Selectable<ApprovalsTable>): ApprovalRecord {
     decidedBy: a.decided_by,
     createdAt: Number(a.created_at),
     decidedAt: a.decided_at == null ? null : Number(a.decided_at),
+    callKey: a.call_key ?? null,
+    actionHash: a.action_hash ?? null,
+    expiresAt: a.expires_at == null ? null : Number(a.expires_at),
+    requestedBy: a.requested_by ?? null,
+    approverRole: a.approver_role ?? null,
+    approverGroup: a.approver_group ?? null,
+    policies: a.policies ? (JSON.parse(a.policies) as string[]) : [],
+  };
+}
+
+/** The columns of a new approval, as both drivers insert it in their commit path. */
+export function approvalColumns(a: ApprovalRequestInput) {
+  return {
+    id: a.id,
+    call_id: a.callId,
+    agent: a.agent ?? null,
+    tool: a.tool,
+    arguments: JSON.stringify(a.arguments ?? null),
+    call_key: a.callKey ?? null,
+    action_hash: a.actionHash ?? null,
+    expires_at: a.expiresAt ?? null,
+    requested_by: a.requestedBy ?? null,
+    approver_role: a.approverRole ?? null,
+    approver_group: a.approverGroup ?? null,
+    policies: a.policies && a.policies.length > 0 ? JSON.stringify(a.policies) : null,
   };
 }
 
@@ -151,6 +177,7 @@ export const startedEvent = (row: Selectable<RunsTable>, input: CreateRunInput) 
     session_id: row.session_id,
     ...(input.context && input.context.length > 0 ? { context: input.context } : {}),
     ...(input.startedBy ? { by: input.startedBy } : {}),
+    ...(input.tainted && input.tainted.length > 0 ? { tainted: input.tainted } : {}),
     ...(input.parent
       ? {
           parent: {
@@ -473,15 +500,22 @@ export abstract class SqlStore implements Store {
       let woke = false;
 
       if (input.kind === "approval") {
-        // Fail closed: only a pending approval can be decided, exactly once.
+        // Fail closed: only a pending approval can be decided, exactly once; after its expiry, or when its record no
+        // longer hashes to the action it was requested for, whatever was asked becomes a denial.
+        const a = approval as ApprovalRecord;
+        let decision = input.decision;
+        let reason = input.reason;
+        if (decision !== "expire" && a.expiresAt !== null && now >= a.expiresAt) {
+          decision = "expire";
+          reason = `expired at ${new Date(a.expiresAt).toISOString()} before it was decided`;
+        } else if (a.actionHash !== null && input.rehash && input.rehash(a) !== a.actionHash) {
+          decision = "deny";
+          reason = "the approval record was altered after it was requested: denied";
+        }
+        const status = decision === "approve" ? "approved" : decision === "expire" ? "expired" : "denied";
         const updated = await trx
           .updateTable("approvals")
-          .set({
-            status: input.decision === "approve" ? "approved" : "denied",
-            reason: input.reason,
-            decided_by: input.by,
-            decided_at: now,
-          })
+          .set({ status, reason, decided_by: decision === "expire" ? null : input.by, decided_at: now })
           .where("id", "=", input.approvalId)
           .where("status", "=", "pending")
           .executeTakeFirst();
@@ -492,18 +526,18 @@ export abstract class SqlStore implements Store {
             "only pending approvals can be decided; list them with GET /v1/approvals?status=pending",
           );
         }
-        approval = {
-          ...(approval as ApprovalRecord),
-          status: input.decision === "approve" ? "approved" : "denied",
-          reason: input.reason,
-          decidedBy: input.by,
-          decidedAt: now,
-        };
+        approval = { ...a, status, reason, decidedBy: decision === "expire" ? null : input.by, decidedAt: now };
         events.push(
-          ev("approval.decided", { approval_id: input.approvalId, decision: input.decision, reason: input.reason, by: input.by }),
+          ev("approval.decided", {
+            approval_id: input.approvalId,
+            decision,
+            reason,
+            by: decision === "expire" ? null : input.by,
+            ...(a.actionHash !== null ? { action_hash: a.actionHash } : {}),
+          }),
         );
         if (run.status === "waiting" && run.waitingFor?.kind === "approval" && run.waitingFor.approval_id === input.approvalId) {
-          events.push(ev("run.resumed", { reason: `approval ${input.decision === "approve" ? "approved" : "denied"}` }));
+          events.push(ev("run.resumed", { reason: `approval ${status}` }));
           Object.assign(set, { status: "queued", waiting_for: null, wake_at: null });
           woke = true;
         }

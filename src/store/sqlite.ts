@@ -11,6 +11,7 @@ import { newId } from "../core/ids.js";
 import { type Checkpointer, startCheckpointer } from "./checkpointer.js";
 import type { Database, RunsTable } from "./schema.js";
 import {
+  approvalColumns,
   newLeaseToken,
   newRunRow,
   SqlStore,
@@ -124,8 +125,11 @@ export class SqliteStore extends SqlStore {
       events: raw.prepare("SELECT seq, type, data, at, v FROM events WHERE run_id = ? AND seq > ? ORDER BY seq"),
       insertEvent: raw.prepare("INSERT INTO events (run_id, seq, type, data, at, v) VALUES (?, ?, ?, ?, ?, ?)"),
       insertApproval: raw.prepare(
-        `INSERT INTO approvals (id, workspace, run_id, call_id, agent, tool, arguments, status, created_at)
-         SELECT ?, workspace, id, ?, agent, ?, ?, 'pending', ? FROM runs WHERE id = ?`,
+        `INSERT INTO approvals (id, workspace, run_id, call_id, agent, tool, arguments, status, created_at,
+           call_key, action_hash, expires_at, requested_by, approver_role, approver_group, policies)
+         SELECT @id, workspace, id, @call_id, COALESCE(@agent, agent), @tool, @arguments, 'pending', @at,
+           @call_key, @action_hash, @expires_at, @requested_by, @approver_role, @approver_group, @policies
+         FROM runs WHERE id = @run_id`,
       ),
       insertAudit: raw.prepare(
         "INSERT INTO audit_outbox (id, workspace, at, kind, actor, run_id, data) SELECT ?, workspace, ?, ?, ?, id, ? FROM runs WHERE id = ?",
@@ -282,7 +286,7 @@ export class SqliteStore extends SqlStore {
     }
     if (r.approval) {
       const a = r.approval;
-      this.stmts.insertApproval.run(a.id, a.callId, a.tool, JSON.stringify(a.arguments ?? null), at, r.runId);
+      this.stmts.insertApproval.run({ ...approvalColumns(a), at, run_id: r.runId });
     }
     if (r.audit) {
       for (const e of r.audit) this.stmts.insertAudit.run(newId("aud", at), at, e.kind, e.actor, JSON.stringify(e.data), r.runId);

@@ -71,6 +71,15 @@ export interface ApprovalRecord {
   decidedBy: string | null;
   createdAt: number;
   decidedAt: number | null;
+  callKey: string | null;
+  /** SHA-256 of the exact action (security/approvals actionHash); null on approvals from before it existed. */
+  actionHash: string | null;
+  expiresAt: number | null;
+  /** Who the run acts for: never its approver. */
+  requestedBy: string | null;
+  approverRole: string | null;
+  approverGroup: string | null;
+  policies: string[];
 }
 
 export interface SessionRecord {
@@ -94,6 +103,8 @@ export interface CreateRunInput {
   parent?: { runId: string; callId: string; rootRunId: string; depth: number; chain: string[] };
   /** Who the run acts on behalf of; recorded in run.started (`by`). Children inherit their parent's. */
   startedBy?: string | null;
+  /** What looked like injected instructions in `input` or `context` (security/guardrails); recorded in run.started. */
+  tainted?: string[];
 }
 
 /** What a commit changes on the run row besides appending events. */
@@ -129,6 +140,9 @@ export interface CommitRequest {
 export interface ApprovalRequestInput {
   id: string;
   callId: string;
+  /** The agent acting when it was requested (default: the run's agent). */
+  agent?: string;
+  callKey?: string;
   tool: string;
   arguments: unknown;
   actionHash?: string;
@@ -208,7 +222,16 @@ export interface ChildNotice {
 }
 
 export type ExternalInput =
-  | { kind: "approval"; approvalId: string; decision: "approve" | "deny"; reason: string | null; by: string | null }
+  /** `expire`: nobody decided before `expires_at` (the run's worker records it; a denial). `rehash` recomputes the
+   * record's action hash from its fields: a record altered since it was requested is denied, whatever was asked. */
+  | {
+      kind: "approval";
+      approvalId: string;
+      decision: "approve" | "deny" | "expire";
+      reason: string | null;
+      by: string | null;
+      rehash?: (approval: ApprovalRecord) => string;
+    }
   | { kind: "event"; runId: string; name: string; payload: unknown }
   | { kind: "cancel"; runId: string; reason: string }
   /** A child run ended: append its result to the parent's log (once), waking the parent when its wait is over. */

@@ -814,7 +814,8 @@ class McpSource implements ToolSource {
       file: c.file,
     };
     if (settings.approval) def.approval = settings.approval;
-    if (c.classification) def.classification = c.classification;
+    const classification = settings.classification ?? c.classification;
+    if (classification) def.classification = classification;
     return def;
   }
 

@@ -499,7 +499,8 @@ function buildTool(connection: OpenApiConnection, deps: ToolSourceDeps, doc: Jso
     handler: (args: ToolHandlerArgs<Record<string, unknown>>) => call(connection, deps, plan, args),
   };
   if (settings.approval) tool.approval = settings.approval;
-  if (connection.classification) tool.classification = connection.classification;
+  const classification = settings.classification ?? connection.classification;
+  if (classification) tool.classification = classification;
   return tool;
 }
 

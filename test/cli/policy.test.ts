@@ -152,8 +152,7 @@ describe("outpost policy replay", () => {
           leaseToken: claimed.leaseToken,
           expectedSeq: latest?.lastSeq ?? 0,
           events: [recorded, ev("run.completed", { output: "done" })],
-          patch: { status: "completed", steps: 1, inputTokens: 0, outputTokens: 0, costUsd: 0, output: "done" },
-          release: true,
+          patch: { status: "completed", steps: 1, inputTokens: 0, outputTokens: 0, costUsd: 0, output: "done", release: true },
         });
         runIds.push(run.id);
       }

@@ -60,6 +60,7 @@ limits:
       delegates: [],
       handoffs: [],
       fanOut: "all",
+      clearance: "internal",
       limits: {
         maxSteps: 5,
         maxTokens: 200_000,
@@ -231,7 +232,7 @@ limits:
     ]);
     expect(issues[0].message).toMatch(/^YAML syntax error: /);
     expect(issues[1].message).toBe(
-      "the file is empty — expected a mapping with the fields name, description, instructions, model, tools, delegates, handoffs, fan_out, limits",
+      "the file is empty — expected a mapping with the fields name, description, instructions, model, tools, delegates, handoffs, fan_out, limits, clearance",
     );
   });
 });

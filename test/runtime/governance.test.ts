@@ -650,6 +650,29 @@ describe("budgets", () => {
     expect(await audit.list(WORKSPACE, { kind: "budget.blocked", runId: run.id })).toHaveLength(1);
   });
 
+  it("with on_exceed: wait, the run waits (holding nothing) until the cap's next period instead of failing", async () => {
+    // Room for one call a day (a call that could never fit would fail instead of waiting forever).
+    const caps: BudgetCap[] = [{ scope: "workspace", period: "day", usd: WORST * 1.5, onExceed: "wait" }];
+    const { client, requests } = brains({ clerk: () => ({ text: "hi", usage: { inputTokens: 0, outputTokens: 4096 } }) }, { price: PRICE });
+    const { o } = await open(budgetProject(caps), client);
+    expect((await finish(o, (await o.startRun({ agent: "clerk", input: "first" })).id)).status).toBe("completed");
+    const run = await o.startRun({ agent: "clerk", input: "second" });
+    const waiting = await until(
+      "the run to wait for the budget",
+      async () => {
+        const r = await o.getRun(run.id);
+        return r.status === "waiting" ? r : null;
+      },
+      10_000,
+    );
+    const nextDay = new Date();
+    nextDay.setUTCHours(24, 0, 0, 0);
+    expect(waiting.waiting_for).toEqual({ kind: "timer", until: nextDay.toISOString(), retry: "budget workspace" });
+    expect(requests).toHaveLength(1); // only the first run's call
+    const [usage] = await new Budgets(o.store.domain, caps).usage(WORKSPACE);
+    expect(usage.usd_reserved).toBe(0); // nothing held while waiting
+  });
+
   it("checks the agent's own max_usd before a call", async () => {
     const caps: BudgetCap[] = [{ scope: "workspace", period: "day", usd: 1000, onExceed: "fail" }];
     const { client, requests } = brains({ clerk: () => "hi" }, { price: PRICE });

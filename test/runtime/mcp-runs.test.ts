@@ -18,11 +18,12 @@ import type { EventView, RunView } from "../../src/core/api.js";
 import { isTerminal } from "../../src/core/api.js";
 import { loadProject } from "../../src/definitions/index.js";
 import { type ChatMessage, createScriptedClient, type ModelRequest, type ToolSpec } from "../../src/models/index.js";
+import { readsData } from "../../src/models/scripted/client.js";
 import { processAlive } from "../../src/runtime/data-dir-lock.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 import { createServer, listen } from "../../src/server/index.js";
-import { until } from "../helpers/until.js";
 import { authorizeFetchTo, TEST_ADMIN_KEY } from "../helpers/auth.js";
+import { until } from "../helpers/until.js";
 
 const REPO = path.resolve(import.meta.dirname, "../..");
 const FIXTURE = path.join(REPO, "test/fixtures/mcp/fixture-server.ts");
@@ -82,7 +83,7 @@ const model = createScriptedClient("offline", (req: ModelRequest) => {
   offered.push({ agent: req.agent, tools: req.tools });
   const input = req.messages.find((m) => m.role === "user")?.content ?? "";
   const results = toolMessages(req.messages);
-  if (results.length > 0) return `result: ${results.at(-1)?.content}`;
+  if (results.length > 0) return `result: ${readsData(results.at(-1)?.content ?? "")}`;
   const m = /^call (\S+)(?: (.*))?$/.exec(input);
   if (!m) return `I was asked: ${input}`;
   return { toolCalls: [{ name: m[1], arguments: m[2] ?? "{}" }] };
@@ -98,7 +99,13 @@ beforeAll(async () => {
   root = writeProject();
   dataDir = mkdtempSync(path.join(tmpdir(), "outpost-mcp-runs-data-"));
   const project = await loadProject(root);
-  outpost = await startOutpost({ project, dataDir, modelFor: () => model, pollMs: 50, env: { ...process.env, OUTPOST_ADMIN_KEY: TEST_ADMIN_KEY } });
+  outpost = await startOutpost({
+    project,
+    dataDir,
+    modelFor: () => model,
+    pollMs: 50,
+    env: { ...process.env, OUTPOST_ADMIN_KEY: TEST_ADMIN_KEY },
+  });
   server = await createServer(outpost, { version: "test" });
   url = await listen(server, { host: "127.0.0.1", port: 0 });
   authorizeFetchTo(url);

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadProject } from "../../src/definitions/index.js";
+import { readsData } from "../../src/models/scripted/client.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 import { httpError, type OpenAIServer, startOpenAIServer, text, toolCalls } from "../helpers/openai-server.js";
 
@@ -46,7 +47,7 @@ describe("Acme on an OpenAI-compatible model", () => {
       toolCalls([{ id: "call_a", name: "orders__lookup", arguments: '{"order_id":"1042"}' }]),
       (req) => {
         const toolMessage = req.body.messages.find((m: { role: string }) => m.role === "tool");
-        const order = JSON.parse(toolMessage.content);
+        const order = JSON.parse(readsData(toolMessage.content));
         return text(`Order ${order.id} is ${order.status}.`);
       },
     );

@@ -50,7 +50,7 @@ describe("calls whose outcome is unknown", () => {
     const events = await o.getEvents(run.id);
     expect(events.filter((e) => e.type === "tool.called")).toHaveLength(1);
     expect(events.filter((e) => e.type === "tool.completed").map((e) => e.data)).toEqual([
-      { call_id: expect.any(String), tool: "bank.pay", output: "paid 40", is_error: false },
+      { call_id: expect.any(String), tool: "bank.pay", output: "paid 40", is_error: false, classification: "internal" },
     ]);
     const wait = events.find((e) => e.type === "run.waiting");
     expect(wait?.data).toMatchObject({ for: { kind: "timer", retry: "bank.pay" } });

@@ -54,6 +54,7 @@ describe("replay", () => {
         intentCommitted: true,
         arguments: { id: 1 },
         result: { output: "shipped", isError: false },
+        decisions: [],
       },
     ]);
     expect(s.messages).toEqual([

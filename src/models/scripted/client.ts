@@ -262,12 +262,23 @@ function parseToolResult(request: ModelRequest, index: number): unknown {
   let i = index;
   if (i < 0) for (i = request.messages.length - 1; i >= 0 && request.messages[i].role !== "tool"; i--);
   if (i < 0) return undefined;
-  const content = request.messages[i].content;
+  const content = readsData(request.messages[i].content);
   try {
     return JSON.parse(content);
   } catch {
     return content;
   }
+}
+
+/**
+ * The data inside the runtime's untrusted-output markers (security/guardrails wrapUntrusted): a first line
+ * opening the block, a note, the data, a closing line. The scripted model reads the data as a model would.
+ */
+export function readsData(content: string): string {
+  if (!content.startsWith("<<untrusted-data ")) return content;
+  const lines = content.split("\n");
+  if (lines.length < 3 || !lines[lines.length - 1].startsWith("<<end-untrusted-data ")) return content;
+  return lines.slice(2, -1).join("\n");
 }
 
 function fromReply(reply: ScriptReply, request: ModelRequest, model: string): ModelResponse {

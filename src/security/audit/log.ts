@@ -4,6 +4,7 @@
  * `audit_log`, signing a checkpoint of the head every so often. On PostgreSQL several processes may chain at
  * once: a transaction-scoped advisory lock per workspace lets exactly one of them extend a chain at a time.
  */
+import type { KeyObject } from "node:crypto";
 import { type Kysely, sql, type Transaction } from "kysely";
 import { newId } from "../../core/ids.js";
 import type { Database } from "../../store/schema.js";
@@ -66,6 +67,11 @@ export class AuditLog {
 
   get keyId(): string {
     return this.key.keyId;
+  }
+
+  /** The key checkpoints verify against (also in the data folder's audit-signing.pub). */
+  get publicKey(): KeyObject {
+    return this.key.publicKey;
   }
 
   /** Entries that come without a run commit: into the outbox now, chained by the next drain. */

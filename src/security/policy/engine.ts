@@ -36,25 +36,51 @@ export function createPolicyEngine(project: Project): ProjectPolicyEngine {
     return attrs;
   };
 
+  const texts = set.policies.map((p) => p.text);
+  const usedArguments = argumentsUsed(texts);
+  const used = {
+    principal: attributesUsed(texts, "principal"),
+    resource: attributesUsed(texts, "resource"),
+    context: attributesUsed(texts, "context"),
+  };
+  const cache = new Map<string, PolicyDecision>();
+
+  /**
+   * Decisions are pure functions of the request while the policies stay loaded, so an identical request is answered
+   * from memory (a run asks the same model.use and connector.use at every step). Crossing into Cedar's WebAssembly
+   * costs far more than its evaluation — the entities and context are converted on every call — so the context
+   * carries only the tool arguments some policy reads.
+   */
   const authorize = (request: PolicyRequest): PolicyDecision => {
+    const trimmed = trimArguments(request, usedArguments);
+    const key = JSON.stringify([trimmed.action, trimmed.agent, trimmed.onBehalfOf, trimmed.resource, trimmed.context]);
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const decision = evaluate(trimmed);
+    if (cache.size >= DECISION_CACHE_SIZE) cache.delete(cache.keys().next().value as string); // oldest first
+    cache.set(key, decision);
+    return decision;
+  };
+
+  const evaluate = (request: PolicyRequest): PolicyDecision => {
     try {
       const principal = { type: "Agent", id: request.agent };
       const resource = { type: request.resource.type, id: request.resource.id };
-      const entities = [{ uid: principal, attrs: agentAttributes(request.agent), parents: [] }];
+      const entities = [{ uid: principal, attrs: pick(agentAttributes(request.agent), used.principal), parents: [] }];
       if (resource.type !== "Agent") {
         entities.push({
           uid: resource,
-          attrs: { ...resourceDefaults(project, request.resource), ...request.resource.attributes },
+          attrs: pick({ ...resourceDefaults(project, request.resource), ...request.resource.attributes }, used.resource),
           parents: [],
         });
       } else if (resource.id !== request.agent) {
-        entities.push({ uid: resource, attrs: agentAttributes(resource.id), parents: [] });
+        entities.push({ uid: resource, attrs: pick(agentAttributes(resource.id), used.resource), parents: [] });
       }
       const answer = cedar.statefulIsAuthorized({
         principal,
         action: { type: "Action", id: request.action },
         resource,
-        context: { ...request.context, on_behalf_of: request.onBehalfOf ?? "" },
+        context: pick({ ...request.context, on_behalf_of: request.onBehalfOf ?? "" }, used.context),
         entities,
         preparsedPolicySetId: setId,
       });
@@ -72,6 +98,66 @@ export function createPolicyEngine(project: Project): ProjectPolicyEngine {
     }
   };
   return { authorize, hash: set.hash, policies: set.policies };
+}
+
+const DECISION_CACHE_SIZE = 10_000;
+
+/** The tool arguments policies read (`context.arguments.x`, `context.arguments has x`, `["x"]`); null = all of them. */
+export function argumentsUsed(texts: string[]): Set<string> | null {
+  const names = new Set<string>();
+  for (const text of texts) {
+    const code = text.replace(/\/\/[^\n]*/g, "");
+    for (const m of code.matchAll(
+      /context\s*\.\s*arguments\b(\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*"([^"]*)"\s*\]|has\s+([A-Za-z_]\w*)|has\s+"([^"]*)"))?/g,
+    )) {
+      const name = m[2] ?? m[3] ?? m[4] ?? m[5];
+      if (name === undefined) return null; // the record as a whole: keep every argument
+      names.add(name);
+    }
+  }
+  return names;
+}
+
+/**
+ * The attributes of `principal`, `resource` or `context` that some policy reads (`.x`, `["x"]`, `has x`); null when
+ * one uses the whole record, or names it some other way — then everything is passed.
+ */
+export function attributesUsed(texts: string[], variable: "principal" | "resource" | "context"): Set<string> | null {
+  const names = new Set<string>();
+  const pattern = new RegExp(
+    `\\b${variable}\\b(\\s*(?:\\.\\s*([A-Za-z_]\\w*)|\\[\\s*"([^"]*)"\\s*\\]|has\\s+([A-Za-z_]\\w*)|has\\s+"([^"]*)"))?`,
+    "g",
+  );
+  for (const text of texts) {
+    const code = text.replace(/\/\/[^\n]*/g, "").replace(/"(?:[^"\\]|\\.)*"/g, (q) => (q.includes(variable) ? '""' : q));
+    for (const m of code.matchAll(pattern)) {
+      const name = m[2] ?? m[3] ?? m[4] ?? m[5];
+      if (name !== undefined) {
+        names.add(name);
+        continue;
+      }
+      // A bare mention: the scope (`principal,` `resource is Tool`, `principal ==`), or the whole record in a condition.
+      const after = code.slice((m.index ?? 0) + m[0].length).trimStart();
+      const scopeUse = /^(,|\)|is\b|==|in\b)/.test(after);
+      if (!scopeUse || variable === "context") return null;
+    }
+  }
+  return names;
+}
+
+function pick(attrs: Record<string, CedarJson>, names: Set<string> | null): Record<string, CedarJson> {
+  if (names === null) return attrs;
+  const out: Record<string, CedarJson> = {};
+  for (const name of names) if (name in attrs) out[name] = attrs[name] as CedarJson;
+  return out;
+}
+
+function trimArguments(request: PolicyRequest, used: Set<string> | null): PolicyRequest {
+  const args = request.context.arguments;
+  if (used === null || !args || typeof args !== "object" || Array.isArray(args)) return request;
+  const kept: Record<string, CedarJson> = {};
+  for (const name of used) if (name in args) kept[name] = (args as Record<string, CedarJson>)[name];
+  return { ...request, context: { ...request.context, arguments: kept } };
 }
 
 const deny = (policies: string[], errors: string[]): PolicyDecision => ({ effect: "deny", policies, approval: null, errors });

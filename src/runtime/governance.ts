@@ -1,0 +1,177 @@
+/**
+ * Governance for one run: which policy requests each action makes, the hash an approval binds to, and the
+ * audit entries a commit carries. Pure functions over the project, the policy engine and the run's state;
+ * decide() calls them, the executor commits what they produce.
+ */
+import type { NewEvent } from "../core/events.js";
+import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
+import { actionHash, DEFAULT_APPROVAL_TTL_MS } from "../security/approvals/index.js";
+import { sha256Hex } from "../security/canonical.js";
+import { connectorUseRequest, delegateRequest, handoffRequest, toolCallRequest } from "../security/policy/index.js";
+import type { PolicyEngine, PolicyRequest } from "../security/types.js";
+import type { ApprovalRecord, AuditEntryInput } from "../store/types.js";
+import type { Governance } from "./decide.js";
+import type { RunState, ToolCallState } from "./state.js";
+
+export interface RunGovernanceOptions {
+  project: Project;
+  engine: PolicyEngine;
+  workspace: string;
+  runId: string;
+  approvalTtlMs?: number;
+}
+
+/** The connection a tool comes from (`ledger.issue_refund` → ledger), if any. */
+export function connectionOf(project: Project, toolName: string) {
+  const dot = toolName.indexOf(".");
+  return dot > 0 ? project.connections.get(toolName.slice(0, dot)) : undefined;
+}
+
+export function runGovernance(o: RunGovernanceOptions): Governance {
+  return {
+    policiesHash: o.engine.hash,
+    approvalTtlMs: o.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS,
+    authorize: (request) => o.engine.authorize(request),
+    actionHash: (s, call, args) =>
+      actionHash({ workspace: o.workspace, runId: o.runId, callKey: call.key, agent: s.agent, tool: call.name, arguments: args }),
+    requestsFor(agent: AgentDefinition, s: RunState, call: ToolCallState, tool: ToolDefinition, args: unknown): PolicyRequest[] {
+      const facts = { agent: s.agent, onBehalfOf: s.by, runClassification: s.classification, tainted: s.tainted.length > 0 };
+      if (tool.collaboration) {
+        const target = tool.collaboration.agent;
+        return [tool.collaboration.kind === "delegate" ? delegateRequest({ ...facts, target }) : handoffRequest({ ...facts, target })];
+      }
+      const connection = connectionOf(o.project, tool.name);
+      const own = agent.tools.find((t) => t.name === call.name)?.approval;
+      const requests: PolicyRequest[] = [];
+      if (connection) requests.push(connectorUseRequest({ ...facts, connection }));
+      requests.push(
+        toolCallRequest({
+          ...facts,
+          tool,
+          args,
+          ...(connection ? { connection: connection.name } : {}),
+          ...(own ? { approvalRequired: own === "required" } : {}),
+        }),
+      );
+      return requests;
+    },
+  };
+}
+
+/**
+ * The hash an approval record binds to now, from the record itself: the store denies a decision when it differs
+ * from the hash recorded at the request (the record was altered, e.g. its arguments made to look harmless).
+ */
+export function approvalRehash(a: ApprovalRecord): string {
+  return actionHash({
+    workspace: a.workspace,
+    runId: a.runId,
+    callKey: a.callKey ?? "",
+    agent: a.agent,
+    tool: a.tool,
+    arguments: a.arguments,
+  });
+}
+
+/** Facts about the model a response came from, for its audit entry. */
+export interface ModelFacts {
+  location: string;
+}
+
+/**
+ * The audit entries for a batch of events about to be committed: decisions, approval requests, executed
+ * tool calls, model use, injection findings and budget refusals. Written in the commit's own transaction.
+ */
+export function auditEntriesFor(s: RunState, runId: string, events: NewEvent[], model: ModelFacts | null): AuditEntryInput[] {
+  const out: AuditEntryInput[] = [];
+  const actor = `agent:${s.agent}`;
+  for (const e of events) {
+    switch (e.type) {
+      case "policy.decided": {
+        const r = e.data.request;
+        out.push({
+          kind: "policy.decision",
+          actor: `agent:${r.agent}`,
+          data: {
+            run_id: runId,
+            agent: r.agent,
+            on_behalf_of: r.on_behalf_of,
+            action: r.action,
+            resource: { type: r.resource.type, id: r.resource.id },
+            effect: e.data.effect,
+            policies: e.data.policies,
+            approval: e.data.approval,
+            // The classification fields, not the arguments themselves (those stay in the run's log).
+            classification: r.context.classification ?? r.resource.attributes?.classification ?? null,
+            run_classification: r.context.run_classification ?? null,
+            tainted: r.context.tainted ?? false,
+            ...(typeof r.context.amount_cents === "number" ? { amount_cents: r.context.amount_cents } : {}),
+            ...(r.resource.type === "Model" ? { location: r.resource.attributes?.location ?? null } : {}),
+          },
+        });
+        break;
+      }
+      case "approval.requested":
+        out.push({
+          kind: "approval.requested",
+          actor,
+          data: {
+            approval_id: e.data.approval_id,
+            run_id: runId,
+            agent: s.agent,
+            tool: e.data.tool,
+            action_hash: e.data.action_hash ?? null,
+            approver: e.data.approver ?? null,
+            expires_at: e.data.expires_at ?? null,
+          },
+        });
+        break;
+      case "tool.completed": {
+        if (e.data.model_error) break;
+        const call = s.calls.find((c) => c.id === e.data.call_id);
+        if (!call?.intentCommitted) break; // refused before it ran: the decision is the record
+        out.push({
+          kind: "tool.executed",
+          actor,
+          data: {
+            run_id: runId,
+            agent: s.agent,
+            tool: e.data.tool,
+            idempotency_key: call.key,
+            arguments_sha256: sha256Hex(JSON.stringify(call.arguments ?? null)),
+            is_error: e.data.is_error,
+            classification: e.data.classification ?? null,
+          },
+        });
+        if (e.data.tainted && e.data.tainted.length > 0) {
+          out.push({ kind: "guardrail.injection", actor, data: { run_id: runId, tool: e.data.tool, findings: e.data.tainted } });
+        }
+        break;
+      }
+      case "model.responded":
+        out.push({
+          kind: "model.used",
+          actor,
+          data: {
+            run_id: runId,
+            agent: s.agent,
+            model: e.data.model,
+            location: model?.location ?? null,
+            run_classification: s.classification,
+            input_tokens: e.data.usage.input_tokens,
+            output_tokens: e.data.usage.output_tokens,
+            cost_usd: e.data.cost_usd,
+          },
+        });
+        break;
+      case "run.failed":
+        if (e.data.error.code === "budget_exceeded") {
+          out.push({ kind: "budget.blocked", actor, data: { run_id: runId, agent: s.agent, message: e.data.error.message } });
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
