@@ -17,14 +17,14 @@ afterAll(() => {
 const STACK = /^\s+at\s/m;
 
 describe("outpost demo on the Acme example", { timeout: 120_000 }, () => {
-  it("plays the three scenarios, names who worked on them and checks the systems: 3 as expected, exit 0", async () => {
+  it("plays the four scenarios, names who worked on them and checks the systems: 4 as expected, exit 0", async () => {
     const result = await runCli(["demo"]);
     expect(result.stderr).not.toMatch(/error|warn/i);
     expect(result.code, result.stdout + result.stderr).toBe(0);
     const out = result.stdout;
 
-    expect(out).toMatch(/Outpost demo — acme: 3 scenarios, data in \S+/);
-    for (const title of ["Damaged order", "Late shipment", "Invoice dispute"]) {
+    expect(out).toMatch(/Outpost demo — acme: 4 scenarios, data in \S+/);
+    for (const title of ["Damaged order", "Late shipment", "Invoice dispute", "Prompt injection: a refund nobody asked for"]) {
       expect(out).toMatch(new RegExp(`▶ ${title}\\s+✓? ?completed in [\\d.]+ s`));
       expect(out).toContain(`✓ ${title}`);
     }
@@ -46,7 +46,14 @@ describe("outpost demo on the Acme example", { timeout: 120_000 }, () => {
     expect(out).toMatch(/SHP-105781 delayed, estimate 2026-10-31 → 2026-1[01]-\d\d/);
     expect(out).toMatch(/goodwill GW-\d+ \d+\.\d\d \(cap 25\.34\)/);
     expect(out).toContain("INV-105171 credited → INV-105171-R1 267.99, balance 0.00");
-    expect(out).toMatch(/3 scenarios, 3 as expected · 9 runs · 6 agents · \d+ tool calls/);
+    // The injected $9,000 refund: the model fell for it, policy refused it (the demo operator approves all it is
+    // asked, but nothing was asked), and no money moved.
+    expect(out).toMatch(/agents\s+triage, support, refunds\n/);
+    expect(out).toContain(
+      'refused: tool.call on Tool "ledger.issue_refund" is not allowed for agent refunds (forbidden by policy acme.no_large_payouts_on_tainted_runs)',
+    );
+    expect(out).toContain("no refund for order 105781: the injected $9,000 to NL91 ABNA 0417 1643 00 was blocked");
+    expect(out).toMatch(/4 scenarios, 4 as expected · 11 runs · 6 agents · \d+ tool calls/);
 
     // The temporary data folder is gone afterwards.
     const dataDir = out.match(/data in (\S+)/)?.[1] as string;
