@@ -305,9 +305,13 @@ describe("@approval on a permit", () => {
       .execute();
     expect((await o.listApprovals({ status: "pending" }))[0].arguments).toEqual({ to: "bob", amount: 9 });
 
-    const decided = await o.decideApproval(approval.id, { decision: "approve", by: "fiona" });
-    expect(decided.status).toBe("denied");
-    expect(decided.reason).toMatch(/altered/);
+    // Fail closed, and said so: the approve is refused and recorded as a denial.
+    const refused = await o.decideApproval(approval.id, { decision: "approve", by: "fiona" }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OutpostError);
+    expect((refused as OutpostError).code).toBe("conflict");
+    expect((refused as OutpostError).message).toMatch(/altered/);
+    const [decided] = await o.listApprovals({ status: "denied" });
+    expect(decided).toMatchObject({ id: approval.id, status: "denied", reason: expect.stringMatching(/altered/) });
     const ended = await finish(o, run.id);
     expect(ended.status).toBe("failed");
     expect(ended.error?.code).toBe("approval_denied");
