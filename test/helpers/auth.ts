@@ -18,12 +18,13 @@ export const testAuthenticator: Authenticator = {
   },
 };
 
-const origins = new Set<string>();
+/** Origin → the admin key fetch sends there. */
+const origins = new Map<string, string>();
 let installed = false;
 
-/** From now on, fetch sends TEST_ADMIN_KEY to `url`'s origin when a request names no credentials. */
-export function authorizeFetchTo(url: string): void {
-  origins.add(new URL(url).origin);
+/** From now on, fetch sends `key` (default TEST_ADMIN_KEY) to `url`'s origin when a request names no credentials. */
+export function authorizeFetchTo(url: string, key = TEST_ADMIN_KEY): void {
+  origins.set(new URL(url).origin, key);
   if (installed) return;
   installed = true;
   const original = globalThis.fetch;
@@ -35,9 +36,10 @@ export function authorizeFetchTo(url: string): void {
     } catch {
       return original(input, init);
     }
-    if (!origins.has(origin)) return original(input, init);
+    const key = origins.get(origin);
+    if (key === undefined) return original(input, init);
     const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
-    if (!headers.has("authorization") && !headers.has("x-api-key")) headers.set("authorization", ADMIN_HEADERS.authorization);
+    if (!headers.has("authorization") && !headers.has("x-api-key")) headers.set("authorization", `Bearer ${key}`);
     return original(input, { ...init, headers });
   };
 }

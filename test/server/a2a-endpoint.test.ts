@@ -15,7 +15,7 @@ import type { ApprovalView, RunView, SessionView } from "../../src/core/api.js";
 import { loadProject } from "../../src/definitions/index.js";
 import type { Project } from "../../src/definitions/types.js";
 import { createServer } from "../../src/server/index.js";
-import { ADMIN_HEADERS } from "../helpers/auth.js";
+import { ADMIN_HEADERS, TEST_ADMIN_KEY } from "../helpers/auth.js";
 import { createTestDatabase } from "../pg/database.js";
 import { delegationProject, http, type Stack, startStack, terminal, waitForRun } from "./helpers.js";
 
@@ -195,7 +195,12 @@ describe("agent card", () => {
     const { port } = new URL(stack.url);
     const body = await new Promise<string>((resolve, reject) => {
       const req = httpRequest(
-        { host: "127.0.0.1", port, path: "/a2a/concierge/.well-known/agent-card.json", headers: { host: "agents.example.com:8443" } },
+        {
+          host: "127.0.0.1",
+          port,
+          path: "/a2a/concierge/.well-known/agent-card.json",
+          headers: { host: "agents.example.com:8443", ...ADMIN_HEADERS },
+        },
         (res) => {
           let text = "";
           res.on("data", (c) => {
@@ -529,7 +534,7 @@ describe("tasks live in the store", () => {
 
     // The same data under another workspace: none of these tasks is there.
     await stack.close();
-    stack = await startStack({ project: await load(root, "elsewhere"), dataDir });
+    stack = await startStack({ project: await load(root, "elsewhere"), dataDir, adminKey: `${TEST_ADMIN_KEY}Elsewhere` });
     const other = await clientFor(stack.url, "concierge");
     await expect(other.getTask({ tenant: "", id: done.id })).rejects.toMatchObject({ name: "TaskNotFoundError" });
   });

@@ -36,6 +36,8 @@ export async function startStack(
     /** postgres://… to run on PostgreSQL instead of SQLite. */
     databaseUrl?: string;
     publicUrl?: string;
+    /** The admin key adopted at start and sent by fetch (default TEST_ADMIN_KEY; another workspace on the same data needs its own). */
+    adminKey?: string;
   } = {},
 ): Promise<Stack> {
   const ownDataDir = options.dataDir === undefined;
@@ -47,7 +49,7 @@ export async function startStack(
   delete env.OPENAI_API_KEY;
   delete env.OUTPOST_LLM_BASE_URL;
   delete env.OUTPOST_DATABASE_URL;
-  env.OUTPOST_ADMIN_KEY = TEST_ADMIN_KEY; // requests from this test process carry it (authorizeFetchTo)
+  env.OUTPOST_ADMIN_KEY = options.adminKey ?? TEST_ADMIN_KEY; // requests from this test process carry it (authorizeFetchTo)
   const outpost = await startOutpost({
     project,
     dataDir,
@@ -62,7 +64,7 @@ export async function startStack(
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
   });
   const url = await listen(server, { host: "127.0.0.1", port: 0 });
-  authorizeFetchTo(url);
+  authorizeFetchTo(url, options.adminKey ?? TEST_ADMIN_KEY);
   return {
     url,
     outpost,
