@@ -18,6 +18,7 @@ const READ: Role[] = ["admin", "builder", "operator", "auditor", "viewer"];
 /** Starting a run (directly or through a protocol endpoint that starts runs). */
 const RUN: Role[] = ["builder", "operator"];
 const OPERATE: Role[] = ["operator"];
+const AUDIT: Role[] = ["auditor"];
 /** Secrets and definitions. */
 const MANAGE: Role[] = ["builder"];
 const ADMIN: Role[] = ["admin"];
@@ -47,6 +48,10 @@ export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | "public">> =
   "PUT /v1/secrets/:name": MANAGE,
   "DELETE /v1/secrets/:name": MANAGE,
   "GET /v1/budgets": READ,
+  // The audit log and transparency reports
+  "GET /v1/audit": AUDIT,
+  "GET /v1/audit/verify": AUDIT,
+  "GET /v1/reports": AUDIT,
   "POST /v1/workspaces": ADMIN,
   "GET /v1/keys": ADMIN,
   "POST /v1/keys": ADMIN,

@@ -6,6 +6,8 @@
 import type { Authenticator } from "../../src/security/identity/index.js";
 
 export const TEST_ADMIN_KEY = "opk_TestAdminKey0000000000000000000000000000";
+/** An operator of the same workspace: decides approvals, which the one who started a run may not (no self-approval). */
+export const approverKeyOf = (adminKey: string) => `${adminKey}Approver`;
 export const ADMIN_HEADERS = { authorization: `Bearer ${TEST_ADMIN_KEY}` } as const;
 
 /** For servers over a stand-in API (no store): TEST_ADMIN_KEY is an admin of workspace "test", nothing else is anyone. */
@@ -39,7 +41,10 @@ export function authorizeFetchTo(url: string, key = TEST_ADMIN_KEY): void {
     const key = origins.get(origin);
     if (key === undefined) return original(input, init);
     const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
-    if (!headers.has("authorization") && !headers.has("x-api-key")) headers.set("authorization", `Bearer ${key}`);
+    const method = (init?.method ?? (input instanceof Request ? input.method : "GET")).toUpperCase();
+    const deciding = method === "POST" && /^\/v1\/approvals\/[^/]+$/.test(new URL(target).pathname);
+    const as = deciding ? approverKeyOf(key) : key;
+    if (!headers.has("authorization") && !headers.has("x-api-key")) headers.set("authorization", `Bearer ${as}`);
     return original(input, { ...init, headers });
   };
 }

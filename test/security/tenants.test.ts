@@ -144,6 +144,14 @@ const cases: Record<string, Case> = {
   "POST /v1/keys": { path: () => "/v1/keys?", body: () => ({ name: "x", roles: ["admin"], workspace: "acme" }), expect: "404" },
   "GET /v1/keys": { path: () => "/v1/keys?workspace=acme", expect: "404" },
   "DELETE /v1/keys/:id": { path: () => `/v1/keys/${acme.keyId}`, expect: "404" },
+  // Parts present when the runtime wires them (audit, budgets, vault): each answers for the caller's workspace only.
+  "GET /v1/audit": { path: () => "/v1/audit", expect: "own" },
+  "GET /v1/audit/verify": { path: () => "/v1/audit/verify", expect: "own" },
+  "GET /v1/reports": { path: () => "/v1/reports", expect: "own" },
+  "GET /v1/budgets": { path: () => "/v1/budgets", expect: "own" },
+  "GET /v1/secrets": { path: () => "/v1/secrets", expect: "own" },
+  "PUT /v1/secrets/:name": { path: () => "/v1/secrets/acme_token", body: () => ({ value: "globex-value" }), expect: "own" },
+  "DELETE /v1/secrets/:name": { path: () => "/v1/secrets/acme_token", expect: "own" },
   "GET /v1/models": { path: () => "/v1/models", expect: "own" },
   "GET /v1/models/:id": { path: () => "/v1/models/support", expect: "own" },
   "POST /mcp": {

@@ -8,7 +8,7 @@ import { loadProject } from "../../src/definitions/index.js";
 import type { Project } from "../../src/definitions/types.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 import { createServer, listen } from "../../src/server/index.js";
-import { authorizeFetchTo, TEST_ADMIN_KEY } from "../helpers/auth.js";
+import { approverKeyOf, authorizeFetchTo, TEST_ADMIN_KEY } from "../helpers/auth.js";
 import { collectLogs } from "./logs.js";
 
 export { collectLogs };
@@ -56,6 +56,12 @@ export async function startStack(
     env,
     logger: logs.logger,
     ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+  });
+  const adminKey = options.adminKey ?? TEST_ADMIN_KEY;
+  await outpost.security.identities.store.adoptKey(project.workspace, approverKeyOf(adminKey), {
+    name: "test approver",
+    roles: ["operator"],
+    createdBy: "test",
   });
   const server = await createServer(outpost, {
     version: "test",
