@@ -7,7 +7,8 @@
  *   npm run bench                       every section, then BENCHMARKS.md is rewritten
  *   npm run bench -- --quick            every section, smaller (BENCHMARKS.md says so)
  *   npm run bench -- --only=delegation,mcp
- *                                       only these sections (steps | delegation | mcp | audit | policy); prints
+ *                                       only these sections (steps | delegation | mcp | audit | policy | budgets |
+ *                                       security); prints
  *                                       their tables and leaves BENCHMARKS.md as it is
  */
 import { spawn } from "node:child_process";
@@ -19,15 +20,17 @@ import BetterSqlite3 from "better-sqlite3";
 import type { EventView } from "../src/core/api.js";
 import { startOutpost } from "../src/runtime/index.js";
 import { auditSection, auditThroughput } from "./audit.js";
+import { budgetsOverhead, budgetsSection } from "./budgets.js";
 import { type DelegationResult, delegationOverhead, FAN_OUT, runsPerSec } from "./delegation.js";
 import { median, spread } from "./driver.js";
 import { type McpResult, mcpOverhead, p95, RUN_CALLS } from "./mcp.js";
 import { policyLatency, policySection } from "./policy.js";
+import { securityOverhead, securitySection } from "./security.js";
 import { benchModel, benchProject, STEPS_PER_RUN } from "./workload.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
-const SECTIONS = ["steps", "delegation", "mcp", "audit", "policy"] as const;
+const SECTIONS = ["steps", "delegation", "mcp", "audit", "policy", "budgets", "security"] as const;
 type Section = (typeof SECTIONS)[number];
 const only = onlyArgument();
 const runs = (section: Section) => only === null || only.has(section);
@@ -455,6 +458,14 @@ async function main() {
   if (runs("policy")) {
     console.log("\npolicy decisions (µs per decision)");
     parts.push(policySection(policyLatency(quick), record));
+  }
+  if (runs("budgets")) {
+    console.log("\nbudgets (reserve + settle per model call)");
+    parts.push(budgetsSection(await budgetsOverhead(quick), record));
+  }
+  if (runs("security")) {
+    console.log("\nsecurity overhead per run step");
+    parts.push(securitySection(await securityOverhead(quick), record));
   }
   if (only) {
     console.log("\nBENCHMARKS.md left as it is (--only); run every section to rewrite it");
