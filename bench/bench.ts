@@ -441,6 +441,7 @@ async function main() {
   const what = only ? ` — only ${[...only].join(", ")}` : "";
   console.log(`Outpost benchmark${quick ? " (quick)" : ""}${what} — ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}\n`);
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, ${mb(totalmem())} RAM (${mb(freemem())} free at start), Node ${process.version}, ${process.platform}; load average ${loadavg()[0].toFixed(1)} at start (the machine is shared)`;
+  const busy = loadavg()[0] >= 1; // a 1-minute load of 1 or more before the bench starts is other work
   const parts: string[] = [];
   if (runs("steps")) parts.push(await stepsSection());
   if (runs("delegation")) {
@@ -475,7 +476,11 @@ async function main() {
 
 Measured by \`npm run bench\`${quick ? " --quick" : ""} on ${new Date().toISOString().slice(0, 10)}.
 
-Machine: ${machine}.
+Machine: ${machine}; load average ${loadavg()[0].toFixed(1)} at the end${busy ? " (other work was running when it started: figures measured under load)" : ""}.
+
+The tables are from this run. The "where the time goes" paragraphs of the steps, delegation and MCP sections come
+from profiles taken before governance entered the run loop (commit \`18a67d3\`); what governance adds to a step is
+in "Security overhead per step".
 
 ${parts.join("\n")}`;
   writeFileSync(join(here, "..", "BENCHMARKS.md"), md);

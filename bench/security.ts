@@ -413,8 +413,8 @@ WAL checkpoints); the background chainer about +60 (reading the outbox, canonica
 building the prompt about +40, half of it \`wrapUntrusted\` (every model call wraps, and hashes, every earlier tool
 result again: quadratic in a run's tool calls); \`decide\` about +30 (the policy requests of every tool call, the
 cached decision, the decision event); the injection scan about +25 although the workload's outputs are 19 bytes
-(inside the run a scan cost about 50 µs, several times what it costs alone: dozens of regular expressions per text
-that stay hot only in a tight loop); ids and garbage about +15. The components measured alone sum to less than the
+(inside the run a scan cost about 40–50 µs, several times what it costs alone in a tight loop — dozens of regular
+expressions per text, probably compiled and cached only while in constant use); ids and garbage about +15. The components measured alone sum to less than the
 end-to-end difference for that reason, and because each commit's extra bytes slow the commit itself. So: the audit
 trail (outbox rows, chaining) is the largest part, then the prompt's untrusted-data wrapping and the scan. With real
 tool outputs the scan would dominate: about 0.3 ms for a 1.5 kB order and 2 ms at the 16 kB output limit, per tool
