@@ -209,7 +209,8 @@ and context, Cedar evaluation over the preparsed set (\`statefulIsAuthorized\`),
 | p50 / p99, same request again | ${r.cachedP50Us.toFixed(1)} / ${r.cachedP99Us.toFixed(1)} µs | answered by the decision cache |
 
 A new request's cost is almost all the crossing into Cedar's WebAssembly: entities and context are converted on every
-call (an empty call costs ~35 µs here, one with two small entities ~140 µs, whatever the number of policies). The engine
+call (when this section was written, on the machine then used, an empty call cost ~35 µs and one with two small entities
+~140 µs, whatever the number of policies). The engine
 passes only the tool arguments some policy reads, and answers repeated requests (a run's model.use and connector.use
 checks at every step) from a cache.
 `;
