@@ -20,7 +20,7 @@ import type { RunEvent } from "../src/core/events.js";
 import { newId } from "../src/core/ids.js";
 import type { ChatMessage } from "../src/models/index.js";
 import { auditEntriesFor } from "../src/runtime/governance.js";
-import { replay } from "../src/runtime/index.js";
+import { apply, initialState } from "../src/runtime/index.js";
 import { AuditLog, loadAuditSigningKey } from "../src/security/audit/index.js";
 import { maskMessages, scanForInjection, wrapUntrusted } from "../src/security/guardrails/index.js";
 import { createPolicyEngine, toolCallRequest } from "../src/security/policy/index.js";
@@ -140,16 +140,18 @@ async function components(quick: boolean, auditPerRun: number): Promise<Componen
 
   // Audit entries of a commit, from a real run of the workload.
   const { runId, events } = await oneRunEvents();
-  const state = replay(runId, events);
+  // The executor asks with the run's state once the commit's events are applied: replay, and keep a copy per event.
+  const state = initialState(runId);
+  const moments = events.map((e) => ({ state: structuredClone(apply(state, e)), events: [e] }));
   let entries: AuditEntryInput[] = [];
   const perRun = timeUs(quick ? 50 : 200, () => {
-    entries = auditEntriesFor(state, runId, events, { location: "local" });
+    entries = moments.flatMap((m) => auditEntriesFor(m.state, runId, m.events, { location: "local" }));
   });
   out.push({
-    name: "`auditEntriesFor`, a whole run's events",
+    name: "`auditEntriesFor` over a run's commits, per step",
     us: perRun / STEPS_PER_RUN,
     perStep: 1,
-    note: `${events.length} events, ${entries.length} entries (the run's start and end add theirs elsewhere); per step`,
+    note: `${events.length} events → ${entries.length} entries; per step`,
   });
 
   // Their outbox insert inside the commit's transaction (the statement the SQLite store runs, minus its runs lookup).
@@ -390,7 +392,8 @@ delimited as untrusted data in the prompt; PII is masked only for external model
 caps exist. There is no switch to turn it off (none was added for the bench), so the steps workload (above; one run at
 a time) runs alternately in child processes of this checkout and of the runtime as it was just before governance
 entered the run loop (commit \`${PRE_GOVERNANCE}\`, the parent of \`dcaa7f8\`, extracted with \`git archive\`), ${s.now.length} processes
-each. The figure at the top of this file before governance existed was 139.8 µs per step (commit \`18a67d3\`, load 1.3).
+each. Before governance existed, this file gave 139.8 µs per sequential step for the workload (commit \`18a67d3\`, on
+another VM: 2 × AMD EPYC, load 1.3).
 
 | runtime | µs/step (median) | range | events per run | audit entries per run |
 |---|---:|---:|---:|---:|
@@ -414,11 +417,12 @@ building the prompt about +40, half of it \`wrapUntrusted\` (every model call wr
 result again: quadratic in a run's tool calls); \`decide\` about +30 (the policy requests of every tool call, the
 cached decision, the decision event); the injection scan about +25 although the workload's outputs are 19 bytes
 (inside the run a scan cost about 40–50 µs, several times what it costs alone in a tight loop — dozens of regular
-expressions per text, probably compiled and cached only while in constant use); ids and garbage about +15. The components measured alone sum to less than the
-end-to-end difference for that reason, and because each commit's extra bytes slow the commit itself. So: the audit
-trail (outbox rows, chaining) is the largest part, then the prompt's untrusted-data wrapping and the scan. With real
-tool outputs the scan would dominate: about 0.3 ms for a 1.5 kB order and 2 ms at the 16 kB output limit, per tool
-result — more than all the rest of a step.
+expressions per text, probably compiled and cached only while in constant use); ids and garbage about +15. The
+components measured alone sum to less than the end-to-end difference for that reason, and because each commit's
+extra bytes slow the commit itself. So: the audit trail (outbox rows, chaining) is the largest part, then the
+prompt's untrusted-data wrapping and the scan. With real tool outputs the scan would dominate: a quarter of a
+millisecond or more for a 1.5 kB order and 2–3 ms at the 16 kB output limit, per tool result — more than all the
+rest of a step.
 `;
 }
 
