@@ -93,7 +93,7 @@ export async function withConnection<T>(
   const { startOutpost } = await import("../runtime/index.js");
   const project = await loadProject(projectDir);
   const logger = await quietLogger();
-  const outpost = await startOutpost({ project, dataDir, logger, ...(options.workers ? {} : { workers: 0 }) });
+  const outpost = await startOutpost({ project, dataDir, logger, redactor: logger.redactor, ...(options.workers ? {} : { workers: 0 }) });
 
   // Ctrl+C while working locally: close the store cleanly (in-flight runs are
   // durable and resume on the next start), then leave.
@@ -117,8 +117,12 @@ export async function withConnection<T>(
   }
 }
 
-/** A pino logger on stderr that only speaks up for warnings (OUTPOST_LOG_LEVEL to change). */
+/**
+ * A pino logger on stderr that only speaks up for warnings (OUTPOST_LOG_LEVEL to change), and the redactor it
+ * writes through: pass both to startOutpost so no secret the process learns reaches a log line.
+ */
 export async function quietLogger(level = process.env.OUTPOST_LOG_LEVEL ?? "warn") {
-  const { default: pino } = await import("pino");
-  return pino({ level, base: undefined }, pino.destination(2));
+  const [{ default: pino }, { Redactor }] = await Promise.all([import("pino"), import("../security/vault/index.js")]);
+  const redactor = new Redactor();
+  return Object.assign(pino({ level, base: undefined, ...redactor.pinoOptions() }, pino.destination(2)), { redactor });
 }

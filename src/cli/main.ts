@@ -5,8 +5,8 @@
  */
 import { Command, CommanderError } from "commander";
 import { registerApprovals } from "./commands/approvals.js";
-import { registerBudgets } from "./commands/budgets.js";
 import { registerAudit } from "./commands/audit.js";
+import { registerBudgets } from "./commands/budgets.js";
 import { registerChat } from "./commands/chat.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerInit } from "./commands/init.js";

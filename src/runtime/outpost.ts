@@ -25,13 +25,17 @@ import { newId } from "../core/ids.js";
 import { DEFAULT_LIMITS, exposedAgents, selectCandidate } from "../definitions/index.js";
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
 import { createModelClient, describeModel, type ModelClient } from "../models/index.js";
-import { AuditLog, loadAuditSigningKey } from "../security/audit/index.js";
+import { approverProblem } from "../security/approvals/index.js";
+import { AuditLog, type AuditRecordInput, loadAuditSigningKey } from "../security/audit/index.js";
 import { Budgets, teamsOf } from "../security/budgets/index.js";
+import { canonicalJson, sha256Hex } from "../security/canonical.js";
+import { egressFor } from "../security/egress.js";
 import { scanForInjection } from "../security/guardrails/index.js";
 import { Identities, IdentityStore, localCaller, OidcVerifier } from "../security/identity/index.js";
 import { createPolicyEngine, type ProjectPolicyEngine } from "../security/policy/index.js";
 import type { SecurityServices } from "../security/services.js";
 import type { Caller } from "../security/types.js";
+import { Redactor, Vault, VaultSecrets } from "../security/vault/index.js";
 import { type ApprovalRecord, type ChildNotice, openStore, type RunRecord, type Store } from "../store/index.js";
 import {
   artifactPreview,
@@ -76,6 +80,8 @@ export interface OutpostOptions {
   approvalTtlMs?: number;
   /** How often the audit chainer links new entries (default 1000 ms). */
   auditIntervalMs?: number;
+  /** Replaces secret values in logs, events and outputs; pass the one your logger was built with (`pinoOptions()`). */
+  redactor?: Redactor;
   /** Observes every event this process commits or streams (telemetry, benchmarks). Must not throw. */
   onEvent?: (event: EventView) => void;
   /** What connections get to resolve `secret://` references (security/vault VaultSecrets) and which hosts they may
@@ -87,6 +93,10 @@ export interface Outpost extends OutpostApi {
   readonly project: Project;
   readonly storeKind: "sqlite" | "postgres";
   readonly store: Store;
+  /** The tamper-evident audit log of this Outpost's workspaces (security/audit). */
+  readonly audit: AuditLog;
+  /** The policy engine every action is put to. */
+  readonly policy: ProjectPolicyEngine;
   describeModels(): { agent: string; model: string }[];
   /** The state of each connection (MCP server, OpenAPI document). */
   connections(): ({ name: string; kind: "mcp" | "openapi" } & ToolSourceStatus)[];
@@ -142,6 +152,8 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
   /** Spend caps (outpost.yaml `budgets`); null when none are configured. */
   private readonly budgets: Budgets | null;
   readonly audit: AuditLog;
+  private readonly vault: Vault;
+  private readonly redactor: Redactor;
   private scheduler: Scheduler | null = null;
   private closed = false;
 
@@ -155,20 +167,44 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
   ) {
     this.storeKind = store.kind;
     this.workspace = options.project.workspace;
-    this.security = { defaultWorkspace: this.workspace, identities: new Identities(new IdentityStore(store.domain)) };
+    // Secret values the process learns (from the vault, or env values connections reference) never reach a log line,
+    // an event or a response: one redactor for the logger, the executor and the tool sources.
+    this.redactor = options.redactor ?? new Redactor();
+    this.log = options.logger ?? pino({ level: env.OUTPOST_LOG_LEVEL ?? "warn", ...this.redactor.pinoOptions() });
+    this.vault = Vault.open(store.domain, { dataDir, env });
+    this.security = {
+      defaultWorkspace: this.workspace,
+      identities: new Identities(new IdentityStore(store.domain)),
+      vault: this.vault,
+    };
     this.local = new ScopedOutpost(this, localCaller(this.workspace));
-    this.log = options.logger ?? pino({ level: env.OUTPOST_LOG_LEVEL ?? "warn" });
     this.policy = createPolicyEngine(options.project);
     const caps = options.project.budgets ?? [];
     this.budgets = caps.length > 0 ? new Budgets(store.domain, caps) : null;
     this.audit = new AuditLog(store, loadAuditSigningKey({ dataDir, env }), {
       onError: (err) => this.log.warn({ err: (err as Error)?.message }, "audit chainer: will retry"),
     });
+    this.security.audit = this.audit;
+    if (this.budgets) this.security.budgets = this.budgets;
     const fixed = new Map<string, ToolDefinition>();
     for (const t of [...builtinTools, artifactsTool(store), ...collaborationTools(options.project), ...options.project.tools.values()]) {
       fixed.set(t.name, t);
     }
-    const sourceDeps: ToolSourceDeps = { env, dataDir, log: this.log, ...options.connectionSecurity };
+    const recordQuietly = (entries: AuditRecordInput[]) =>
+      void this.audit.record(this.workspace, entries).catch((err) => this.log.warn({ err: (err as Error)?.message }, "audit entry lost"));
+    const sourceDeps: ToolSourceDeps = {
+      env,
+      dataDir,
+      log: this.log,
+      secrets: new VaultSecrets(this.vault, this.workspace, {
+        redactor: this.redactor,
+        onSecretUsed: (name, connection) => recordQuietly([{ kind: "secret.used", actor: "system", data: { name, connection } }]),
+      }),
+      egress: egressFor(options.project, (b) =>
+        recordQuietly([{ kind: "guardrail.egress_blocked", actor: "system", data: { ...b } as Record<string, unknown> }]),
+      ),
+      ...options.connectionSecurity,
+    };
     const sources: ToolSource[] = [...options.project.connections.values()].map((c) =>
       c.kind === "mcp" ? mcpSource(c, sourceDeps) : openApiSource(c, sourceDeps),
     );
@@ -189,6 +225,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
 
   async start(): Promise<this> {
     await this.startIdentities();
+    await this.recordDefinitions();
     this.audit.start(this.options.auditIntervalMs ?? 1000);
     // Connections come up together; one that cannot be reached reports it and keeps retrying (never blocks the start).
     await Promise.all(this.tools.listSources().map((source) => source.start()));
@@ -198,6 +235,50 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       await Promise.all(this.tools.listSources().map((source) => source.close().catch(() => undefined)));
       throw err;
     }
+  }
+
+  /** A start with changed agents, teams, tools, connections or policies is recorded in the audit log (`definitions.loaded`). */
+  private async recordDefinitions(): Promise<void> {
+    const p = this.project;
+    const definitions = {
+      agents: [...p.agents.values()].map(({ file: _file, ...a }) => a),
+      teams: [...p.teams.values()].map(({ file: _file, ...t }) => t),
+      tools: [...p.tools.values()].map((t) => ({ name: t.name, classification: t.classification ?? null, approval: t.approval ?? null })),
+      connections: [...p.connections.values()].map((c) => ({
+        name: c.name,
+        kind: c.kind,
+        classification: c.classification ?? null,
+        tools: c.tools,
+      })),
+      models: [...p.models.keys()],
+      budgets: p.budgets ?? [],
+    };
+    const hash = sha256Hex(canonicalJson(definitions));
+    const last = await this.store.domain.db
+      .selectFrom("audit_log")
+      .select("data")
+      .where("workspace", "=", this.workspace)
+      .where("kind", "=", "definitions.loaded")
+      .orderBy("seq", "desc")
+      .limit(1)
+      .executeTakeFirst();
+    const before = last ? (JSON.parse(last.data) as { definitions_sha256?: string; policies_sha256?: string }) : null;
+    if (before?.definitions_sha256 === hash && before.policies_sha256 === this.policy.hash) return;
+    await this.audit.record(this.workspace, [
+      {
+        kind: "definitions.loaded",
+        actor: "local",
+        data: {
+          definitions_sha256: hash,
+          policies_sha256: this.policy.hash,
+          policies: this.policy.policies.map((x) => x.id),
+          agents: [...p.agents.keys()],
+          previous: before
+            ? { definitions_sha256: before.definitions_sha256 ?? null, policies_sha256: before.policies_sha256 ?? null }
+            : null,
+        },
+      },
+    ]);
   }
 
   /** OIDC tokens (auth.oidc), the project's workspace, and at first start OUTPOST_ADMIN_KEY as its admin key. */
@@ -236,6 +317,9 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
         const orphans = tick++ % 30 === 0; // at start, then every 30 s: a crash gap, not a hot path
         void this.deliverChildNotices()
           .then(() => (orphans ? this.cancelOrphans() : undefined))
+          // Budget held by a model call a crash cut short (reserved, never settled) is given back after 15 minutes.
+          .then(() => (orphans && this.budgets ? this.budgets.releaseStale(15 * 60_000) : undefined))
+          .catch((err) => this.log.warn({ err: (err as Error)?.message }, "sweeper: will retry"))
           .finally(() => {
             this.sweeping = false;
           });
@@ -384,6 +468,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
               ...(this.options.approvalTtlMs !== undefined ? { approvalTtlMs: this.options.approvalTtlMs } : {}),
             }),
           ...(this.budgets ? { budgets: this.budgetsForRuns(this.budgets) } : {}),
+          redact: (text) => this.redactor.redact(text),
           toolSpecsFor: (agent) => this.tools.specsFor(agent),
           dataDir: this.dataDir,
           publish: (runId, seq, type, data, at) => {
@@ -738,17 +823,34 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     if (id.includes("\u0000")) throw notFound("approval", "(with a NUL)");
     rejectNul(d.reason ?? "", "reason");
     rejectNul(d.by ?? "", "by");
+    const pending = await this.store.getApproval(workspace, id);
+    if (!pending) throw notFound("approval", id, "list pending approvals with GET /v1/approvals?status=pending");
+    if (pending.status === "pending") {
+      // Who may decide: the role (and group) the policy asked for, never the person the run acts for.
+      const problem = approverProblem(pending, caller);
+      if (problem) throw new OutpostError("forbidden", `approval ${id}: ${problem}`, "ask someone who holds that role to decide it");
+    }
+    const by = caller.via === "local" ? (d.by ?? null) : caller.id;
     const r = await this.store.applyExternal(workspace, {
       kind: "approval",
       approvalId: id,
       decision: d.decision,
       reason: d.reason ?? null,
-      by: caller.via === "local" ? (d.by ?? null) : caller.id,
+      by,
       rehash: approvalRehash, // a record altered since the request is a denial
     });
     if (r.woke) this.wake();
     for (const e of r.events) this.publish(eventView(r.run.id, e));
-    return approvalView(r.approval as ApprovalRecord);
+    const a = r.approval as ApprovalRecord;
+    if (d.decision === "approve" && a.status !== "approved") {
+      // Fail closed, and say so: the request was recorded as a denial, not approved.
+      throw new OutpostError(
+        "conflict",
+        `approval ${id} was not approved: ${a.reason ?? a.status}`,
+        a.status === "expired" ? "the run was told it expired; start the work again to ask anew" : "the action was denied",
+      );
+    }
+    return approvalView(a);
   }
 
   async getSessionIn(workspace: string, id: string): Promise<SessionView> {

@@ -2,6 +2,7 @@
  * The security services a running Outpost offers its HTTP API and CLI. Each part adds its member here;
  * the server registers a part's routes only when the part is present.
  */
+import type { AuditLog } from "./audit/index.js";
 import type { Budgets } from "./budgets/index.js";
 import type { Identities } from "./identity/index.js";
 import type { Vault } from "./vault/index.js";
@@ -15,4 +16,6 @@ export interface SecurityServices {
   vault?: Vault;
   /** Spend caps with reservations around each model call (GET /v1/budgets). */
   budgets?: Budgets;
+  /** The tamper-evident audit log (GET /v1/audit, /v1/audit/verify, /v1/reports). */
+  audit?: AuditLog;
 }

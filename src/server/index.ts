@@ -22,6 +22,7 @@ import Fastify, {
 } from "fastify";
 import type pino from "pino";
 import type { ApprovalStatus, ListRunsRequest, OutpostApi, RunStatus, StartRunRequest } from "../core/api.js";
+import type { AuditLog } from "../security/audit/index.js";
 import type { Authenticator } from "../security/identity/index.js";
 import type { SecurityServices } from "../security/services.js";
 import type { Caller } from "../security/types.js";
@@ -30,6 +31,7 @@ import { makeErrorHandler, notFoundHandler } from "./errors.js";
 import { a2aRoutes } from "./protocols/a2a.js";
 import { registerMcpRoutes } from "./protocols/mcp.js";
 import { registerOpenAiRoutes } from "./protocols/openai.js";
+import { registerAuditRoutes } from "./routes/audit.js";
 import { registerBudgetRoutes } from "./routes/budgets.js";
 import { registerKeyRoutes } from "./routes/keys.js";
 import { registerSecretRoutes } from "./routes/secrets.js";
@@ -111,7 +113,11 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   await registerAuth(server, {
     authenticator,
     ...(options.rateLimitPerMinute !== undefined ? { perMinute: options.rateLimitPerMinute } : {}),
-    ...(options.onAuthFailed ? { onAuthFailed: options.onAuthFailed } : {}),
+    ...(options.onAuthFailed
+      ? { onAuthFailed: options.onAuthFailed }
+      : api.security?.audit
+        ? { onAuthFailed: auditAuthFailure(api.security.audit, api.security.defaultWorkspace, options) }
+        : {}),
   });
   /** The API as the request's caller sees it. */
   const apiOf = (request: FastifyRequest): OutpostApi => (api.as && request.caller ? api.as(request.caller) : api);
@@ -270,6 +276,7 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   if (api.security?.identities) await registerKeyRoutes(server, api.security.identities, api.security.defaultWorkspace);
   if (api.security?.vault) await registerSecretRoutes(server, api.security.vault);
   if (api.security?.budgets) await registerBudgetRoutes(server, api.security.budgets);
+  if (api.security?.audit) await registerAuditRoutes(server, api.security.audit);
 
   await registerOpenAiRoutes(server, apiOf, { heartbeatMs });
   await registerMcpRoutes(server, apiOf, { version: options.version });
@@ -312,6 +319,27 @@ function trackConnections(server: FastifyInstance): { drain(): void } {
       draining = true;
       for (const [socket, n] of inFlight) if (n === 0) socket.end();
     },
+  };
+}
+
+/**
+ * Refused credentials go to the audit log of the served project's workspace (a failed caller has no workspace of
+ * its own), at most one entry per address per minute so a scan cannot flood the chain.
+ */
+function auditAuthFailure(audit: AuditLog, workspace: string, options: ServerOptions): (event: AuthFailedEvent) => void {
+  const recent = new Map<string, number>();
+  return (event) => {
+    const now = Date.now();
+    const key = `${event.ip} ${event.reason}`;
+    if ((recent.get(key) ?? 0) > now - 60_000) return;
+    if (recent.size > 10_000) recent.clear();
+    recent.set(key, now);
+    const { ip, method, url, ...rest } = event;
+    audit
+      .record(workspace, [{ kind: "auth.failed", actor: "system", data: { ...rest, ip, method, url } }])
+      .catch((err) =>
+        typeof options.logger === "object" ? options.logger.warn({ err: (err as Error)?.message }, "audit entry lost") : undefined,
+      );
   };
 }
 

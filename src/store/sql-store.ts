@@ -527,6 +527,28 @@ export abstract class SqlStore implements Store {
           );
         }
         approval = { ...a, status, reason, decidedBy: decision === "expire" ? null : input.by, decidedAt: now };
+        // The audit entry is written with the decision (security/audit chains it): approved, denied or expired.
+        await trx
+          .insertInto("audit_outbox")
+          .values({
+            id: newId("aud", now),
+            workspace,
+            at: now,
+            kind: `approval.${status}`,
+            actor: decision === "expire" ? "system" : (input.by ?? "local"),
+            run_id: a.runId,
+            data: JSON.stringify({
+              approval_id: a.id,
+              run_id: a.runId,
+              agent: a.agent,
+              tool: a.tool,
+              action_hash: a.actionHash,
+              approver: { role: a.approverRole ?? "operator", group: a.approverGroup },
+              by: decision === "expire" ? null : input.by,
+              reason,
+            }),
+          })
+          .execute();
         events.push(
           ev("approval.decided", {
             approval_id: input.approvalId,

@@ -222,7 +222,9 @@ describe("Acme under SIGKILL: delegation and fan-out against the real business s
     // The three scenarios are queued by an API-only Outpost without the systems, which then lets go of the folder.
     const setup = await startOutpost({ project: { ...project, connections: new Map() }, dataDir, concurrency: 0 });
     const tops = new Map<string, string>();
-    for (const s of demo.scenarios) tops.set((await setup.startRun({ agent: s.agent, input: s.input })).id, s.name);
+    const three = new Set<string>([DAMAGED_ORDER.name, LATE_SHIPMENT.name, INVOICE_DISPUTE.name]);
+    for (const s of demo.scenarios.filter((x) => three.has(x.name)))
+      tops.set((await setup.startRun({ agent: s.agent, input: s.input })).id, s.name);
     await setup.close();
 
     const command = await prepareAcmeWorkerCommand();

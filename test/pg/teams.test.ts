@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { delegateToolName } from "../../src/definitions/index.js";
 import type { AgentDefinition, Project } from "../../src/definitions/types.js";
 import { createScriptedClient, type ModelRequest } from "../../src/models/index.js";
+import { readsData } from "../../src/models/scripted/client.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 import { defaultLimits } from "../runtime/fixtures.js";
 import { createTestDatabase } from "./database.js";
@@ -53,7 +54,7 @@ const project = (): Project => {
 
 /** Decides by what the conversation holds, so any process answers the same. */
 const model = createScriptedClient("m", (req: ModelRequest) => {
-  const results = req.messages.filter((m) => m.role === "tool").map((m) => m.content);
+  const results = req.messages.filter((m) => m.role === "tool").map((m) => readsData(m.content));
   const input = req.messages.find((m) => m.role === "user")?.content ?? "";
   switch (req.agent) {
     case "lead":

@@ -245,7 +245,7 @@ describe("approvals", () => {
   it("approve: the pending approval carries the tool call; approving completes the refund exactly once", async () => {
     const run = await start("Please refund order 1042");
     const waitingRun = await waitForRun(getRun, run.id, waiting);
-    expect(waitingRun.waiting_for).toEqual({ kind: "approval", approval_id: expect.any(String) });
+    expect(waitingRun.waiting_for).toEqual({ kind: "approval", approval_id: expect.any(String), expires_at: expect.any(String) });
     const approvalId = (waitingRun.waiting_for as { approval_id: string }).approval_id;
 
     const pending = await http<ApprovalView[]>(url, "GET", "/v1/approvals?status=pending");
@@ -264,7 +264,8 @@ describe("approvals", () => {
       body: { decision: "approve", by: "maria@acme" },
     });
     expect(decided.status).toBe(200);
-    expect(decided.body).toMatchObject({ id: approvalId, status: "approved", decided_by: "maria@acme" });
+    // The decider is whoever the key says, never what the body claims.
+    expect(decided.body).toMatchObject({ id: approvalId, status: "approved", decided_by: expect.stringMatching(/^key:key_/) });
     expect(decided.body.decided_at).not.toBeNull();
 
     const done = await waitForRun(getRun, run.id, terminal);
@@ -387,6 +388,11 @@ describe("OpenAPI and docs", () => {
         "/v1/workspaces",
         "/v1/keys",
         "/v1/keys/{id}",
+        "/v1/secrets",
+        "/v1/secrets/{name}",
+        "/v1/audit",
+        "/v1/audit/verify",
+        "/v1/reports",
       ].sort(),
     );
     expect(Object.keys(doc.components.schemas)).toEqual(

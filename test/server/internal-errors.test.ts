@@ -132,12 +132,18 @@ describe("unexpected runtime errors", () => {
   it("sends heartbeat comments while a stream is idle", async () => {
     const beating = await createServer(api, { version: "test", logger: logs.logger, sseHeartbeatMs: 10, authenticator: testAuthenticator });
     const beatingUrl = await listen(beating, { host: "127.0.0.1", port: 0 });
+    authorizeFetchTo(beatingUrl);
     try {
       const controller = new AbortController();
       const res = await fetch(`${beatingUrl}/v1/runs/run_stall/stream`, { signal: controller.signal });
+      expect(res.status).toBe(200);
       const reader = res.body!.getReader();
       let text = "";
-      while (!text.includes(": heartbeat\n\n")) text += new TextDecoder().decode((await reader.read()).value);
+      while (!text.includes(": heartbeat\n\n")) {
+        const chunk = await reader.read();
+        if (chunk.done) throw new Error(`the stream ended before a heartbeat: ${text}`);
+        text += new TextDecoder().decode(chunk.value);
+      }
       expect(text).toContain("id: 1\nevent: run.started\n");
       controller.abort();
     } finally {

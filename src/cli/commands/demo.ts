@@ -78,7 +78,8 @@ export function registerDemo(program: Command): void {
         import("../../runtime/index.js"),
       ]);
       const project = await loadProject(projectDir);
-      const outpost = await startOutpost({ project, dataDir, logger: await quietLogger(process.env.OUTPOST_LOG_LEVEL ?? "error") });
+      const logger = await quietLogger(process.env.OUTPOST_LOG_LEVEL ?? "error");
+      const outpost = await startOutpost({ project, dataDir, logger, redactor: logger.redactor });
       const results: ScenarioResult[] = [];
       let failed = false;
       try {

@@ -79,7 +79,7 @@ export function registerUp(program: Command): void {
       ]);
       const project = await loadProject(path.resolve(opts.project));
       const logger = await quietLogger(process.env.OUTPOST_LOG_LEVEL ?? "warn");
-      const outpost = await startOutpost({ project, dataDir: path.resolve(opts.data), logger });
+      const outpost = await startOutpost({ project, dataDir: path.resolve(opts.data), logger, redactor: logger.redactor });
       // First start: the workspace gets an admin key (OUTPOST_ADMIN_KEY was adopted by the runtime if set), shown once below.
       let adminKey: string | null = null;
       try {

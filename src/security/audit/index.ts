@@ -18,5 +18,6 @@ export {
   listAudit,
   pendingAudit,
 } from "./log.js";
+export { appendToOutbox } from "./outbox.js";
 export { buildReport, type ReportOptions, type TransparencyReport } from "./report.js";
 export { type AuditProblem, type AuditProblemKind, type AuditVerification, type VerifiedCheckpoint, verifyAudit } from "./verify.js";

@@ -6,16 +6,14 @@
  */
 import type { KeyObject } from "node:crypto";
 import { type Kysely, sql, type Transaction } from "kysely";
-import { newId } from "../../core/ids.js";
 import type { Database } from "../../store/schema.js";
-import type { AuditEntryInput, Store } from "../../store/types.js";
+import type { Store } from "../../store/types.js";
 import { canonicalJson, entryHash, GENESIS_HASH } from "./chain.js";
 import { type AuditSigningKey, signCheckpoint } from "./keys.js";
+import { type AuditRecordInput, appendToOutbox } from "./outbox.js";
 
 /** An entry written outside a run commit (auth failures, key changes, secret use, definitions loaded). */
-export interface AuditRecordInput extends AuditEntryInput {
-  runId?: string | null;
-}
+export type { AuditRecordInput } from "./outbox.js";
 
 /** A chained entry as read back. */
 export interface AuditEntry {
@@ -56,7 +54,8 @@ export class AuditLog {
   private closed = false;
 
   constructor(
-    private readonly store: Store,
+    /** The store the chain lives in (verification and reports read it). */
+    readonly store: Store,
     private readonly key: AuditSigningKey,
     private readonly options: AuditLogOptions = {},
   ) {
@@ -77,23 +76,7 @@ export class AuditLog {
   /** Entries that come without a run commit: into the outbox now, chained by the next drain. */
   async record(workspace: string, entries: AuditRecordInput[]): Promise<void> {
     if (entries.length === 0) return;
-    const at = Date.now();
-    const rows = entries.map((e) => ({
-      id: newId("aud", at),
-      workspace,
-      at,
-      kind: e.kind,
-      actor: e.actor,
-      run_id: e.runId ?? null,
-      data: JSON.stringify(e.data),
-    }));
-    await this.store.domain.write(async (trx) => {
-      for (let i = 0; i < rows.length; i += INSERT_CHUNK)
-        await trx
-          .insertInto("audit_outbox")
-          .values(rows.slice(i, i + INSERT_CHUNK))
-          .execute();
-    });
+    await this.store.domain.write((trx) => appendToOutbox(trx, workspace, entries));
   }
 
   /** Drains in the background every `intervalMs` (the timer does not keep the process alive). */

@@ -5,6 +5,7 @@ import { OutpostError } from "../../core/errors.js";
 import { newId } from "../../core/ids.js";
 import type { ApiKeysTable } from "../../store/schema.js";
 import type { DomainStorage } from "../../store/types.js";
+import { appendToOutbox } from "../audit/outbox.js";
 import { type Caller, ROLES, type Role } from "../types.js";
 import { generateKey, hashKey, KEY_PATTERN, keyPrefix } from "./keys.js";
 
@@ -145,6 +146,12 @@ export class IdentityStore {
         .onConflict((oc) => oc.column("id").doNothing())
         .execute();
       await trx.insertInto("api_keys").values(row).execute();
+      await appendToOutbox(
+        trx,
+        input.workspace,
+        [{ kind: "key.created", actor: input.createdBy ?? "system", data: { key_id: row.id, name, roles, groups, prefix: row.prefix } }],
+        at,
+      );
     });
     return recordOf(row);
   }
@@ -175,17 +182,20 @@ export class IdentityStore {
   }
 
   /** Revokes a key of `workspace`; null when the workspace has no such key (another workspace's key is "no such key"). */
-  async revokeKey(workspace: string, id: string): Promise<ApiKeyRecord | null> {
+  async revokeKey(workspace: string, id: string, by: string | null = null): Promise<ApiKeyRecord | null> {
     const at = this.now();
-    await this.storage.write((trx) =>
-      trx
+    await this.storage.write(async (trx) => {
+      const r = await trx
         .updateTable("api_keys")
         .set({ revoked_at: at })
         .where("workspace", "=", workspace)
         .where("id", "=", id)
         .where("revoked_at", "is", null)
-        .execute(),
-    );
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 1) {
+        await appendToOutbox(trx, workspace, [{ kind: "key.revoked", actor: by ?? "system", data: { key_id: id } }], at);
+      }
+    });
     const row = await this.storage.db
       .selectFrom("api_keys")
       .selectAll()

@@ -9,6 +9,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { OutpostError } from "../../core/errors.js";
 import type { DomainStorage } from "../../store/types.js";
+import { appendToOutbox } from "../audit/outbox.js";
 import { loadVaultKey, type VaultKey } from "./key.js";
 
 export const SECRET_NAME = /^[A-Za-z0-9_.-]+$/;
@@ -105,6 +106,7 @@ export class Vault {
         .values({ workspace, name, created_at: now, ...row })
         .onConflict((oc) => oc.columns(["workspace", "name"]).doUpdateSet(row))
         .execute();
+      await appendToOutbox(trx, workspace, [{ kind: "secret.changed", actor: by ?? "local", data: { name, change: "set" } }], now);
       return existing === undefined;
     });
     this.options.onChanged?.({ workspace, name, change: "set", by });
@@ -156,9 +158,13 @@ export class Vault {
   /** Removes a secret; returns whether there was one. */
   async delete(workspace: string, name: string, by: string | null = null): Promise<boolean> {
     checkSecretName(name);
-    const result = await this.storage.write((trx) =>
-      trx.deleteFrom("secrets").where("workspace", "=", workspace).where("name", "=", name).executeTakeFirst(),
-    );
+    const result = await this.storage.write(async (trx) => {
+      const r = await trx.deleteFrom("secrets").where("workspace", "=", workspace).where("name", "=", name).executeTakeFirst();
+      if (Number(r.numDeletedRows) > 0) {
+        await appendToOutbox(trx, workspace, [{ kind: "secret.changed", actor: by ?? "local", data: { name, change: "deleted" } }]);
+      }
+      return r;
+    });
     const deleted = Number(result.numDeletedRows) > 0;
     if (deleted) this.options.onChanged?.({ workspace, name, change: "deleted", by });
     return deleted;

@@ -6,7 +6,6 @@ import type { FastifyInstance } from "fastify";
 import { OutpostError } from "../../core/errors.js";
 import { parseDuration } from "../../definitions/duration.js";
 import { type AuditLog, buildReport, verifyAudit } from "../../security/audit/index.js";
-import type { Store } from "../../store/types.js";
 import { requireRole } from "../caller.js";
 
 const entry = {
@@ -39,8 +38,8 @@ function sinceOf(value: string | undefined, now: number): number {
   }
 }
 
-export async function registerAuditRoutes(server: FastifyInstance, deps: { audit: AuditLog; store: Store }): Promise<void> {
-  const { audit, store } = deps;
+export async function registerAuditRoutes(server: FastifyInstance, audit: AuditLog): Promise<void> {
+  const store = audit.store;
 
   server.get<{ Querystring: { kind?: string; run_id?: string; limit?: number; before?: number } }>(
     "/v1/audit",

@@ -184,7 +184,11 @@ export async function registerKeyRoutes(server: FastifyInstance, identities: Ide
       },
     },
     async (request) => {
-      const revoked = await identities.store.revokeKey(await target(request, request.query.workspace), request.params.id);
+      const revoked = await identities.store.revokeKey(
+        await target(request, request.query.workspace),
+        request.params.id,
+        callerOf(request).id,
+      );
       if (!revoked) throw notFound("API key", request.params.id, "list keys with GET /v1/keys");
       return keyView(revoked);
     },
