@@ -179,6 +179,39 @@ permit (principal, action == Action::"tool.call", resource) when { context.taint
   });
 });
 
+describe("attribute trimming never drops what a policy reads", () => {
+  const forbidding = async (text: string) => createPolicyEngine(await loadProject(await project({ "f.cedar": text })));
+  const refund = (engine: ReturnType<typeof createPolicyEngine>, args: Record<string, unknown>) =>
+    engine.authorize(toolCallRequest({ agent: "refunds", tool: refundTool, args })).effect;
+
+  it('reads arguments through context["arguments"]', async () => {
+    const engine = await forbidding(
+      `forbid (principal, action, resource) when { context has arguments && context["arguments"] has order && context["arguments"]["order"] == "A1" };`,
+    );
+    expect(refund(engine, { order: "A1", amount: 1 })).toBe("deny");
+    expect(refund(engine, { order: "B2", amount: 1 })).toBe("allow");
+  });
+
+  it("reads arguments through a has path", async () => {
+    const engine = await forbidding(`forbid (principal, action, resource) when { context has arguments.override };`);
+    expect(refund(engine, { order: "A1", amount: 1, override: true })).toBe("deny");
+  });
+
+  it("a // inside a string is not a comment", async () => {
+    const engine = await forbidding(
+      `forbid (principal, action, resource) when { resource.connection != "https://x" && context.arguments has order && context.arguments.order == "A1" };`,
+    );
+    expect(refund(engine, { order: "A1", amount: 1 })).toBe("deny");
+  });
+
+  it("a delegation to oneself carries the attributes policies read of the resource", async () => {
+    const engine = await forbidding(
+      `forbid (principal, action == Action::"agent.delegate", resource) when { resource.clearance == "restricted" };`,
+    );
+    expect(engine.authorize(delegateRequest({ agent: "refunds", target: "refunds" })).effect).toBe("deny");
+  });
+});
+
 describe("schema", () => {
   it("the baseline validates in strict mode", async () => {
     const p = await loadProject(await project());

@@ -75,6 +75,9 @@ export function createPolicyEngine(project: Project): ProjectPolicyEngine {
         });
       } else if (resource.id !== request.agent) {
         entities.push({ uid: resource, attrs: pick(agentAttributes(resource.id), used.resource), parents: [] });
+      } else {
+        // Delegating to itself: one entity is both principal and resource, so it carries what either is read for.
+        entities[0] = { uid: principal, attrs: pick(agentAttributes(request.agent), union(used.principal, used.resource)), parents: [] };
       }
       const answer = cedar.statefulIsAuthorized({
         principal,
@@ -102,20 +105,37 @@ export function createPolicyEngine(project: Project): ProjectPolicyEngine {
 
 const DECISION_CACHE_SIZE = 10_000;
 
-/** The tool arguments policies read (`context.arguments.x`, `context.arguments has x`, `["x"]`); null = all of them. */
+/**
+ * The tool arguments policies read (`context.arguments.x`, `["x"]`, `has x`, `context has arguments.x`); null = all
+ * of them. Any other mention of `arguments` (`context["arguments"]`, the record as a whole) keeps every argument: a
+ * policy reading a trimmed argument would fail to evaluate, and a forbid that fails does not count.
+ */
 export function argumentsUsed(texts: string[]): Set<string> | null {
   const names = new Set<string>();
   for (const text of texts) {
-    const code = text.replace(/\/\/[^\n]*/g, "");
-    for (const m of code.matchAll(
-      /context\s*\.\s*arguments\b(\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*"([^"]*)"\s*\]|has\s+([A-Za-z_]\w*)|has\s+"([^"]*)"))?/g,
-    )) {
-      const name = m[2] ?? m[3] ?? m[4] ?? m[5];
-      if (name === undefined) return null; // the record as a whole: keep every argument
-      names.add(name);
+    const code = stripComments(text);
+    for (const m of code.matchAll(/\barguments\b/g)) {
+      const before = code.slice(0, m.index);
+      const after = code.slice(m.index);
+      if (/context\s*\.\s*$/.test(before)) {
+        const use = after.match(/^arguments(?:\s*\.\s*([A-Za-z_]\w*)|\s*\[\s*"([^"]*)"\s*\]|\s+has\s+([A-Za-z_]\w*)|\s+has\s+"([^"]*)")/);
+        const name = use?.[1] ?? use?.[2] ?? use?.[3] ?? use?.[4];
+        if (name === undefined) return null; // the record as a whole: keep every argument
+        names.add(name);
+      } else if (/\bcontext\s+has\s+$/.test(before)) {
+        const path = after.match(/^arguments\s*\.\s*([A-Za-z_]\w*)/);
+        if (path?.[1] !== undefined) names.add(path[1]); // `context has arguments` alone reads no argument
+      } else {
+        return null;
+      }
     }
   }
   return names;
+}
+
+/** Cedar source without its `//` comments; a `//` inside a string (a URL) is not one. */
+function stripComments(text: string): string {
+  return text.replace(/"(?:[^"\\]|\\.)*"|\/\/[^\n]*/g, (m) => (m.startsWith('"') ? m : ""));
 }
 
 /**
@@ -129,7 +149,7 @@ export function attributesUsed(texts: string[], variable: "principal" | "resourc
     "g",
   );
   for (const text of texts) {
-    const code = text.replace(/\/\/[^\n]*/g, "").replace(/"(?:[^"\\]|\\.)*"/g, (q) => (q.includes(variable) ? '""' : q));
+    const code = stripComments(text).replace(/"(?:[^"\\]|\\.)*"/g, (q) => (q.includes(variable) ? '""' : q));
     for (const m of code.matchAll(pattern)) {
       const name = m[2] ?? m[3] ?? m[4] ?? m[5];
       if (name !== undefined) {
@@ -143,6 +163,10 @@ export function attributesUsed(texts: string[], variable: "principal" | "resourc
     }
   }
   return names;
+}
+
+function union(a: Set<string> | null, b: Set<string> | null): Set<string> | null {
+  return a === null || b === null ? null : new Set([...a, ...b]);
 }
 
 function pick(attrs: Record<string, CedarJson>, names: Set<string> | null): Record<string, CedarJson> {
