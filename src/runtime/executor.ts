@@ -650,10 +650,21 @@ interface Prompt {
   chars: number;
 }
 
+/** A run's tool messages are wrapped once, not at every model call (the wrapping hashes the whole output). */
+const wrappedMessages = new WeakMap<ChatMessage, ChatMessage>();
+function wrapped(m: Extract<ChatMessage, { role: "tool" }>): ChatMessage {
+  let w = wrappedMessages.get(m);
+  if (!w) {
+    w = { ...m, content: wrapUntrusted(m.toolName, m.content) };
+    wrappedMessages.set(m, w);
+  }
+  return w;
+}
+
 function promptFor(agent: AgentDefinition, history: ChatMessage[], state: RunState, tools: ToolSpec[], location: ModelLocation): Prompt {
   const system = tools.length > 0 ? `${agent.instructions}\n\n${UNTRUSTED_DATA_NOTE}` : agent.instructions;
   let messages: ChatMessage[] = [{ role: "system", content: system }, ...history];
-  for (const m of state.messages) messages.push(m.role === "tool" ? { ...m, content: wrapUntrusted(m.toolName, m.content) } : m);
+  for (const m of state.messages) messages.push(m.role === "tool" ? wrapped(m) : m);
   let pii: PiiMapping | null = null;
   if (location !== "local") {
     const masked = maskMessages(messages);
