@@ -74,7 +74,8 @@ export function reportError(e: unknown): number {
   }
   if (isPersonError(e)) {
     err.line(`${err.red("error:")} ${e.message}`);
-    if (e.hint) err.line(`${err.dim("hint:")} ${e.hint}`);
+    const hint = e.code === "unauthorized" ? unauthorizedHint() : e.code === "forbidden" ? forbiddenHint(e.hint) : e.hint;
+    if (hint) err.line(`${err.dim("hint:")} ${hint}`);
     debugStack(e);
     return EXIT_FAILED;
   }
@@ -86,6 +87,25 @@ export function reportError(e: unknown): number {
     err.line(err.dim("(run with OUTPOST_DEBUG=1 for a stack trace)"));
   }
   return EXIT_FAILED;
+}
+
+/**
+ * A server refused the credentials: the server's hint speaks of HTTP headers; a CLI user sets OUTPOST_API_KEY.
+ * Whether one is set tells "no key" from "a key that no longer works".
+ */
+function unauthorizedHint(): string {
+  const create = "an admin creates one with: outpost keys create NAME --role ROLE";
+  if (!process.env.OUTPOST_API_KEY) {
+    return `OUTPOST_API_KEY is not set: export OUTPOST_API_KEY=… with the admin key \`outpost up\` printed at first start, or ${create}`;
+  }
+  return `the key in OUTPOST_API_KEY was refused: export OUTPOST_API_KEY=… with a working key (\`outpost up\` prints the admin key at first start; ${create})`;
+}
+
+/** The key works but lacks a role or group: the message names which; say which key the CLI sent. */
+function forbiddenHint(serverHint: string | undefined): string {
+  const key = process.env.OUTPOST_API_KEY;
+  const sent = key ? `the CLI sent the key in OUTPOST_API_KEY (${key.slice(0, 10)}…)` : "";
+  return [serverHint, sent].filter(Boolean).join("; ");
 }
 
 function debugStack(e: unknown): void {

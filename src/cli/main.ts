@@ -10,6 +10,7 @@ import { registerBudgets } from "./commands/budgets.js";
 import { registerChat } from "./commands/chat.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerInit } from "./commands/init.js";
+import { registerKeys } from "./commands/keys.js";
 import { registerPolicy } from "./commands/policy.js";
 import { registerRun } from "./commands/run.js";
 import { registerRuns } from "./commands/runs.js";
@@ -47,6 +48,7 @@ Get started:
   registerChat(program);
   registerRuns(program);
   registerApprovals(program);
+  registerKeys(program);
   registerSecrets(program);
   registerBudgets(program);
   registerAudit(program);

@@ -21,6 +21,40 @@ import type {
 import { type ErrorCode, OutpostError } from "../core/errors.js";
 import { parseSse } from "./sse.js";
 
+/** An API key as `GET /v1/keys` lists it: never the key itself. */
+export interface KeyView {
+  id: string;
+  workspace: string;
+  name: string;
+  /** The key's first characters, to recognise it. */
+  prefix: string;
+  roles: string[];
+  groups: string[];
+  created_by: string | null;
+  created_at: string;
+  last_used_at: string | null;
+  expires_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface NewKeyRequest {
+  name: string;
+  roles: string[];
+  groups?: string[];
+  /** Another workspace (admins of the default workspace only). */
+  workspace?: string;
+  /** ISO date-time after which the key stops working. */
+  expires_at?: string;
+}
+
+/** Key management (admins), kept beside OutpostApi rather than in it: the runtime API stays about runs. */
+export interface KeysApi {
+  /** The new key is in `key`, this once. */
+  createKey(request: NewKeyRequest): Promise<KeyView & { key: string }>;
+  listKeys(request?: { workspace?: string }): Promise<KeyView[]>;
+  revokeKey(id: string, request?: { workspace?: string }): Promise<KeyView>;
+}
+
 export interface ClientOptions {
   /** Sent as `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
@@ -62,7 +96,7 @@ const codeForStatus = (status: number): ErrorCode =>
 /** How many times in a row the event stream may drop without progress before giving up. */
 const MAX_STREAM_RETRIES = 5;
 
-export function createClient(baseUrl: string, options: ClientOptions = {}): OutpostApi {
+export function createClient(baseUrl: string, options: ClientOptions = {}): OutpostApi & KeysApi {
   const base = baseUrl.replace(/\/+$/, "");
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
   const unavailable = () =>
@@ -82,7 +116,7 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
   };
 
   async function send(
-    method: "GET" | "POST",
+    method: "GET" | "POST" | "DELETE",
     path: string,
     init: { query?: Record<string, string | number | undefined>; body?: unknown; headers?: Record<string, string> } = {},
   ): Promise<unknown> {
@@ -258,6 +292,10 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
     getRunTree: async (id) => (await send("GET", `/v1/runs/${seg(id)}/tree`)) as RunTreeView,
     getArtifact: async (id, page = {}) =>
       (await send("GET", `/v1/artifacts/${seg(id)}`, { query: { offset: page.offset, limit: page.limit } })) as ArtifactView,
+    createKey: async (request) => (await send("POST", "/v1/keys", { body: request })) as KeyView & { key: string },
+    listKeys: async (request = {}) => (await send("GET", "/v1/keys", { query: { workspace: request.workspace } })) as KeyView[],
+    revokeKey: async (id, request = {}) =>
+      (await send("DELETE", `/v1/keys/${seg(id)}`, { query: { workspace: request.workspace } })) as KeyView,
   };
 }
 

@@ -14,8 +14,35 @@ interface DecideOptions extends ConnectionOptions {
   follow?: boolean;
 }
 
-function statusText(status: ApprovalView["status"]): string {
+/** A pending approval past its expiry is expired (a denial) even before the server's sweep records it. */
+function isExpired(a: ApprovalView, now = Date.now()): boolean {
+  return a.status === "expired" || (a.status === "pending" && a.expires_at !== null && Date.parse(a.expires_at) <= now);
+}
+
+function statusText(a: ApprovalView): string {
+  if (isExpired(a)) return out.red("expired");
+  const status = a.status;
   return status === "approved" ? out.green(status) : status === "denied" ? out.red(status) : out.yellow(status);
+}
+
+/** Who may decide it: "operator", or "operator of finance". */
+function approverText(a: ApprovalView): string {
+  return a.approver.group ? `${a.approver.role} of ${a.approver.group}` : a.approver.role;
+}
+
+/** When a pending approval stops being decidable: "in 23h", "expired 2m ago"; "-" once decided. */
+function expiryText(a: ApprovalView, now = Date.now()): string {
+  if (a.expires_at === null) return "never";
+  if (isExpired(a, now)) return out.red(`expired ${age(a.expires_at, now)}`);
+  if (a.status !== "pending") return "-";
+  const s = Math.max(0, Math.round((Date.parse(a.expires_at) - now) / 1000));
+  return s < 60
+    ? `in ${s}s`
+    : s < 3600
+      ? `in ${Math.floor(s / 60)}m`
+      : s < 86400
+        ? `in ${Math.floor(s / 3600)}h`
+        : `in ${Math.floor(s / 86400)}d`;
 }
 
 export function registerApprovals(program: Command): void {
@@ -40,12 +67,24 @@ export function registerApprovals(program: Command): void {
       }
       out.line(
         table(
-          ["ID", "STATUS", "AGENT", "TOOL", "ARGUMENTS", "RUN", "CREATED"],
-          items.map((a) => [a.id, statusText(a.status), a.agent, a.tool, short(a.arguments, 48), a.run_id, age(a.created_at)]),
+          ["ID", "STATUS", "AGENT", "TOOL", "ARGUMENTS", "APPROVER", "EXPIRES", "POLICIES", "RUN"],
+          items.map((a) => [
+            a.id,
+            statusText(a),
+            a.agent,
+            a.tool,
+            short(a.arguments, 40),
+            approverText(a),
+            expiryText(a),
+            a.policies.join(", ") || "-",
+            a.run_id,
+          ]),
         ),
       );
-      const first = items.find((a) => a.status === "pending");
-      if (first) out.line(out.dim(`approve with: ${command(["approvals", "approve", first.id], flags)}`));
+      const first = items.find((a) => a.status === "pending" && !isExpired(a));
+      if (first) {
+        out.line(out.dim(`approve with: ${command(["approvals", "approve", first.id], flags)}  (as ${approverText(first)})`));
+      }
     });
   });
 
