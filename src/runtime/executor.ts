@@ -19,6 +19,7 @@ import { DEFAULT_LIMITS } from "../definitions/index.js";
 import type { AgentDefinition, ModelCandidate, Project, ToolDefinition } from "../definitions/types.js";
 import { type ChatMessage, costUsd, type ModelClient, ModelError, type ModelLocation, type ToolSpec } from "../models/types.js";
 import { estimate as estimateCost, type Reservation, type ReserveResult } from "../security/budgets/index.js";
+import { canonicalJson } from "../security/canonical.js";
 import {
   maskMessages,
   type PiiMapping,
@@ -325,12 +326,13 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
     const denied: string[] = [];
     for (const r of routes) {
       const request = modelUseRequest({ ...facts, alias: r.alias, candidate: r });
+      // The last decision stands only for the very same request: taint, classification or who the run acts for
+      // may each change what the policies say.
       const same =
         prev?.effect === "allow" &&
-        prev.request.resource.id === request.resource.id &&
-        prev.request.agent === request.agent &&
-        prev.request.context.run_classification === state.classification &&
-        prev.policies_sha256 === policy.hash;
+        prev.policies_sha256 === policy.hash &&
+        canonicalJson([prev.request.agent, prev.request.on_behalf_of, prev.request.resource, prev.request.context]) ===
+          canonicalJson([request.agent, request.onBehalfOf, request.resource, request.context]);
       if (same) return r;
       const d = policy.authorize(request);
       // A model whose use needs a person's approval is not one the router can pick by itself: fail closed.
@@ -344,7 +346,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
     if (refused) stage([refused], true);
     return {
       problem:
-        `no model agent ${state.agent} may use is allowed for this run: it has touched ${state.classification} data, and the policy ` +
+        `no model agent ${state.agent} may use is allowed for this run: it has touched ${state.classification} data${state.tainted.length > 0 ? " and carries untrusted content" : ""}, and the policy ` +
         `does not allow ${denied.join(", ")} for it. Add a candidate with location: local to model alias "${(agent as AgentDefinition).model}" ` +
         "in outpost.yaml, or change the policy",
     };

@@ -481,6 +481,29 @@ describe("model routing", () => {
   });
 });
 
+describe("model routing after the run changes", () => {
+  it("decides model.use again once the run is tainted: an earlier allow is not reused", async () => {
+    const { p, fetchPage } = taintProject(`Invoice 42. ${INJECTION}`);
+    fetchPage.classification = "public"; // the run's classification stays as it was: only the taint changes
+    p.policies = [
+      ...(p.policies ?? []),
+      {
+        file: "policies/models.cedar",
+        text: `forbid (principal, action == Action::"model.use", resource) when { context.tainted && resource.location == "external" };`,
+      },
+    ];
+    const { client, requests } = brains(
+      { clerk: (_req, turn) => (turn === 0 ? call("fetch_page", { url: "https://example.com/invoice" }) : "read it") },
+      { location: "external" },
+    );
+    const { o } = await open(p, client);
+    const run = await finish(o, (await o.startRun({ agent: "clerk", input: "read the invoice" })).id);
+    expect(run.status).toBe("failed");
+    expect(run.error?.code).toBe("model_not_allowed");
+    expect(requests).toHaveLength(1); // the tainted output never reached the external model
+  });
+});
+
 // ---- 6. PII -------------------------------------------------------------------------------------------
 
 describe("PII and an external model", () => {
