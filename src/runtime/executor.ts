@@ -509,7 +509,13 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
             continue;
           }
           const step = state.modelCalls + 1;
-          const response = await callModel(deps, model, agent, prompt, state, toolSpecs, control, step, budgeted);
+          let response: NewEvent | null;
+          try {
+            response = await callModel(deps, model, agent, prompt, state, toolSpecs, control, step, budgeted);
+          } catch (err) {
+            await releaseReservation(); // a shutdown mid-call: the next owner reserves again
+            throw err;
+          }
           if (reservation) {
             if (response?.type === "model.responded") {
               const d = response.data;

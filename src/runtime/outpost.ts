@@ -22,7 +22,7 @@ import type {
 import { isTerminal } from "../core/api.js";
 import { notFound, OutpostError } from "../core/errors.js";
 import { newId } from "../core/ids.js";
-import { DEFAULT_LIMITS, exposedAgents, selectCandidate } from "../definitions/index.js";
+import { DEFAULT_LIMITS, exposedAgents, ProjectError, selectCandidate } from "../definitions/index.js";
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
 import { createModelClient, describeModel, type ModelClient } from "../models/index.js";
 import { approverProblem } from "../security/approvals/index.js";
@@ -32,7 +32,7 @@ import { canonicalJson, sha256Hex } from "../security/canonical.js";
 import { egressFor } from "../security/egress.js";
 import { scanForInjection } from "../security/guardrails/index.js";
 import { Identities, IdentityStore, localCaller, OidcVerifier } from "../security/identity/index.js";
-import { createPolicyEngine, type ProjectPolicyEngine } from "../security/policy/index.js";
+import { checkPolicies, createPolicyEngine, type ProjectPolicyEngine } from "../security/policy/index.js";
 import type { SecurityServices } from "../security/services.js";
 import type { Caller } from "../security/types.js";
 import { Redactor, Vault, VaultSecrets } from "../security/vault/index.js";
@@ -179,6 +179,9 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     };
     this.local = new ScopedOutpost(this, localCaller(this.workspace));
     this.policy = createPolicyEngine(options.project);
+    // A forbid that fails to evaluate does not count (Cedar): policies that do not fit the schema are refused at start.
+    const checked = checkPolicies(options.project);
+    if (checked.errors.length > 0) throw new ProjectError(options.project.root, checked.errors);
     const caps = options.project.budgets ?? [];
     this.budgets = caps.length > 0 ? new Budgets(store.domain, caps) : null;
     this.audit = new AuditLog(store, loadAuditSigningKey({ dataDir, env }), {
@@ -825,7 +828,22 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     rejectNul(d.by ?? "", "by");
     const pending = await this.store.getApproval(workspace, id);
     if (!pending) throw notFound("approval", id, "list pending approvals with GET /v1/approvals?status=pending");
+    let altered = false;
     if (pending.status === "pending") {
+      // The record must say what the run's log says was asked (who may decide, until when, for which action):
+      // an edited row is a denial, whoever decides it.
+      const asked = (await this.store.getEvents(pending.runId)).find(
+        (e) => e.type === "approval.requested" && e.data.approval_id === pending.id,
+      );
+      const a = asked?.type === "approval.requested" ? asked.data : null;
+      altered =
+        a === null ||
+        (a.action_hash ?? null) !== pending.actionHash ||
+        (a.approver?.role ?? "operator") !== (pending.approverRole ?? "operator") ||
+        (a.approver?.group ?? null) !== pending.approverGroup ||
+        (a.expires_at ? Date.parse(a.expires_at) : null) !== pending.expiresAt;
+    }
+    if (pending.status === "pending" && !altered) {
       // Who may decide: the role (and group) the policy asked for, never the person the run acts for.
       const problem = approverProblem(pending, caller);
       if (problem) throw new OutpostError("forbidden", `approval ${id}: ${problem}`, "ask someone who holds that role to decide it");
@@ -834,8 +852,8 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     const r = await this.store.applyExternal(workspace, {
       kind: "approval",
       approvalId: id,
-      decision: d.decision,
-      reason: d.reason ?? null,
+      decision: altered ? "deny" : d.decision,
+      reason: altered ? "the approval record was altered after it was requested: denied" : (d.reason ?? null),
       by,
       rehash: approvalRehash, // a record altered since the request is a denial
     });

@@ -319,6 +319,25 @@ describe("@approval on a permit", () => {
     expect(ofType(await o.getEvents(run.id), "tool.called")).toHaveLength(0);
   });
 
+  it("denies an approval whose required approver was lowered in the store, whoever decides it", async () => {
+    const pay = recordingTool("pay", payInput);
+    const { client } = payBrain();
+    const { o } = await open(payProject(pay), client);
+    const run = await o.startRun({ agent: "clerk", input: "pay bob $9000" });
+    await waitingOnApproval(o, run.id);
+    const [approval] = await o.listApprovals({ status: "pending" });
+    expect(approval.approver.group).toBe("finance");
+    // An insider drops the finance requirement so anyone with the operator role could approve.
+    await o.store.domain.db.updateTable("approvals").set({ approver_group: null }).where("id", "=", approval.id).execute();
+
+    const refused = await o.decideApproval(approval.id, { decision: "approve", by: "fiona" }).catch((e: unknown) => e);
+    expect((refused as OutpostError).code).toBe("conflict");
+    expect((refused as OutpostError).message).toMatch(/altered/);
+    const ended = await finish(o, run.id);
+    expect(ended.error?.code).toBe("approval_denied");
+    expect(pay.calls).toEqual([]);
+  });
+
   it("expires: the run fails approval_expired, the approval is expired, approving it later is a conflict, the tool never ran", async () => {
     const pay = recordingTool("pay", payInput);
     const { client } = payBrain();

@@ -77,13 +77,18 @@ export class OidcVerifier {
     return new OidcVerifier(settings, key, defaultWorkspace);
   }
 
+  /** A token without an expiry would be good forever: `exp` is required, like the issuer and audience. */
+  private get verifyOptions() {
+    return { issuer: this.settings.issuer, audience: this.settings.audience, requiredClaims: ["exp"] };
+  }
+
   async verify(token: string): Promise<{ caller: Caller } | { rejected: TokenRejection }> {
     let payload: JWTPayload;
     try {
       const verified =
         typeof this.key === "function"
-          ? await jwtVerify(token, this.key, { issuer: this.settings.issuer, audience: this.settings.audience })
-          : await jwtVerify(token, this.key, { issuer: this.settings.issuer, audience: this.settings.audience });
+          ? await jwtVerify(token, this.key, this.verifyOptions)
+          : await jwtVerify(token, this.key, this.verifyOptions);
       payload = verified.payload;
     } catch (err) {
       return { rejected: rejectionOf(err) };
