@@ -28,7 +28,8 @@ permit (principal is Agent, action == Action::"tool.call", resource == Tool::"or
 });
 afterAll(() => removeDir(root));
 
-describe("outpost keys on the local store", () => {
+// Each case spawns several CLI processes, each starting the runtime: minutes on a loaded two-core machine.
+describe("outpost keys on the local store", { timeout: 120_000 }, () => {
   const data = path.join(root, "local-data");
   const local = ["--project", project, "--data", data];
 
@@ -123,7 +124,7 @@ describe("outpost keys on the local store", () => {
   });
 });
 
-describe("outpost keys against a server", () => {
+describe("outpost keys against a server", { timeout: 120_000 }, () => {
   const data = path.join(root, "server-data");
   let server: CliProcess;
   let url: string;
@@ -133,7 +134,7 @@ describe("outpost keys against a server", () => {
     server = new CliProcess(["up", "--project", project, "--data", data, "--port", "0"]);
     url = (await server.waitFor(/API\s+(http:\/\/\S+)/))[1];
     await server.waitFor(/Press Ctrl\+C to stop/);
-  });
+  }, 120_000);
 
   /** `outpost ARGS --server URL` with `key` as OUTPOST_API_KEY (the harness's default: the admin key). */
   const cli = (args: string[], key = TEST_ADMIN_KEY) => runCli([...args, "--server", url], { env: { OUTPOST_API_KEY: key } });
