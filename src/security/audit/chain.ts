@@ -4,20 +4,12 @@
  */
 import * as crypto from "node:crypto";
 import { createHash } from "node:crypto";
-import * as jcs from "canonicalize";
+import { canonicalJson } from "../canonical.js";
+
+export { canonicalJson };
 
 /** prev_hash of a workspace's first entry. */
 export const GENESIS_HASH = "0".repeat(64);
-
-// A CommonJS package whose typings declare an ES default export: take the function however it arrives.
-const serialize = ((jcs as unknown as { default?: unknown }).default ?? jcs) as (value: unknown) => string | undefined;
-
-/** RFC 8785 text of a JSON value (keys sorted by UTF-16 code units, ECMAScript number form). */
-export function canonicalJson(value: unknown): string {
-  const text = serialize(value);
-  if (text === undefined) throw new TypeError("value has no JSON form");
-  return text;
-}
 
 export interface ChainedFields {
   workspace: string;

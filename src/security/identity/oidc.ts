@@ -7,21 +7,11 @@ import { createPublicKey, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from "jose";
 import { OutpostError } from "../../core/errors.js";
+import type { AuthSettings } from "../../definitions/types.js";
 import { type Caller, ROLES, type Role } from "../types.js";
 
-export interface OidcSettings {
-  issuer: string;
-  audience: string;
-  /** The issuer's JWKS document (e.g. https://login.example.com/.well-known/jwks.json). */
-  jwksUrl?: string;
-  /** Absolute path of a PEM (SPKI) or JWK public key file, instead of a JWKS URL. */
-  publicKeyFile?: string;
-  /** Claim holding the Outpost roles (a dotted path such as `realm_access.roles` reaches into objects). */
-  rolesClaim: string;
-  groupsClaim: string;
-  /** Claim naming the caller's workspace; without it every token belongs to the project's workspace. */
-  workspaceClaim?: string;
-}
+/** outpost.yaml `auth.oidc` as loaded (src/definitions). */
+export type OidcSettings = NonNullable<AuthSettings["oidc"]>;
 
 /** Why a token did not authenticate (for the audit log). */
 export type TokenRejection =
