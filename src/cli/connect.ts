@@ -93,7 +93,13 @@ export async function withConnection<T>(
   const { startOutpost } = await import("../runtime/index.js");
   const project = await loadProject(projectDir);
   const logger = await quietLogger();
-  const outpost = await startOutpost({ project, dataDir, logger, redactor: logger.redactor, ...(options.workers ? {} : { concurrency: 0 }) });
+  const outpost = await startOutpost({
+    project,
+    dataDir,
+    logger,
+    redactor: logger.redactor,
+    ...(options.workers ? {} : { concurrency: 0 }),
+  });
 
   // Ctrl+C while working locally: close the store cleanly (in-flight runs are
   // durable and resume on the next start), then leave.
