@@ -110,6 +110,8 @@ export const eventData = {
     status: z.enum(["completed", "failed", "cancelled"]),
     output: z.string().nullable(),
     error: runError.nullable(),
+    /** The child run was tainted (security/guardrails): so is the parent, once it reads the answer. */
+    tainted: z.array(z.string()).optional(),
   }),
   /** The conversation passed to another agent, which continues this run (and the session). */
   "run.handed_off": z.object({ call_id: z.string(), from: z.string(), to: z.string(), reason: z.string() }),

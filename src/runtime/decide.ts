@@ -196,7 +196,7 @@ function childCompleted(call: ToolCallState, agent: string): NewEvent {
     // A child's answer may relay instructions it read in untrusted data: scanned like any tool output, so the
     // parent is tainted too (and its side effects then wait for a person).
     const output = r.output ?? "";
-    const tainted = [...new Set(scanForInjection(output).findings.map((f) => f.pattern))];
+    const tainted = [...new Set([...(r.tainted ?? []), ...scanForInjection(output).findings.map((f) => f.pattern)])];
     return ev("tool.completed", { call_id: call.id, tool: call.name, output, is_error: false, ...(tainted.length > 0 ? { tainted } : {}) });
   }
   const why = r.error ? `${r.error.code}: ${r.error.message}` : r.status;

@@ -272,6 +272,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
             status: t.status,
             output: t.status === "completed" ? t.output : null,
             error: t.status === "completed" ? null : t.error,
+            ...(state.tainted.length > 0 ? { tainted: [...new Set(state.tainted)] } : {}),
           },
           run.workspace,
         )

@@ -54,6 +54,7 @@ import { type Collaboration, callKeyOf, executeRun, type ModelRoute, type Outcom
 import { approvalRehash, runGovernance } from "./governance.js";
 import { Scheduler } from "./scheduler.js";
 import { ScopedOutpost, type WorkspaceRuntime } from "./scoped-api.js";
+import { replay } from "./state.js";
 import { approvalView, artifactView, eventView, iso, runView, treeView } from "./views.js";
 
 export const VERSION = "0.1.0";
@@ -344,6 +345,8 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       if (!child.parentRunId || !child.parentCallId) continue;
       const callKey = callKeyOf(child);
       try {
+        // The child's taint lives in its log (a crash came before its own worker could tell the parent).
+        const tainted = [...new Set(replay(child.id, await this.store.getEvents(child.id)).tainted)];
         await this.notifyParent(
           {
             parentRunId: child.parentRunId,
@@ -354,6 +357,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
             status: child.status as "completed" | "failed" | "cancelled",
             output: child.output,
             error: child.error,
+            ...(tainted.length > 0 ? { tainted } : {}),
           },
           child.workspace,
         );

@@ -36,7 +36,13 @@ export interface ToolCallState {
   /** A delegation call's child run, once started. */
   child?: { runId: string; agent: string };
   /** How the child run ended, once its parent has heard. */
-  childResult?: { status: "completed" | "failed" | "cancelled"; output: string | null; error: { code: string; message: string } | null };
+  childResult?: {
+    status: "completed" | "failed" | "cancelled";
+    output: string | null;
+    error: { code: string; message: string } | null;
+    /** The child run was tainted. */
+    tainted?: string[];
+  };
 }
 
 export type PolicyDecided = EventDataOf<"policy.decided">;
@@ -313,7 +319,14 @@ export function apply(s: RunState, e: RunEvent): RunState {
             ? c.key === e.data.call_key
             : c.id === e.data.call_id,
       );
-      if (call && !call.result) call.childResult = { status: e.data.status, output: e.data.output, error: e.data.error };
+      if (call && !call.result) {
+        call.childResult = {
+          status: e.data.status,
+          output: e.data.output,
+          error: e.data.error,
+          ...(e.data.tainted ? { tainted: e.data.tainted } : {}),
+        };
+      }
       break;
     }
     case "run.handed_off":

@@ -593,6 +593,7 @@ export abstract class SqlStore implements Store {
             status: n.status,
             output: n.output,
             error: n.error,
+            ...(n.tainted && n.tainted.length > 0 ? { tainted: n.tainted } : {}),
           }),
         );
         const w = run.waitingFor;

@@ -219,6 +219,8 @@ export interface ChildNotice {
   status: "completed" | "failed" | "cancelled";
   output: string | null;
   error: { code: string; message: string } | null;
+  /** The child took in what looked like injected instructions: its parent is tainted by its answer. */
+  tainted?: string[];
 }
 
 export type ExternalInput =

@@ -653,6 +653,29 @@ describe("taint", () => {
   });
 });
 
+describe("taint through delegation", () => {
+  it("a child tainted by what it read taints its parent through its answer, even an answer that reads clean", async () => {
+    const { p, pay } = taintProject(`Invoice 42. ${INJECTION}`);
+    const { client } = brains({
+      clerk: (_req, turn) => (turn === 0 ? call("fetch_page", { url: "https://example.com/invoice" }) : "I read invoice 42."),
+      desk: (_req, turn) =>
+        turn === 0
+          ? call(delegateToolName("clerk"), { task: "read invoice 42" })
+          : turn === 1
+            ? call("pay", { to: "bob", amount: 5 })
+            : "paid",
+    });
+    const { o } = await open(p, client);
+    const parent = await o.startRun({ agent: "desk", input: "settle invoice 42" });
+    await waitingOnApproval(o, parent.id);
+    const events = await o.getEvents(parent.id);
+    const finished = ofType(events, "child.finished")[0];
+    expect(finished.data.tainted).toEqual(expect.arrayContaining(["instruction_override"]));
+    expect(ofType(events, "approval.requested")[0].data).toMatchObject({ tool: "pay", policies: ["tainted.side_effects"] });
+    expect(pay.calls).toEqual([]);
+  });
+});
+
 // ---- 8. budgets -------------------------------------------------------------------------------------------
 
 /** $1000 per million output tokens: a call's worst case (4096 output tokens, input free) is $4.096. */
