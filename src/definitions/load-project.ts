@@ -165,6 +165,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     policies,
     policyOptions: { baseline: settings.file.policies?.baseline ?? true },
     budgets,
+    ...(settings.file.approvals ? { approvalTtlMs: settings.file.approvals.expire_after } : {}),
     ...(auth ? { auth } : {}),
     ...(settings.file.egress ? { egress: { allow: settings.file.egress.allow } } : {}),
   });

@@ -212,6 +212,8 @@ export const projectFileShape = {
   /** Spend caps (security/budgets); the per-run caps are the agents' limits max_usd / max_tokens. */
   budgets: z.array(budgetSchema).optional(),
   /** Who may call the API besides API keys (OIDC tokens), and how often (per key or token subject). */
+  /** How long an approval request stays open before it expires (a denial); default 24h. */
+  approvals: z.strictObject({ expire_after: duration }).optional(),
   auth: z
     .strictObject({
       oidc: z

@@ -242,6 +242,8 @@ export interface Project {
   policyOptions?: { baseline: boolean };
   /** Spend caps per workspace, team and agent (outpost.yaml `budgets:`; none when absent). */
   budgets?: BudgetCap[];
+  /** How long an approval request stays open, in ms (outpost.yaml `approvals.expire_after`; default 24 h). */
+  approvalTtlMs?: number;
   /** outpost.yaml `auth:` (absent: API keys only, the default rate limit). */
   auth?: AuthSettings;
 }

@@ -472,7 +472,9 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
               engine: this.policy,
               workspace: run.workspace,
               runId: run.id,
-              ...(this.options.approvalTtlMs !== undefined ? { approvalTtlMs: this.options.approvalTtlMs } : {}),
+              ...((this.options.approvalTtlMs ?? this.project.approvalTtlMs) !== undefined
+                ? { approvalTtlMs: this.options.approvalTtlMs ?? this.project.approvalTtlMs }
+                : {}),
             }),
           ...(this.budgets ? { budgets: this.budgetsForRuns(this.budgets) } : {}),
           redact: (text) => this.redactor.redact(text),

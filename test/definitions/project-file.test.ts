@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { formatIssue, loadProject, ProjectError } from "../../src/definitions/index.js";
-import { issuesOf, tempDir, writeProject } from "./fixtures.js";
+import { issuesOf, MINIMAL_SETTINGS, tempDir, writeProject } from "./fixtures.js";
 
 describe("outpost.yaml validation", () => {
   it("names file, line and field of a misspelt provider and suggests the right one", async () => {
@@ -19,6 +19,13 @@ models:
       'outpost.yaml:7 models.assistant[1].provider: must be one of openai, anthropic, amazon-bedrock, openai-compatible, scripted (got "opena1") — did you mean "openai"?',
     ]);
     expect(issues[0]).toMatchObject({ file: "outpost.yaml", line: 7, path: "models.assistant[1].provider" });
+  });
+
+  it("reads how long approvals stay open, and refuses a duration it cannot read", async () => {
+    const root = await writeProject({ "outpost.yaml": `${MINIMAL_SETTINGS}approvals: { expire_after: 2h }\n` });
+    expect((await loadProject(root)).approvalTtlMs).toBe(7_200_000);
+    const issues = await issuesOf({ "outpost.yaml": `${MINIMAL_SETTINGS}approvals: { expire_after: soon }\n` });
+    expect(issues.map(formatIssue)).toEqual([`outpost.yaml:8 approvals.expire_after: "soon" is not a duration — use e.g. 90s, 10m, 1h`]);
   });
 
   it("reports unknown fields at the key's line with a did-you-mean", async () => {
@@ -46,7 +53,7 @@ defaults:
     const issues = await issuesOf({ "outpost.yaml": "version: 1\nworkspace: acme\nmodels: {}\nflavour: vanilla\n" });
     expect(issues).toHaveLength(1);
     expect(formatIssue(issues[0])).toBe(
-      'outpost.yaml:4 flavour: unknown field "flavour" — remove it (known fields: version, workspace, models, defaults, scripts_dir, connections, policies, egress, budgets, auth)',
+      'outpost.yaml:4 flavour: unknown field "flavour" — remove it (known fields: version, workspace, models, defaults, scripts_dir, connections, policies, egress, budgets, approvals, auth)',
     );
   });
 
@@ -152,7 +159,7 @@ defaults:
   it("says an empty outpost.yaml is empty", async () => {
     const issues = await issuesOf({ "outpost.yaml": "# nothing yet\n" });
     expect(issues.map(formatIssue)).toEqual([
-      "outpost.yaml:1 the file is empty — expected a mapping with the fields version, workspace, models, defaults, scripts_dir, connections, policies, egress, budgets, auth",
+      "outpost.yaml:1 the file is empty — expected a mapping with the fields version, workspace, models, defaults, scripts_dir, connections, policies, egress, budgets, approvals, auth",
     ]);
   });
 
