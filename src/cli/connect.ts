@@ -47,7 +47,8 @@ function serverUrl(opts: ConnectionOptions): string | undefined {
   return url.replace(/\/+$/, "");
 }
 
-function localFlags(opts: ConnectionOptions): string {
+/** The flags that reach the same local store again (for suggested follow-up commands). */
+export function localFlags(opts: ConnectionOptions): string {
   const parts: string[] = [];
   if (opts.project && path.resolve(opts.project) !== path.resolve(".")) parts.push(`--project ${quote(opts.project)}`);
   if (opts.data && path.resolve(opts.data) !== path.resolve(DEFAULT_DATA_DIR)) parts.push(`--data ${quote(opts.data)}`);

@@ -7,11 +7,11 @@ import path from "node:path";
 import type { Command } from "commander";
 import type { KeysApi, KeyView, NewKeyRequest } from "../../client/index.js";
 import { OutpostError } from "../../core/errors.js";
-import type { ApiKeyRecord } from "../../security/identity/index.js";
 import { ROLES } from "../../security/types.js";
-import { addConnectionOptions, type ConnectionOptions, DEFAULT_DATA_DIR, quietLogger } from "../connect.js";
+import { keyView } from "../../server/routes/keys.js";
+import { addConnectionOptions, type ConnectionOptions, DEFAULT_DATA_DIR, localFlags, quietLogger } from "../connect.js";
 import { UsageError } from "../errors.js";
-import { command, quote } from "../hints.js";
+import { command } from "../hints.js";
 import { age, out, table } from "../output.js";
 
 interface KeyAccess extends KeysApi {
@@ -218,29 +218,4 @@ async function withLocalKeys(opts: ConnectionOptions, fn: (access: KeyAccess) =>
   } finally {
     await outpost.close();
   }
-}
-
-/** The record as GET /v1/keys shows it, so local and server output are one shape. */
-function keyView(k: ApiKeyRecord): KeyView {
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-  return {
-    id: k.id,
-    workspace: k.workspace,
-    name: k.name,
-    prefix: k.prefix,
-    roles: k.roles,
-    groups: k.groups,
-    created_by: k.createdBy,
-    created_at: new Date(k.createdAt).toISOString(),
-    last_used_at: iso(k.lastUsedAt),
-    expires_at: iso(k.expiresAt),
-    revoked_at: iso(k.revokedAt),
-  };
-}
-
-function localFlags(opts: ConnectionOptions): string {
-  const parts: string[] = [];
-  if (opts.project && path.resolve(opts.project) !== path.resolve(".")) parts.push(`--project ${quote(opts.project)}`);
-  if (opts.data && path.resolve(opts.data) !== path.resolve(DEFAULT_DATA_DIR)) parts.push(`--data ${quote(opts.data)}`);
-  return parts.join(" ");
 }

@@ -48,6 +48,7 @@ const workspaceQuery = {
 } as const;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+/** The record as GET /v1/keys shows it (and the CLI prints locally): one shape wherever it is read. */
 export const keyView = (k: ApiKeyRecord) => ({
   id: k.id,
   workspace: k.workspace,
@@ -56,7 +57,7 @@ export const keyView = (k: ApiKeyRecord) => ({
   roles: k.roles,
   groups: k.groups,
   created_by: k.createdBy,
-  created_at: iso(k.createdAt),
+  created_at: new Date(k.createdAt).toISOString(),
   last_used_at: iso(k.lastUsedAt),
   expires_at: iso(k.expiresAt),
   revoked_at: iso(k.revokedAt),
