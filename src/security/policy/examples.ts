@@ -19,17 +19,7 @@ import {
   type PolicyEngine,
   type PolicyRequest,
 } from "../types.js";
-import { amountCents, POLICY_ACTIONS, toCedarRecord } from "./requests.js";
-
-const RESOURCE_TYPE: Record<PolicyAction, PolicyRequest["resource"]["type"]> = {
-  "tool.call": "Tool",
-  "memory.read": "MemoryScope",
-  "memory.write": "MemoryScope",
-  "agent.delegate": "Agent",
-  "agent.handoff": "Agent",
-  "model.use": "Model",
-  "connector.use": "Connector",
-};
+import { amountCents, POLICY_ACTIONS, RESOURCE_TYPE, toCedarRecord } from "./requests.js";
 
 const EXPECT = /^(allow|deny|approval(:[a-z]+(:[a-z0-9][a-z0-9_-]*)?)?)$/;
 

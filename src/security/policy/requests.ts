@@ -168,6 +168,17 @@ export function amountCents(args: unknown): number | undefined {
   return undefined;
 }
 
+/** The kind of resource each action is asked about. */
+export const RESOURCE_TYPE: Record<PolicyAction, PolicyRequest["resource"]["type"]> = {
+  "tool.call": "Tool",
+  "memory.read": "MemoryScope",
+  "memory.write": "MemoryScope",
+  "agent.delegate": "Agent",
+  "agent.handoff": "Agent",
+  "model.use": "Model",
+  "connector.use": "Connector",
+};
+
 export const POLICY_ACTIONS: readonly PolicyAction[] = [
   "tool.call",
   "memory.read",

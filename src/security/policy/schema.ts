@@ -10,7 +10,7 @@
  */
 import { z } from "zod";
 import type { Project } from "../../definitions/types.js";
-import type { PolicyAction } from "../types.js";
+import { RESOURCE_TYPE } from "./requests.js";
 
 type CedarType =
   | { type: "String" }
@@ -33,22 +33,12 @@ const ENTITY_TYPES: Record<string, CedarType> = {
   MemoryScope: record({ ...classified }),
 };
 
-const RESOURCE_OF: Record<PolicyAction, string> = {
-  "tool.call": "Tool",
-  "memory.read": "MemoryScope",
-  "memory.write": "MemoryScope",
-  "agent.delegate": "Agent",
-  "agent.handoff": "Agent",
-  "model.use": "Model",
-  "connector.use": "Connector",
-};
-
 const BASE_CONTEXT = { on_behalf_of: String_, run_classification: String_, run_classification_level: Long, tainted: Bool };
 
 /** The schema as Cedar's JSON schema format (namespace ""), ready for `validate` and `schemaToText`. */
 export function policySchema(project: Project): Record<string, unknown> {
   const actions: Record<string, unknown> = {};
-  for (const [action, resource] of Object.entries(RESOURCE_OF)) {
+  for (const [action, resource] of Object.entries(RESOURCE_TYPE)) {
     const context =
       action === "tool.call"
         ? record({ ...BASE_CONTEXT, arguments: record(argumentAttributes(project)), amount_cents: { ...Long, required: false } })
