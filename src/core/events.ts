@@ -132,6 +132,18 @@ export const eventData = {
     /** SHA-256 of the policy texts in force. */
     policies_sha256: z.string(),
   }),
+  /** What the runtime recalled from memory for the next model call (memory/): ids and versions, not the text, so an
+   * erased item leaves no copy in the log. Scopes policy refused are listed; the items' class raises the run's. */
+  "memory.recalled": z.object({
+    step: z.number(),
+    scopes: z.array(z.string()),
+    refused: z.array(z.string()).optional(),
+    items: z.array(z.object({ id: z.string(), version: z.number(), scope: z.string(), score: z.number() })),
+    tokens: z.number(),
+    classification: z.enum(["public", "internal", "confidential", "restricted"]).optional(),
+    /** A recalled item carried what looks like injected instructions: the run is tainted from here on. */
+    tainted: z.array(z.string()).optional(),
+  }),
   "run.completed": z.object({ output: z.string() }),
   "run.failed": z.object({ error: runError }),
   "run.cancelled": z.object({ reason: z.string() }),

@@ -136,6 +136,11 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
       handoffs: agent.handoffs ?? [],
       fanOut: agent.fan_out ?? "all",
       clearance: agent.clearance ?? "internal",
+      memory: {
+        recall: agent.memory?.recall ?? "auto",
+        recallLimit: agent.memory?.recall_limit ?? 5,
+        recallTokens: agent.memory?.recall_tokens ?? 800,
+      },
       limits: mergeLimits(defaultLimits, agent.limits),
       file,
     });

@@ -264,6 +264,14 @@ export const agentFileSchema = z.strictObject({
   limits: limitsSchema.optional(),
   /** The most sensitive data class it may touch (policy: principal.clearance_level); default internal. */
   clearance: classification.optional(),
+  /** Recall before each model call: on (default) or off, how many items, and how many tokens they may take. */
+  memory: z
+    .strictObject({
+      recall: z.enum(["auto", "off"]).optional(),
+      recall_limit: z.int().min(1).max(50).optional(),
+      recall_tokens: z.int().min(50).max(32_000).optional(),
+    })
+    .optional(),
 });
 
 export const teamFileSchema = z.strictObject({
@@ -276,4 +284,11 @@ export const teamFileSchema = z.strictObject({
 export type AgentFile = z.output<typeof agentFileSchema>;
 
 /** Tools Outpost provides to every agent that lists them (implemented in src/tools/builtin.ts). */
-export const BUILTIN_TOOL_NAMES: readonly string[] = ["wait.until", "wait.for_event"];
+export const BUILTIN_TOOL_NAMES: readonly string[] = [
+  "wait.until",
+  "wait.for_event",
+  "memory.remember",
+  "memory.recall",
+  "memory.forget",
+  "context.lookup",
+];

@@ -82,8 +82,18 @@ export interface AgentDefinition {
   /** The most sensitive data the agent may touch (policy: `principal.clearance_level`). The loader defaults it to
    * "internal"; optional here so hand-built definitions need not name it. */
   clearance?: Classification;
+  /** Recall before each model call (memory/): the loader sets it; absent = auto, 5 items, 800 tokens. */
+  memory?: AgentMemorySettings;
   /** Source file, relative to the project root, e.g. "agents/support.yaml". */
   file: string;
+}
+
+export interface AgentMemorySettings {
+  /** `auto`: before each model call, what is relevant is recalled from the scopes the agent may read. */
+  recall: "auto" | "off";
+  recallLimit: number;
+  /** The most tokens the recalled items may take in the prompt. */
+  recallTokens: number;
 }
 
 export interface ToolContext {
@@ -97,6 +107,14 @@ export interface ToolContext {
   dataDir: string;
   /** Aborted when the run is cancelled or the worker shuts down. */
   signal: AbortSignal;
+  /** Who the run acts for (`key:<id>`, `user:<sub>`), when known. */
+  onBehalfOf?: string | null;
+  /** The most sensitive data the run has touched so far, and the agent's clearance. */
+  runClassification?: Classification;
+  clearance?: Classification;
+  /** The model step and tool call this is. */
+  step?: number;
+  callId?: string;
 }
 
 export interface ToolHandlerArgs<I> {
@@ -122,6 +140,12 @@ export interface ToolDefinition<I = any, O = unknown> {
   /** Per-call timeout in ms (default 30 000). */
   timeoutMs?: number;
   handler: (args: ToolHandlerArgs<I>) => Promise<O> | O;
+  /** The data class of one result, when it depends on what was returned (memory.recall): raises the run's class
+   * above the tool's own. */
+  resultClassification?: (result: unknown) => Classification | undefined;
+  /** A memory tool: policy decides memory.read / memory.write on the scopes it names (not tool.call), and the run
+   * loop passes the allowed scopes in its arguments. */
+  memory?: { access: "read" | "write" };
   /** Tools that are not called but resolved by the run loop: delegation to, or handoff to, another agent. */
   collaboration?: { kind: "delegate" | "handoff"; agent: string };
   /** Where it was defined, relative to the project root (set by the loader). */

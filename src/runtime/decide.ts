@@ -7,6 +7,7 @@
 import type { WaitingFor } from "../core/api.js";
 import { ev, type NewEvent } from "../core/events.js";
 import type { AgentDefinition, AgentToolRef, ToolDefinition } from "../definitions/types.js";
+import type { MemoryScopeResolution } from "../memory/index.js";
 import type { Approver } from "../security/approvals/index.js";
 import { scanForInjection } from "../security/guardrails/index.js";
 import type { PolicyDecision, PolicyRequest } from "../security/types.js";
@@ -25,6 +26,8 @@ export interface DecideContext {
 
 /** What decide needs of security (runtime/governance.ts builds it per run). Pure functions of their inputs. */
 export interface Governance {
+  /** The scopes a memory tool call touches (memory/policy.ts), or why it cannot name them. */
+  memoryScopes(agent: AgentDefinition, s: RunState, tool: ToolDefinition, args: unknown): MemoryScopeResolution;
   /** The policy requests a call needs, in order (e.g. connector.use, then tool.call); empty = none. */
   requestsFor(agent: AgentDefinition, s: RunState, call: ToolCallState, tool: ToolDefinition, args: unknown): PolicyRequest[];
   authorize(request: PolicyRequest): PolicyDecision;
@@ -269,6 +272,19 @@ function decideCall(ctx: DecideContext, s: RunState, call: ToolCallState): Actio
 
   // Policy on every action: decided (and recorded) before anything else happens to the call.
   const g = ctx.governance;
+  /** A memory call works in the scopes policy allowed: committed with its arguments. */
+  let memoryScopes: string[] | null = null;
+  if (tool.memory && !call.intentCommitted) {
+    const resolved = g ? g.memoryScopes(ctx.agent, s, tool, args) : { error: `${call.name}: memory needs a policy engine` };
+    if ("error" in resolved) return refuse(call, resolved.error);
+    if (g && call.decisions.length > 0) {
+      const allowed = call.decisions.filter((d) => d.effect === "allow" && d.request.resource.type === "MemoryScope");
+      // A call that names one scope is refused when it is denied; one over every readable scope uses those allowed.
+      if (resolved.exact ? allowed.length === call.decisions.length : allowed.length > 0) {
+        memoryScopes = allowed.map((d) => d.request.resource.id);
+      }
+    }
+  }
   if (g && !call.intentCommitted) {
     if (call.decisions.length === 0) {
       const requests = g.requestsFor(ctx.agent, s, call, tool, args);
@@ -276,7 +292,7 @@ function decideCall(ctx: DecideContext, s: RunState, call: ToolCallState): Actio
         return { kind: "commit", events: requests.map((r) => decidedEvent(call.id, r, g.authorize(r), g.policiesHash)) };
       }
     }
-    const denied = call.decisions.find((d) => d.effect === "deny");
+    const denied = memoryScopes === null ? call.decisions.find((d) => d.effect === "deny") : undefined;
     if (denied) {
       return {
         kind: "commit",
@@ -356,6 +372,7 @@ function decideCall(ctx: DecideContext, s: RunState, call: ToolCallState): Actio
     };
   }
 
+  if (memoryScopes !== null) args = { ...(args as Record<string, unknown>), scopes: memoryScopes };
   const intent = call.intentCommitted
     ? null
     : ev("tool.called", { call_id: call.id, tool: call.name, arguments: args, idempotency_key: call.key });

@@ -16,7 +16,7 @@ import { OutpostError } from "../core/errors.js";
 import { ev, type NewEvent, type RunEvent } from "../core/events.js";
 import { newId } from "../core/ids.js";
 import { DEFAULT_LIMITS } from "../definitions/index.js";
-import type { AgentDefinition, ModelCandidate, Project, ToolDefinition } from "../definitions/types.js";
+import type { AgentDefinition, Classification, ModelCandidate, Project, ToolDefinition } from "../definitions/types.js";
 import { type ChatMessage, costUsd, type ModelClient, ModelError, type ModelLocation, type ToolSpec } from "../models/types.js";
 import { estimate as estimateCost, type Reservation, type ReserveResult } from "../security/budgets/index.js";
 import { canonicalJson } from "../security/canonical.js";
@@ -29,7 +29,7 @@ import {
   wrapUntrusted,
 } from "../security/guardrails/index.js";
 import { modelUseRequest } from "../security/policy/index.js";
-import type { PolicyEngine } from "../security/types.js";
+import { maxClassification, type PolicyEngine } from "../security/types.js";
 import {
   type ApprovalRequestInput,
   type ChildNotice,
@@ -42,6 +42,7 @@ import {
 import { artifactPreview, ToolOutcomeUnknown, ToolUnavailable } from "../tools/index.js";
 import { type Action, decide, decidedEvent, type Governance } from "./decide.js";
 import { auditEntriesFor, connectionOf } from "./governance.js";
+import type { MemoryBlock, RecallStep } from "./recall-step.js";
 import { apply, type RunState, replay, type ToolCallState } from "./state.js";
 
 const DEFAULT_TOOL_TIMEOUT_MS = 30_000;
@@ -72,6 +73,8 @@ export interface ExecutorDeps {
   governanceFor?(run: RunRecord): Governance;
   /** The engine `model.use` is asked of (the same as governance's). */
   policy?: PolicyEngine;
+  /** Recall before each model call (runtime/recall-step.ts); absent = no memory in prompts. */
+  recall?(run: RunRecord, state: RunState, agent: AgentDefinition): Promise<RecallStep>;
   /** Replaces secret values (security/vault Redactor) in what the run records: tool outputs and error messages. */
   redact?(text: string): string;
   /** Spend caps: a reservation before each model call, settled after. Absent = no caps configured. */
@@ -460,6 +463,9 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
           continue;
         }
         case "call_model": {
+          // Memory first: what it recalls raises the run's classification, which decides the models it may use.
+          const recalled = deps.recall ? await deps.recall(run, state, agent) : null;
+          if (recalled && recalled.events.length > 0) stage(recalled.events, true);
           const chosen = chooseModel();
           if ("problem" in chosen) {
             await fail("model_not_allowed", chosen.problem);
@@ -468,7 +474,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
           }
           route = chosen;
           const model = chosen.client();
-          const prompt = promptFor(agent, history, state, toolSpecs, chosen.location);
+          const prompt = promptFor(agent, history, state, toolSpecs, chosen.location, recalled?.block ?? null);
           // Spend caps: the most this call can cost is reserved before it is made, and settled after.
           let reservation: Reservation | null = null;
           const budgeted = deps.budgets !== undefined && (model.price.inputPerMTok > 0 || model.price.outputPerMTok > 0);
@@ -670,8 +676,18 @@ function wrapped(m: Extract<ChatMessage, { role: "tool" }>): ChatMessage {
   return w;
 }
 
-function promptFor(agent: AgentDefinition, history: ChatMessage[], state: RunState, tools: ToolSpec[], location: ModelLocation): Prompt {
-  const system = tools.length > 0 ? `${agent.instructions}\n\n${UNTRUSTED_DATA_NOTE}` : agent.instructions;
+function promptFor(
+  agent: AgentDefinition,
+  history: ChatMessage[],
+  state: RunState,
+  tools: ToolSpec[],
+  location: ModelLocation,
+  memory: MemoryBlock | null,
+): Prompt {
+  const base = tools.length > 0 || memory ? `${agent.instructions}\n\n${UNTRUSTED_DATA_NOTE}` : agent.instructions;
+  // Recalled memory right after the instructions (one system message: not every provider takes more), marked as
+  // memory with its sources and delimited as data.
+  const system = memory ? `${base}\n\n${memory.text}` : base;
   let messages: ChatMessage[] = [{ role: "system", content: system }, ...history];
   for (const m of state.messages) messages.push(m.role === "tool" ? wrapped(m) : m);
   let pii: PiiMapping | null = null;
@@ -774,6 +790,11 @@ async function callTool(
     workspace: run.workspace,
     rootRunId: state.parent?.root_run_id ?? run.id,
     dataDir: deps.dataDir,
+    onBehalfOf: state.by,
+    runClassification: state.classification,
+    clearance: deps.project.agents.get(state.agent || run.agent)?.clearance ?? "internal",
+    step: state.modelCalls,
+    callId: call.id,
     // Built on first use: most tools never look at it, and signals are not free.
     get signal(): AbortSignal {
       callSignal ??= AbortSignal.any([control.signal, timeout.signal]);
@@ -782,6 +803,8 @@ async function callTool(
   };
   let output = "";
   let isError = false;
+  /** What the result itself says about its class (memory.recall: the most sensitive item it returned). */
+  let resultClass: Classification | undefined;
   /** The system may have applied an earlier attempt of this call: it must be retried with its key, never reported as failed. */
   let uncertain = action.intent === null; // its intent was committed by an earlier attempt (a crash came between)
   for (let attempt = 0; ; attempt++) {
@@ -802,6 +825,7 @@ async function callTool(
           clearTimeout(timer);
         }
       }
+      resultClass = tool.resultClassification?.(result);
       // A handler may return anything: what JSON cannot express (functions, symbols) becomes null.
       output = typeof result === "string" ? result : (JSON.stringify(result ?? null) ?? "null");
       isError = false;
@@ -851,7 +875,8 @@ async function callTool(
     output = artifactPreview(output, id, max);
   }
   // What the run has now taken in: the data's class, and whether it carries what looks like injected instructions.
-  const classification = tool.classification ?? connectionOf(deps.project, tool.name)?.classification ?? "internal";
+  const declared = tool.classification ?? connectionOf(deps.project, tool.name)?.classification ?? "internal";
+  const classification = resultClass ? maxClassification(declared, resultClass) : declared;
   const scan = isError ? null : scanForInjection(output);
   const tainted = scan?.suspicious ? [...new Set(scan.findings.map((f) => f.pattern))] : [];
   return ev("tool.completed", {

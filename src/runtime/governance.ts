@@ -5,7 +5,9 @@
  */
 import type { NewEvent } from "../core/events.js";
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
+import { type MemoryScopeResolution, memoryRequests, resolveMemoryScopes } from "../memory/index.js";
 import { actionHash, DEFAULT_APPROVAL_TTL_MS } from "../security/approvals/index.js";
+import { teamsOf } from "../security/budgets/index.js";
 import { sha256Hex } from "../security/canonical.js";
 import { connectorUseRequest, delegateRequest, handoffRequest, toolCallRequest } from "../security/policy/index.js";
 import type { PolicyEngine, PolicyRequest } from "../security/types.js";
@@ -34,8 +36,13 @@ export function runGovernance(o: RunGovernanceOptions): Governance {
     authorize: (request) => o.engine.authorize(request),
     actionHash: (s, call, args) =>
       actionHash({ workspace: o.workspace, runId: o.runId, callKey: call.key, agent: s.agent, tool: call.name, arguments: args }),
+    memoryScopes: (agent, s, tool, args) => memoryScopesFor(o.project, agent, s, tool, args),
     requestsFor(agent: AgentDefinition, s: RunState, call: ToolCallState, tool: ToolDefinition, args: unknown): PolicyRequest[] {
       const facts = { agent: s.agent, onBehalfOf: s.by, runClassification: s.classification, tainted: s.tainted.length > 0 };
+      if (tool.memory) {
+        const resolved = memoryScopesFor(o.project, agent, s, tool, args);
+        return "error" in resolved ? [] : memoryRequests({ ...facts, clearance: agent.clearance ?? "internal" }, resolved);
+      }
       if (tool.collaboration) {
         const target = tool.collaboration.agent;
         return [tool.collaboration.kind === "delegate" ? delegateRequest({ ...facts, target }) : handoffRequest({ ...facts, target })];
@@ -56,6 +63,24 @@ export function runGovernance(o: RunGovernanceOptions): Governance {
       return requests;
     },
   };
+}
+
+/** The scopes a memory tool call touches, from its arguments and who the run is. */
+function memoryScopesFor(
+  project: Project,
+  agent: AgentDefinition,
+  s: RunState,
+  tool: ToolDefinition,
+  args: unknown,
+): MemoryScopeResolution {
+  const teams = teamsOf(project.teams.values(), agent.name);
+  return resolveMemoryScopes(tool, args, {
+    agent: agent.name,
+    teams,
+    onBehalfOf: s.by,
+    sessionId: s.sessionId,
+    runClassification: s.classification,
+  });
 }
 
 /**
@@ -162,6 +187,14 @@ export function auditEntriesFor(s: RunState, runId: string, events: NewEvent[], 
             output_tokens: e.data.usage.output_tokens,
             cost_usd: e.data.cost_usd,
           },
+        });
+        break;
+      case "memory.recalled":
+        // Which remembered items the agent was shown (ids and versions: the text stays in memory, erasable).
+        out.push({
+          kind: "memory.recalled",
+          actor,
+          data: { run_id: runId, agent: s.agent, scopes: e.data.scopes, items: e.data.items.map((i) => `${i.id}@${i.version}`) },
         });
         break;
       case "run.failed":

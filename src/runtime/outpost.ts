@@ -24,6 +24,7 @@ import { notFound, OutpostError } from "../core/errors.js";
 import { newId } from "../core/ids.js";
 import { DEFAULT_LIMITS, exposedAgents, ProjectError, selectCandidate } from "../definitions/index.js";
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
+import { createEmbedder, MemoryStore, memoryTools } from "../memory/index.js";
 import { createModelClient, describeModel, type ModelClient } from "../models/index.js";
 import { approverProblem } from "../security/approvals/index.js";
 import { AuditLog, type AuditRecordInput, loadAuditSigningKey } from "../security/audit/index.js";
@@ -52,6 +53,7 @@ import {
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 import { type Collaboration, callKeyOf, executeRun, type ModelRoute, type OutcomeRetry, RunControl } from "./executor.js";
 import { approvalRehash, runGovernance } from "./governance.js";
+import { recallForStep } from "./recall-step.js";
 import { Scheduler } from "./scheduler.js";
 import { ScopedOutpost, type WorkspaceRuntime } from "./scoped-api.js";
 import { replay } from "./state.js";
@@ -98,6 +100,8 @@ export interface Outpost extends OutpostApi {
   readonly audit: AuditLog;
   /** The policy engine every action is put to. */
   readonly policy: ProjectPolicyEngine;
+  /** Scoped memory and knowledge (memory/): what agents remember, searchable, editable, erasable. */
+  readonly memory: MemoryStore;
   describeModels(): { agent: string; model: string }[];
   /** The state of each connection (MCP server, OpenAPI document). */
   connections(): ({ name: string; kind: "mcp" | "openapi" } & ToolSourceStatus)[];
@@ -153,6 +157,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
   /** Spend caps (outpost.yaml `budgets`); null when none are configured. */
   private readonly budgets: Budgets | null;
   readonly audit: AuditLog;
+  readonly memory: MemoryStore;
   private readonly vault: Vault;
   private readonly redactor: Redactor;
   private scheduler: Scheduler | null = null;
@@ -190,8 +195,15 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     });
     this.security.audit = this.audit;
     if (this.budgets) this.security.budgets = this.budgets;
+    this.memory = new MemoryStore(store.domain, { embedder: createEmbedder(undefined, env) });
     const fixed = new Map<string, ToolDefinition>();
-    for (const t of [...builtinTools, artifactsTool(store), ...collaborationTools(options.project), ...options.project.tools.values()]) {
+    for (const t of [
+      ...builtinTools,
+      artifactsTool(store),
+      ...memoryTools(this.memory),
+      ...collaborationTools(options.project),
+      ...options.project.tools.values(),
+    ]) {
       fixed.set(t.name, t);
     }
     const recordQuietly = (entries: AuditRecordInput[]) =>
@@ -323,6 +335,8 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
           .then(() => (orphans ? this.cancelOrphans() : undefined))
           // Budget held by a model call a crash cut short (reserved, never settled) is given back after 15 minutes.
           .then(() => (orphans && this.budgets ? this.budgets.releaseStale(15 * 60_000) : undefined))
+          // Retention: memory past its expiry is removed (and the removal audited), a batch at a time.
+          .then(() => (orphans ? this.memory.expire() : undefined))
           .catch((err) => this.log.warn({ err: (err as Error)?.message }, "sweeper: will retry"))
           .finally(() => {
             this.sweeping = false;
@@ -466,6 +480,8 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
           ...(this.options.outcomeRetry ? { outcomeRetry: this.options.outcomeRetry } : {}),
           modelsFor: (agent) => this.modelsFor(agent),
           policy: this.policy,
+          recall: (run, state, agent) =>
+            recallForStep({ memory: this.memory, policy: this.policy, project: this.project }, run, state, agent),
           governanceFor: (run) =>
             runGovernance({
               project: this.project,

@@ -79,6 +79,8 @@ export interface RunState {
   tainted: string[];
   /** The latest model.use decision (call_id absent): reused while the model and run classification stay the same. */
   modelDecision: PolicyDecided | null;
+  /** The latest memory.read decision per scope for recall before model calls (call_id absent), reused likewise. */
+  recallDecisions: Map<string, PolicyDecided>;
   messages: ChatMessage[];
   /** Model responses plus tool results so far. */
   steps: number;
@@ -123,6 +125,7 @@ export function initialState(runId: string): RunState {
     classification: "public",
     tainted: [],
     modelDecision: null,
+    recallDecisions: new Map(),
     messages: [],
     steps: 0,
     modelCalls: 0,
@@ -278,11 +281,18 @@ export function apply(s: RunState, e: RunEvent): RunState {
     }
     case "policy.decided": {
       if (e.data.call_id === undefined) {
-        s.modelDecision = e.data;
+        if (e.data.request.action === "memory.read") s.recallDecisions.set(e.data.request.resource.id, e.data);
+        else s.modelDecision = e.data;
         break;
       }
       const call = s.calls.find((c) => c.id === e.data.call_id);
       if (call) call.decisions.push(e.data);
+      break;
+    }
+    case "memory.recalled": {
+      const touched = e.data.classification;
+      if (touched && CLASS_ORDER.indexOf(touched) > CLASS_ORDER.indexOf(s.classification)) s.classification = touched;
+      if (e.data.tainted) s.tainted.push(...e.data.tainted);
       break;
     }
     case "run.waiting":

@@ -2,6 +2,8 @@
  * The one Kysely schema shared by every store driver. Times are epoch
  * milliseconds; JSON is stored as text so SQLite and PostgreSQL read it alike.
  */
+import type { Generated } from "kysely";
+
 export interface SessionsTable {
   id: string;
   workspace: string;
@@ -200,6 +202,76 @@ export interface BudgetReservationsTable {
   created_at: number;
 }
 
+/** A remembered fact, a knowledge chunk or a cached context entity, in one scope (memory/). The current version. */
+export interface MemoryItemsTable {
+  /** Labels the item in the full-text (FTS5 rowid) and vector indexes. */
+  num: Generated<number>;
+  id: string;
+  workspace: string;
+  /** `workspace`, `team/<name>`, `agent/<name>`, `user/<id>`, `session/<id>`. */
+  scope: string;
+  /** `fact` | `knowledge`. */
+  kind: string;
+  /** What it is about, e.g. `customer:1042`; erasure works by it. */
+  subject: string | null;
+  /** With subject and scope: a new item with the same key supersedes this one. */
+  key: string | null;
+  text: string;
+  /** JSON array. */
+  tags: string;
+  classification: string;
+  /** JSON MemorySource: the run, step and tool, the person, or the file that wrote it. */
+  source: string;
+  author: string;
+  version: number;
+  created_at: number;
+  updated_at: number;
+  expires_at: number | null;
+  write_key: string | null;
+}
+
+/** Earlier versions of memory items (the current one is in memory_items). */
+export interface MemoryVersionsTable {
+  item_id: string;
+  version: number;
+  workspace: string;
+  scope: string;
+  subject: string | null;
+  key: string | null;
+  text: string;
+  tags: string;
+  classification: string;
+  source: string;
+  author: string;
+  written_at: number;
+  expires_at: number | null;
+  superseded_at: number;
+  superseded_by: string;
+  write_key: string | null;
+}
+
+/** One embedding per item (float32, unit length), tagged with the embedder that made it. */
+export interface MemoryVectorsTable {
+  num: number;
+  workspace: string;
+  embedder: string;
+  vector: Uint8Array;
+}
+
+/** Business context (context/*.yaml): an entity fetched through its connector tool, cached with its source and age. */
+export interface ContextEntitiesTable {
+  workspace: string;
+  type: string;
+  entity_id: string;
+  subject: string;
+  /** The tool's answer (JSON text). */
+  data: string;
+  classification: string;
+  /** JSON: the tool, and the run that fetched it. */
+  source: string;
+  fetched_at: number;
+}
+
 export interface Database {
   sessions: SessionsTable;
   runs: RunsTable;
@@ -214,4 +286,8 @@ export interface Database {
   secrets: SecretsTable;
   budget_counters: BudgetCountersTable;
   budget_reservations: BudgetReservationsTable;
+  memory_items: MemoryItemsTable;
+  memory_versions: MemoryVersionsTable;
+  memory_vectors: MemoryVectorsTable;
+  context_entities: ContextEntitiesTable;
 }

@@ -167,7 +167,7 @@ describe("outpost policy replay", () => {
     const lines = r.stdout.split("\n");
     const flip = (runId: string) => lines.find((l) => l.includes(runId));
     expect(flip(runIds[0] as string)).toMatch(
-      /refunds\s+tool.call\s+Tool::"ledger.refund"\s+allow\s+approval:operator:finance\s+refunds.over_500/,
+      /refunds\s+tool.call\s+Tool::"ledger.refund"\s+allow\s+approval:operator:finance\s+baseline.tool_call, refunds.over_500/,
     );
     expect(flip(runIds[1] as string)).toBeUndefined();
     expect(flip(runIds[2] as string)).toMatch(/intern\s+agent.delegate\s+Agent::"refunds"\s+allow\s+deny\s+no_interns_delegating/);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { formatIssue, loadProject } from "../../src/definitions/index.js";
 import { BUILTIN_TOOL_NAMES } from "../../src/definitions/schemas.js";
+import { MEMORY_TOOL_NAMES } from "../../src/memory/index.js";
 import { builtinTools } from "../../src/tools/builtin.js";
 import { ECHO_TOOL, issuesOf, writeProject } from "./fixtures.js";
 
@@ -61,6 +62,7 @@ limits:
       handoffs: [],
       fanOut: "all",
       clearance: "internal",
+      memory: { recall: "auto", recallLimit: 5, recallTokens: 800 },
       limits: {
         maxSteps: 5,
         maxTokens: 200_000,
@@ -115,7 +117,7 @@ tools:
     expect(issues).toHaveLength(1);
     expect(issues[0]).toMatchObject({ file: "agents/a.yaml", line: 3, path: "tools[0]" });
     expect(issues[0].message).toBe(
-      'unknown tool "weather.forecast" — define it in tools/*.ts with defineTool({ name: "weather.forecast", ... }) (known: orders.lookup, orders.refund, text.echo, wait.for_event, wait.until)',
+      'unknown tool "weather.forecast" — define it in tools/*.ts with defineTool({ name: "weather.forecast", ... }) (known: context.lookup, memory.forget, memory.recall, memory.remember, orders.lookup, orders.refund, text.echo, wait.for_event, wait.until)',
     );
   });
 
@@ -125,8 +127,9 @@ tools:
     });
     const project = await loadProject(root);
     expect(project.agents.get("a")?.tools.map((t) => t.name)).toEqual(["wait.until", "wait.for_event"]);
-    const names = builtinTools.map((t) => t.name);
-    expect([...BUILTIN_TOOL_NAMES]).toEqual(names); // the validator and the runtime agree on the list
+    // The validator and the runtime agree on the list: the waiting tools, memory's and business context's.
+    const names = [...builtinTools.map((t) => t.name), ...MEMORY_TOOL_NAMES, "context.lookup"];
+    expect([...BUILTIN_TOOL_NAMES]).toEqual(names);
 
     const issues = await issuesOf({
       "tools/wait.ts": `import { defineTool } from "outpost";
@@ -232,7 +235,7 @@ limits:
     ]);
     expect(issues[0].message).toMatch(/^YAML syntax error: /);
     expect(issues[1].message).toBe(
-      "the file is empty — expected a mapping with the fields name, description, instructions, model, tools, delegates, handoffs, fan_out, limits, clearance",
+      "the file is empty — expected a mapping with the fields name, description, instructions, model, tools, delegates, handoffs, fan_out, limits, clearance, memory",
     );
   });
 });

@@ -8,6 +8,10 @@
  * Program it per test with a queue of behaviours; each request takes the next
  * one. Every request is recorded, so tests can assert what went over the wire.
  *
+ * It also answers `POST /v1/embeddings` (the OpenAI embeddings wire format)
+ * with deterministic vectors (`fakeEmbedding`), unless a failure was queued
+ * with `enqueueEmbeddings`; embedding requests never consume chat behaviours.
+ *
  * ```ts
  * const server = await startOpenAIServer();
  * server.enqueue(httpError(429, { retryAfter: 0 }), toolCalls([{ name: "orders__lookup", arguments: '{"id":1}' }]));
@@ -79,7 +83,9 @@ export interface OpenAIServer {
   readonly requests: RecordedRequest[];
   /** Append behaviours; each request consumes one. An empty queue answers 400 "no behaviour queued". */
   enqueue(...behaviours: BehaviourSource[]): void;
-  /** Forget queued behaviours and recorded requests. */
+  /** Failures for the next embedding requests, one each; with none queued, embeddings are answered. */
+  enqueueEmbeddings(...behaviours: Array<ErrorBehaviour | DisconnectBehaviour>): void;
+  /** Forget queued behaviours (chat and embeddings) and recorded requests. */
   reset(): void;
   /** Stop the server, cutting any hanging connections. */
   close(): Promise<void>;
@@ -128,10 +134,27 @@ export function disconnect(): DisconnectBehaviour {
 export interface OpenAIServerOptions {
   /** When set, requests must carry `Authorization: Bearer <apiKey>` or get a 401. */
   apiKey?: string;
+  /** Length of the vectors `/embeddings` returns when the request has no `dimensions` (default 8). */
+  embeddingDimensions?: number;
+}
+
+/**
+ * The vector the fake embeddings endpoint returns for a text: deterministic, values in [-1, 1), and deliberately
+ * not unit length (clients that need unit vectors must normalise).
+ */
+export function fakeEmbedding(text: string, dimensions: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < dimensions; i++) {
+    let h = 2166136261 ^ i;
+    for (let j = 0; j < text.length; j++) h = Math.imul(h ^ text.charCodeAt(j), 16777619);
+    out.push(((h >>> 0) % 2000) / 1000 - 1);
+  }
+  return out;
 }
 
 export async function startOpenAIServer(options: OpenAIServerOptions = {}): Promise<OpenAIServer> {
   const queue: BehaviourSource[] = [];
+  const embeddingQueue: Array<ErrorBehaviour | DisconnectBehaviour> = [];
   const requests: RecordedRequest[] = [];
   let callCounter = 0;
 
@@ -148,6 +171,13 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
 
     if (options.apiKey !== undefined && req.headers.authorization !== `Bearer ${options.apiKey}`) {
       sendError(res, httpError(401, { message: "Incorrect API key provided." }));
+      return;
+    }
+    if (req.method === "POST" && req.url?.endsWith("/embeddings")) {
+      const failure = embeddingQueue.shift();
+      if (failure?.kind === "disconnect") req.socket.destroy();
+      else if (failure) sendError(res, failure);
+      else sendJson(res, 200, embeddings(body, options.embeddingDimensions ?? 8));
       return;
     }
     if (req.method !== "POST" || !req.url?.endsWith("/chat/completions")) {
@@ -194,8 +224,12 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
     enqueue: (...behaviours) => {
       queue.push(...behaviours);
     },
+    enqueueEmbeddings: (...behaviours) => {
+      embeddingQueue.push(...behaviours);
+    },
     reset: () => {
       queue.length = 0;
+      embeddingQueue.length = 0;
       requests.length = 0;
     },
     close: () =>
@@ -287,6 +321,18 @@ function streamReply(res: ServerResponse, request: any, b: ReplyBehaviour, calls
     });
   }
   res.end("data: [DONE]\n\n");
+}
+
+function embeddings(request: any, defaultDimensions: number) {
+  const input: string[] = typeof request?.input === "string" ? [request.input] : Array.isArray(request?.input) ? request.input : [];
+  const dimensions = typeof request?.dimensions === "number" ? request.dimensions : defaultDimensions;
+  const tokens = input.reduce((n, t) => n + String(t).split(/\s+/).filter(Boolean).length, 0);
+  return {
+    object: "list",
+    data: input.map((t, index) => ({ object: "embedding", index, embedding: fakeEmbedding(String(t), dimensions) })),
+    model: request?.model ?? "test-embedding-model",
+    usage: { prompt_tokens: tokens, total_tokens: tokens },
+  };
 }
 
 /** Splits text into word-sized deltas (keeping whitespace) so clients see several chunks. */

@@ -72,10 +72,16 @@ describe("baseline", async () => {
   });
 
   it("applies clearance to memory and connectors", () => {
-    const read = (classification: "internal" | "restricted") =>
-      engine.authorize(memoryRequest({ agent: "support", action: "memory.read", scope: "team/finance", classification })).effect;
-    expect(read("internal")).toBe("allow");
-    expect(read("restricted")).toBe("deny");
+    const ask = (action: "memory.read" | "memory.write", scope: string, classification: "internal" | "restricted" = "internal") =>
+      engine.authorize(memoryRequest({ agent: "support", action, scope, classification })).effect;
+    expect(ask("memory.read", "agent/support")).toBe("allow");
+    expect(ask("memory.write", "agent/support")).toBe("allow");
+    expect(ask("memory.read", "agent/support", "restricted")).toBe("deny");
+    // Another agent's or a team it is not in: denied; the workspace's is for reading.
+    expect(ask("memory.read", "agent/refunds")).toBe("deny");
+    expect(ask("memory.read", "team/finance")).toBe("deny");
+    expect(ask("memory.read", "workspace")).toBe("allow");
+    expect(ask("memory.write", "workspace")).toBe("deny");
     const connector = (agent: string) =>
       engine.authorize(connectorUseRequest({ agent, connection: { name: "crm", kind: "mcp", classification: "restricted" } })).effect;
     expect(connector("support")).toBe("deny");
@@ -142,7 +148,7 @@ permit (principal, action == Action::"tool.call", resource) when { context.taint
       approval: { role: "operator", group: "finance", policies: ["refunds.over_500"] },
     });
     const both = ask(900, true);
-    expect(both.approval).toEqual({ role: "operator", group: "finance", policies: ["refunds.over_500", "policies/refunds.cedar#2"] });
+    expect(both.approval).toEqual({ role: "operator", group: "finance", policies: ["policies/refunds.cedar#2", "refunds.over_500"] });
     expect(ask(10, true).approval).toEqual({ role: "operator", group: null, policies: ["policies/refunds.cedar#2"] });
   });
 

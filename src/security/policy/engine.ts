@@ -93,6 +93,8 @@ export function createPolicyEngine(project: Project): ProjectPolicyEngine {
           answer.errors.map((e) => e.message),
         );
       const { decision, diagnostics } = answer.response;
+      // Sorted: Cedar's order of reasons follows the policy set's internals, and decisions are recorded and compared.
+      diagnostics.reason.sort();
       const errors = diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`);
       if (decision === "deny") return deny(diagnostics.reason, errors);
       return { effect: "allow", policies: diagnostics.reason, approval: approvalOf(diagnostics.reason, byId), errors };
@@ -194,14 +196,15 @@ function approvalOf(reasons: string[], byId: Map<string, LoadedPolicy>): PolicyD
   const asking = reasons.map((id) => byId.get(id)).filter((p): p is LoadedPolicy => Boolean(p?.approval));
   if (asking.length === 0) return null;
   const chosen = (asking.find((p) => p.approval?.group) ?? asking[0]) as LoadedPolicy;
-  return { role: chosen.approval?.role ?? "operator", group: chosen.approval?.group ?? null, policies: asking.map((p) => p.id) };
+  // Sorted: the order Cedar lists reasons in is not part of its contract, and the list is recorded in the log.
+  return { role: chosen.approval?.role ?? "operator", group: chosen.approval?.group ?? null, policies: asking.map((p) => p.id).sort() };
 }
 
-/** `Agent::"<name>"`: its teams (the first as `team`, "" if none) and clearance (default internal). */
+/** `Agent::"<name>"`: its name, its teams (the first as `team`, "" if none) and clearance (default internal). */
 export function agentEntityAttributes(project: Project, name: string): Record<string, CedarJson> {
   const teams = [...project.teams.values()].filter((t) => t.lead === name || t.members.includes(name)).map((t) => t.name);
   const clearance = project.agents.get(name)?.clearance ?? "internal";
-  return { team: teams[0] ?? "", teams, clearance, clearance_level: classificationLevel(clearance) };
+  return { name, team: teams[0] ?? "", teams, clearance, clearance_level: classificationLevel(clearance) };
 }
 
 /** A resource's attributes when the request does not carry them: from the project's definitions. */
@@ -232,6 +235,15 @@ function resourceDefaults(project: Project, resource: PolicyRequest["resource"])
       const candidate = project.models.get(alias)?.candidates.find((c) => `${c.provider}:${c.model}` === rest);
       // Unknown models count as external: the safe side for the restricted-data rule.
       return { location: candidate?.location ?? "external" };
+    }
+    case "MemoryScope": {
+      const slash = resource.id.indexOf("/");
+      return {
+        classification: "internal",
+        classification_level: classificationLevel("internal"),
+        kind: slash < 0 ? resource.id : resource.id.slice(0, slash),
+        owner: slash < 0 ? "" : resource.id.slice(slash + 1),
+      };
     }
     default:
       return { classification: "internal", classification_level: classificationLevel("internal") };

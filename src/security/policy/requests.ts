@@ -6,7 +6,7 @@
  * - resources `Tool::"<name>"` {classification, classification_level, side_effects, connection, approval_required},
  *   `Agent::"<name>"` (delegate/handoff target), `Model::"<alias>/<provider>:<model>"` {location},
  *   `Connector::"<name>"` {classification, classification_level, kind}, `MemoryScope::"<scope>"` {classification,
- *   classification_level};
+ *   classification_level, kind, owner};
  * - context: `on_behalf_of` ("" if unknown), `run_classification`, `run_classification_level`, `tainted`; tool.call
  *   adds `arguments` (floats and nulls dropped) and, when an amount is found, `amount_cents`.
  */
@@ -112,14 +112,21 @@ export function connectorUseRequest(facts: RunFacts & { connection: Pick<Connect
   };
 }
 
+/**
+ * `MemoryScope::"team/finance"` {kind: "team", owner: "finance", classification}: for a write, the class of what is
+ * written; for a read, the most sensitive class it may return (the reader's clearance: recall returns nothing above).
+ */
 export function memoryRequest(
   facts: RunFacts & { action: "memory.read" | "memory.write"; scope: string; classification?: Classification },
 ): PolicyRequest {
+  const slash = facts.scope.indexOf("/");
+  const kind = slash < 0 ? facts.scope : facts.scope.slice(0, slash);
+  const owner = slash < 0 ? "" : facts.scope.slice(slash + 1);
   return {
     action: facts.action,
     agent: facts.agent,
     onBehalfOf: facts.onBehalfOf ?? null,
-    resource: { type: "MemoryScope", id: facts.scope, attributes: classified(facts.classification ?? "internal") },
+    resource: { type: "MemoryScope", id: facts.scope, attributes: { ...classified(facts.classification ?? "internal"), kind, owner } },
     context: baseContext(facts),
   };
 }

@@ -26,11 +26,11 @@ const record = (attributes: Record<string, CedarType & { required?: boolean }>):
 const classified = { classification: String_, classification_level: Long };
 
 const ENTITY_TYPES: Record<string, CedarType> = {
-  Agent: record({ team: String_, teams: { type: "Set", element: String_ }, clearance: String_, clearance_level: Long }),
+  Agent: record({ name: String_, team: String_, teams: { type: "Set", element: String_ }, clearance: String_, clearance_level: Long }),
   Tool: record({ ...classified, side_effects: Bool, connection: String_, approval_required: Bool }),
   Model: record({ location: String_ }),
   Connector: record({ ...classified, kind: String_ }),
-  MemoryScope: record({ ...classified }),
+  MemoryScope: record({ ...classified, kind: String_, owner: String_ }),
 };
 
 const BASE_CONTEXT = { on_behalf_of: String_, run_classification: String_, run_classification_level: Long, tainted: Bool };

@@ -2,12 +2,14 @@ import type { Migration, MigrationProvider } from "kysely";
 import * as m001 from "./001_init.js";
 import * as m002 from "./002_teams.js";
 import * as m003 from "./003_security.js";
+import * as m004 from "./004_memory.js";
 
 /** Numbered migrations, applied in order at start. Add a file, add it here; never edit a shipped one. */
 const migrations: Record<string, Migration> = {
   "001_init": m001,
   "002_teams": m002,
   "003_security": m003,
+  "004_memory": m004,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,231 @@
+/**
+ * The memory store's contract, run on SQLite (test/memory/store.test.ts) and PostgreSQL (test/pg/memory.test.ts):
+ * scopes, supersede and version history, read-your-writes, idempotent writes, isolation between scopes and
+ * workspaces, classification and expiry filters, edits, forgetting, and erasure of a subject.
+ */
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OutpostError } from "../../src/core/errors.js";
+import { hashedEmbedder, MemoryStore } from "../../src/memory/index.js";
+import type { Store } from "../../src/store/index.js";
+
+const person = { kind: "person" as const };
+
+export function describeMemoryStore(name: string, open: () => Promise<Store>): void {
+  describe(`memory store (${name})`, () => {
+    let store: Store;
+    let memory: MemoryStore;
+    let n = 0;
+    /** A fresh workspace per test: tests share the database. */
+    const ws = () => `ws${++n}_${randomBytes(3).toString("hex")}`;
+    beforeAll(async () => {
+      store = await open();
+      memory = new MemoryStore(store.domain, { embedder: hashedEmbedder() });
+    });
+    afterAll(async () => {
+      await store?.close();
+    });
+
+    const remember = (workspace: string, text: string, extra: Partial<Parameters<MemoryStore["remember"]>[0]> = {}) =>
+      memory.remember({ workspace, scope: "team/finance", text, source: person, author: "key:k1", ...extra });
+
+    it("finds what was just remembered, by words and by meaning (read-your-writes)", async () => {
+      const w = ws();
+      await remember(w, "Customer 1042 prefers refunds to store credit.", { subject: "customer:1042" });
+      await remember(w, "The warehouse in Leeds closes at 18:00 on Fridays.");
+      for (const mode of ["fts", "vector", "hybrid"] as const) {
+        const hits = await memory.recall({
+          workspace: w,
+          text: "does 1042 want a refund or credit?",
+          scopes: ["team/finance"],
+          limit: 5,
+          mode,
+        });
+        expect(hits[0]?.item.subject, mode).toBe("customer:1042");
+      }
+    });
+
+    it("supersedes a fact with the same scope, subject and key, and keeps its history", async () => {
+      const w = ws();
+      const first = await remember(w, "Preferred carrier is DHL.", { subject: "customer:7", key: "preferred_carrier" });
+      const second = await remember(w, "Preferred carrier is UPS.", {
+        subject: "customer:7",
+        key: "preferred_carrier",
+        author: "agent:support",
+      });
+      expect(second.item.id).toBe(first.item.id);
+      expect(second.item.version).toBe(2);
+      expect(second.superseded).toMatchObject({ version: 1, text: "Preferred carrier is DHL.", supersededBy: "agent:support" });
+      const history = await memory.history(w, first.item.id);
+      expect(history.map((v) => [v.version, v.text])).toEqual([[1, "Preferred carrier is DHL."]]);
+      const hits = await memory.recall({ workspace: w, text: "preferred carrier", scopes: ["team/finance"], limit: 5 });
+      expect(hits.map((h) => h.item.text)).toEqual(["Preferred carrier is UPS."]);
+      // Another subject, or another scope, with the same key is another fact.
+      await remember(w, "Preferred carrier is FedEx.", { subject: "customer:8", key: "preferred_carrier" });
+      await remember(w, "Preferred carrier is GLS.", { subject: "customer:7", key: "preferred_carrier", scope: "agent/support" });
+      expect(await memory.list({ workspace: w, limit: 10 })).toHaveLength(3);
+    });
+
+    it("writes once per write key: a retried tool call finds its write done", async () => {
+      const w = ws();
+      const a = await remember(w, "Order 5 was reshipped.", { writeKey: "run_1.3.call_1" });
+      const again = await remember(w, "Order 5 was reshipped.", { writeKey: "run_1.3.call_1" });
+      expect(again).toMatchObject({ applied: false, item: { id: a.item.id, version: 1 } });
+      // Also when the write superseded something and was superseded since.
+      await remember(w, "v1", { key: "k", writeKey: "key-a" });
+      await remember(w, "v2", { key: "k", writeKey: "key-b" });
+      const retried = await remember(w, "v1", { key: "k", writeKey: "key-a" });
+      expect(retried.applied).toBe(false);
+      expect(retried.item.text).toBe("v2");
+      expect(await memory.list({ workspace: w, limit: 10 })).toHaveLength(2);
+    });
+
+    it("concurrent writers of one key end with one item and every version in its history", async () => {
+      const w = ws();
+      await Promise.all(
+        [1, 2, 3, 4, 5].map((i) => remember(w, `Credit limit is ${i}000.`, { subject: "customer:9", key: "credit_limit" })),
+      );
+      const items = await memory.list({ workspace: w, limit: 10 });
+      expect(items).toHaveLength(1);
+      expect(items[0].version).toBe(5);
+      expect(await memory.history(w, items[0].id)).toHaveLength(4);
+    });
+
+    it("recalls only from the scopes asked for, and never from another workspace", async () => {
+      const w = ws();
+      const other = ws();
+      await remember(w, "Finance closes the books on the 3rd working day.", { scope: "team/finance" });
+      await remember(w, "Logistics closes the books never.", { scope: "team/logistics" });
+      await remember(other, "Finance closes the books on the 5th working day.", { scope: "team/finance" });
+      const hits = await memory.recall({ workspace: w, text: "when are the books closed", scopes: ["team/finance"], limit: 10 });
+      expect(hits.map((h) => h.item.text)).toEqual(["Finance closes the books on the 3rd working day."]);
+      expect(await memory.recall({ workspace: w, text: "books closed", scopes: [], limit: 10 })).toEqual([]);
+      expect(await memory.get(other, hits[0].item.id)).toBeNull();
+    });
+
+    it("filters by subject, tags, kind, classification and expiry", async () => {
+      const w = ws();
+      await remember(w, "Invoice dispute about shipping fee.", { subject: "customer:1", tags: ["dispute"] });
+      await remember(w, "Invoice dispute about VAT.", { subject: "customer:2", classification: "restricted" });
+      await remember(w, "Invoice dispute policy: answer within 2 days.", { kind: "knowledge", tags: ["policy"] });
+      await remember(w, "Invoice dispute about a lost parcel.", { expiresAt: Date.now() - 1 });
+      const q = (extra: object) =>
+        memory
+          .recall({ workspace: w, text: "invoice dispute", scopes: ["team/finance"], limit: 10, ...extra })
+          .then((h) => h.map((x) => x.item.text).sort());
+      expect(await q({ subject: "customer:1" })).toEqual(["Invoice dispute about shipping fee."]);
+      expect(await q({ tags: ["policy"] })).toEqual(["Invoice dispute policy: answer within 2 days."]);
+      expect(await q({ kinds: ["knowledge"] })).toEqual(["Invoice dispute policy: answer within 2 days."]);
+      expect(await q({ maxClassification: "confidential" })).not.toContain("Invoice dispute about VAT.");
+      expect(await q({})).toContain("Invoice dispute about VAT.");
+      expect(await q({})).not.toContain("Invoice dispute about a lost parcel.");
+      // Retention removes what expired, and records it.
+      expect(await memory.expire()).toBeGreaterThanOrEqual(1);
+      expect((await memory.list({ workspace: w, limit: 10 })).map((i) => i.text)).not.toContain("Invoice dispute about a lost parcel.");
+      expect(await outbox(w, "memory.expired")).toHaveLength(1);
+    });
+
+    it("a person's edit is a new version, audited; forgetting removes item and history", async () => {
+      const w = ws();
+      const { item } = await remember(w, "Customer 3 is on the gold tier.", { subject: "customer:3", key: "tier" });
+      const edited = await memory.update(w, item.id, { text: "Customer 3 is on the silver tier.", tags: ["tier"] }, "key:editor");
+      expect(edited).toMatchObject({ version: 2, author: "key:editor", tags: ["tier"], source: { kind: "person" } });
+      expect((await memory.history(w, item.id))[0]).toMatchObject({ version: 1, text: "Customer 3 is on the gold tier." });
+      expect(await outbox(w, "memory.edited")).toHaveLength(1);
+      const found = await memory.recall({ workspace: w, text: "silver tier", scopes: ["team/finance"], limit: 5, mode: "fts" });
+      expect(found.map((h) => h.item.id)).toEqual([item.id]);
+      expect(await memory.forget(w, item.id, "key:editor")).toBe(true);
+      expect(await memory.forget(w, item.id, "key:editor")).toBe(false);
+      expect(await memory.get(w, item.id)).toBeNull();
+      expect(await memory.history(w, item.id)).toEqual([]);
+      expect(await memory.recall({ workspace: w, text: "silver tier", scopes: ["team/finance"], limit: 5 })).toEqual([]);
+      expect(await outbox(w, "memory.forgotten")).toHaveLength(1);
+    });
+
+    it("erases everything about a subject — facts, knowledge, versions, cached context — and reports it", async () => {
+      const w = ws();
+      const other = ws();
+      await remember(w, "Maria Lopez's monitor arrived cracked.", { subject: "customer:1042", key: "last_issue" });
+      await remember(w, "Maria Lopez's replacement shipped.", { subject: "customer:1042", key: "last_issue" });
+      await remember(w, "Letter from Maria Lopez about her refund.", { subject: "customer:1042", kind: "knowledge" });
+      await remember(w, "Customer 1043 likes email.", { subject: "customer:1043" });
+      await remember(other, "Someone else's customer 1042.", { subject: "customer:1042" });
+      await store.domain.write((trx) =>
+        trx
+          .insertInto("context_entities")
+          .values({
+            workspace: w,
+            type: "customer",
+            entity_id: "1042",
+            subject: "customer:1042",
+            data: "{}",
+            classification: "restricted",
+            source: "{}",
+            fetched_at: Date.now(),
+          })
+          .execute(),
+      );
+      const report = await memory.eraseSubject(w, "customer:1042", "key:dpo");
+      expect(report).toMatchObject({ subject: "customer:1042", items: 1, knowledgeChunks: 1, versions: 1, contextEntities: 1 });
+      expect(report.ids).toHaveLength(2);
+      expect(await memory.list({ workspace: w, subject: "customer:1042", limit: 10 })).toEqual([]);
+      for (const mode of ["fts", "vector"] as const) {
+        const hits = await memory.recall({ workspace: w, text: "Maria Lopez monitor", scopes: ["team/finance"], limit: 10, mode });
+        expect(hits.map((h) => h.item.subject)).not.toContain("customer:1042");
+      }
+      const left = await store.domain.db.selectFrom("memory_versions").selectAll().where("workspace", "=", w).execute();
+      expect(left).toEqual([]);
+      expect(await memory.list({ workspace: w, limit: 10 })).toHaveLength(1);
+      expect(await memory.list({ workspace: other, limit: 10 })).toHaveLength(1);
+      const [entry] = await outbox(w, "memory.erased");
+      expect(JSON.parse(entry.data)).toMatchObject({ subject: "customer:1042", items: 1, knowledge_chunks: 1, context_entities: 1 });
+    });
+
+    it("refuses bad input with what to fix, writing nothing", async () => {
+      const w = ws();
+      const bad = async (p: Promise<unknown>) => {
+        const err = await p.then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(OutpostError);
+        return err as OutpostError;
+      };
+      expect((await bad(remember(w, "   "))).message).toContain("needs text");
+      expect((await bad(remember(w, "x", { subject: "customer 1042; drop table" }))).hint).toContain("customer:1042");
+      expect((await bad(remember(w, "x", { tags: ["has space"] }))).message).toContain("is not a tag");
+      expect((await bad(remember(w, "x", { scope: "team" }))).message).toContain("team");
+      expect((await bad(remember(w, "x", { scope: "galaxy/far" }))).hint).toContain("team/finance");
+      expect((await bad(remember(w, "y".repeat(20_000)))).code).toBe("payload_too_large");
+      expect((await bad(memory.update(w, "mem_nope", { text: "z" }, "key:x"))).code).toBe("not_found");
+      expect(await memory.list({ workspace: w, limit: 10 })).toEqual([]);
+    });
+
+    it("lists newest first, a page at a time", async () => {
+      const w = ws();
+      for (let i = 0; i < 5; i++) await remember(w, `Fact number ${i}.`);
+      const first = await memory.list({ workspace: w, limit: 2 });
+      const second = await memory.list({ workspace: w, limit: 2, before: first[1].id });
+      const third = await memory.list({ workspace: w, limit: 2, before: second[1].id });
+      expect([...first, ...second, ...third].map((i) => i.text)).toEqual([4, 3, 2, 1, 0].map((i) => `Fact number ${i}.`));
+    });
+
+    const outbox = (workspace: string, kind: string) =>
+      store.domain.db
+        .selectFrom("audit_outbox")
+        .selectAll()
+        .where("workspace", "=", workspace)
+        .where("kind", "=", kind)
+        .execute()
+        .then(async (rows) =>
+          rows.length > 0
+            ? rows
+            : store.domain.db
+                .selectFrom("audit_log")
+                .select(["data", "kind"])
+                .where("workspace", "=", workspace)
+                .where("kind", "=", kind)
+                .execute(),
+        );
+  });
+}
