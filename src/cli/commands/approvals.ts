@@ -35,7 +35,7 @@ function expiryText(a: ApprovalView, now = Date.now()): string {
   if (a.expires_at === null) return "never";
   if (isExpired(a, now)) return out.red(`expired ${age(a.expires_at, now)}`);
   if (a.status !== "pending") return "-";
-  const s = Math.max(0, Math.round((Date.parse(a.expires_at) - now) / 1000));
+  const s = Math.max(0, Math.floor((Date.parse(a.expires_at) - now) / 1000));
   return s < 60
     ? `in ${s}s`
     : s < 3600
