@@ -11,6 +11,7 @@ import { registerChat } from "./commands/chat.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerInit } from "./commands/init.js";
 import { registerKeys } from "./commands/keys.js";
+import { registerMemory } from "./commands/memory.js";
 import { registerPolicy } from "./commands/policy.js";
 import { registerRun } from "./commands/run.js";
 import { registerRuns } from "./commands/runs.js";
@@ -50,6 +51,7 @@ Get started:
   registerApprovals(program);
   registerKeys(program);
   registerSecrets(program);
+  registerMemory(program);
   registerBudgets(program);
   registerAudit(program);
   registerDemo(program);

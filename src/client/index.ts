@@ -19,6 +19,7 @@ import type {
   StartRunRequest,
 } from "../core/api.js";
 import { type ErrorCode, OutpostError } from "../core/errors.js";
+import type { ErasureView, MemoryApi, MemoryDetailView, MemoryItemView, MemorySearchView, RememberedView } from "../core/memory-api.js";
 import { parseSse } from "./sse.js";
 
 /** An API key as `GET /v1/keys` lists it: never the key itself. */
@@ -96,7 +97,7 @@ const codeForStatus = (status: number): ErrorCode =>
 /** How many times in a row the event stream may drop without progress before giving up. */
 const MAX_STREAM_RETRIES = 5;
 
-export function createClient(baseUrl: string, options: ClientOptions = {}): OutpostApi & KeysApi {
+export function createClient(baseUrl: string, options: ClientOptions = {}): OutpostApi & KeysApi & MemoryApi {
   const base = baseUrl.replace(/\/+$/, "");
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
   const unavailable = () =>
@@ -108,17 +109,20 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
     ...extra,
   });
 
-  const url = (path: string, query?: Record<string, string | number | undefined>) => {
+  const url = (path: string, query?: Record<string, string | number | string[] | undefined>) => {
     const params = new URLSearchParams();
-    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) params.set(k, String(v));
+    for (const [k, v] of Object.entries(query ?? {})) {
+      if (Array.isArray(v)) for (const one of v) params.append(k, one);
+      else if (v !== undefined) params.set(k, String(v));
+    }
     const qs = params.toString();
     return `${base}${path}${qs ? `?${qs}` : ""}`;
   };
 
   async function send(
-    method: "GET" | "POST" | "DELETE",
+    method: "GET" | "POST" | "PATCH" | "DELETE",
     path: string,
-    init: { query?: Record<string, string | number | undefined>; body?: unknown; headers?: Record<string, string> } = {},
+    init: { query?: Record<string, string | number | string[] | undefined>; body?: unknown; headers?: Record<string, string> } = {},
   ): Promise<unknown> {
     let response: Response;
     try {
@@ -134,6 +138,7 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
       throw unavailable();
     }
     if (!response.ok) throw await errorFrom(response);
+    if (response.status === 204) return undefined;
     try {
       return await response.json();
     } catch {
@@ -296,6 +301,35 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
     listKeys: async (request = {}) => (await send("GET", "/v1/keys", { query: { workspace: request.workspace } })) as KeyView[],
     revokeKey: async (id, request = {}) =>
       (await send("DELETE", `/v1/keys/${seg(id)}`, { query: { workspace: request.workspace } })) as KeyView,
+    listMemory: async (request = {}) =>
+      (await send("GET", "/v1/memory", {
+        query: {
+          scope: request.scope,
+          subject: request.subject,
+          tag: request.tag,
+          kind: request.kind,
+          limit: request.limit,
+          cursor: request.cursor,
+        },
+      })) as Page<MemoryItemView>,
+    searchMemory: async (request) =>
+      (await send("GET", "/v1/memory/search", {
+        query: {
+          q: request.q,
+          scope: request.scopes,
+          subject: request.subject,
+          tag: request.tags,
+          limit: request.limit,
+          mode: request.mode,
+        },
+      })) as MemorySearchView,
+    getMemory: async (id) => (await send("GET", `/v1/memory/${seg(id)}`)) as MemoryDetailView,
+    remember: async (request) => (await send("POST", "/v1/memory", { body: request })) as RememberedView,
+    updateMemory: async (id, patch) => (await send("PATCH", `/v1/memory/${seg(id)}`, { body: patch })) as MemoryItemView,
+    forgetMemory: async (id) => {
+      await send("DELETE", `/v1/memory/${seg(id)}`);
+    },
+    eraseSubject: async (subject) => (await send("POST", "/v1/memory/erase", { body: { subject } })) as ErasureView,
   };
 }
 

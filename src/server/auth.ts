@@ -22,6 +22,9 @@ const AUDIT: Role[] = ["auditor"];
 /** Secrets and definitions. */
 const MANAGE: Role[] = ["builder"];
 const ADMIN: Role[] = ["admin"];
+/** Memory can hold customers' data: read by those who work with it or check it (not viewers), written by those who work with it. */
+const MEMORY_READ: Role[] = ["builder", "operator", "auditor"];
+const MEMORY_WRITE: Role[] = ["builder", "operator"];
 
 /** Who may call each route (`METHOD /path` as registered). Admins may call everything in their workspace. */
 export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | "public">> = {
@@ -48,6 +51,16 @@ export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | "public">> =
   "PUT /v1/secrets/:name": MANAGE,
   "DELETE /v1/secrets/:name": MANAGE,
   "GET /v1/budgets": READ,
+  // Memory
+  "GET /v1/memory": MEMORY_READ,
+  "GET /v1/memory/search": MEMORY_READ,
+  "GET /v1/memory/:id": MEMORY_READ,
+  "POST /v1/memory": MEMORY_WRITE,
+  "PATCH /v1/memory/:id": MEMORY_WRITE,
+  "DELETE /v1/memory/:id": MEMORY_WRITE,
+  // Erasure is irreversible and removes more than one person wrote: admins only. Not auditors: they are the check
+  // on it (the memory.erased entry in the audit log), and whoever attests an erasure should not be who performed it.
+  "POST /v1/memory/erase": ADMIN,
   // The audit log and transparency reports
   "GET /v1/audit": AUDIT,
   "GET /v1/audit/verify": AUDIT,

@@ -22,6 +22,7 @@ import Fastify, {
 } from "fastify";
 import type pino from "pino";
 import type { ApprovalStatus, ListRunsRequest, OutpostApi, RunStatus, StartRunRequest } from "../core/api.js";
+import type { MemoryStore } from "../memory/index.js";
 import type { AuditLog } from "../security/audit/index.js";
 import type { Authenticator } from "../security/identity/index.js";
 import type { SecurityServices } from "../security/services.js";
@@ -34,6 +35,7 @@ import { registerOpenAiRoutes } from "./protocols/openai.js";
 import { registerAuditRoutes } from "./routes/audit.js";
 import { registerBudgetRoutes } from "./routes/budgets.js";
 import { registerKeyRoutes } from "./routes/keys.js";
+import { registerMemoryRoutes } from "./routes/memory.js";
 import { registerSecretRoutes } from "./routes/secrets.js";
 import { routeSchemas as s, sharedSchemas } from "./schemas.js";
 import { streamRun } from "./sse.js";
@@ -66,6 +68,8 @@ export type ServableApi = OutpostApi & {
   as?(caller: Caller): OutpostApi;
   /** Security services (vault, keys, audit…): each present part gets its routes. */
   security?: SecurityServices;
+  /** Scoped memory: when present, the /v1/memory routes. */
+  memory?: MemoryStore;
 };
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -277,6 +281,7 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   if (api.security?.vault) await registerSecretRoutes(server, api.security.vault);
   if (api.security?.budgets) await registerBudgetRoutes(server, api.security.budgets);
   if (api.security?.audit) await registerAuditRoutes(server, api.security.audit);
+  if (api.memory) await registerMemoryRoutes(server, api.memory);
 
   await registerOpenAiRoutes(server, apiOf, { heartbeatMs });
   await registerMcpRoutes(server, apiOf, { version: options.version });

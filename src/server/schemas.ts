@@ -561,4 +561,7 @@ export const bodyExamples: Record<string, string> = {
   "POST /v1/runs/:id/cancel": `{"reason": "..."} (or no body)`,
   "POST /v1/runs/:id/events": `{"name": "<event name>", "payload": {...}}`,
   "POST /v1/approvals/:id": `{"decision": "approve" | "deny", "reason": "..."}`,
+  "POST /v1/memory": `{"text": "...", "scope": "team/<team>", "subject": "customer:1042", "key": "...", "tags": ["..."]}`,
+  "PATCH /v1/memory/:id": `{"text": "...", "tags": ["..."], "classification": "internal", "expires_at": "2027-01-31T00:00:00Z" | null}`,
+  "POST /v1/memory/erase": `{"subject": "customer:1042"}`,
 };

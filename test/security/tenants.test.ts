@@ -12,7 +12,9 @@ import { http, type Stack, startStack, waitForRun } from "../server/helpers.js";
 
 let stack: Stack;
 let globex: { authorization: string };
-const acme = { runId: "", sessionId: "", approvalId: "", artifactId: "art_acme_secret", keyId: "", waitingRunId: "" };
+const acme = { runId: "", sessionId: "", approvalId: "", artifactId: "art_acme_secret", keyId: "", waitingRunId: "", memoryId: "" };
+/** Acme's remembered fact: globex may write one with the same scope, subject and key, and never touch acme's. */
+const acmeMemory = { scope: "team/finance", subject: "customer:1042", key: "credit_limit" };
 
 /** Every `METHOD /path` the server routes, from Fastify's own route tree. */
 function serverRoutes(server: FastifyInstance): string[] {
@@ -93,6 +95,11 @@ beforeAll(async () => {
     createdAt: Date.now(),
   });
   acme.keyId = (await http(stack.url, "GET", "/v1/keys")).body[0].id;
+  const remembered = await http(stack.url, "POST", "/v1/memory", {
+    body: { ...acmeMemory, text: "acme's confidential output: credit limit 5000" },
+  });
+  expect(remembered.status, remembered.text).toBe(201);
+  acme.memoryId = remembered.body.id;
 });
 afterAll(async () => {
   await stack?.close();
@@ -149,6 +156,13 @@ const cases: Record<string, Case> = {
   "GET /v1/audit/verify": { path: () => "/v1/audit/verify", expect: "own" },
   "GET /v1/reports": { path: () => "/v1/reports", expect: "own" },
   "GET /v1/budgets": { path: () => "/v1/budgets", expect: "own" },
+  "GET /v1/memory": { path: () => "/v1/memory", expect: "empty" },
+  "GET /v1/memory/search": { path: () => "/v1/memory/search?q=confidential&scope=team/finance&mode=fts", expect: "empty" },
+  "GET /v1/memory/:id": { path: () => `/v1/memory/${acme.memoryId}`, expect: "404" },
+  "POST /v1/memory": { path: () => "/v1/memory", body: () => ({ ...acmeMemory, text: "globex's own limit" }), expect: "own" },
+  "PATCH /v1/memory/:id": { path: () => `/v1/memory/${acme.memoryId}`, body: () => ({ text: "globex was here" }), expect: "404" },
+  "DELETE /v1/memory/:id": { path: () => `/v1/memory/${acme.memoryId}`, expect: "404" },
+  "POST /v1/memory/erase": { path: () => "/v1/memory/erase", body: () => ({ subject: acmeMemory.subject }), expect: "own" },
   "GET /v1/secrets": { path: () => "/v1/secrets", expect: "own" },
   "PUT /v1/secrets/:name": { path: () => "/v1/secrets/acme_token", body: () => ({ value: "globex-value" }), expect: "own" },
   "DELETE /v1/secrets/:name": { path: () => "/v1/secrets/acme_token", expect: "own" },
@@ -204,7 +218,7 @@ describe("tenant isolation", () => {
       });
       expect(res.status, res.text).not.toBe(401);
       if (c.expect !== "forbidden") expect(res.status, res.text).not.toBe(403);
-      for (const id of [acme.runId, acme.sessionId, acme.approvalId, acme.artifactId, acme.keyId, acme.waitingRunId]) {
+      for (const id of [acme.runId, acme.sessionId, acme.approvalId, acme.artifactId, acme.keyId, acme.waitingRunId, acme.memoryId]) {
         if (c.path().includes(id) || JSON.stringify(body ?? "").includes(id)) continue;
         expect(res.text, `${route} shows ${id}`).not.toContain(id);
       }
@@ -228,6 +242,8 @@ describe("tenant isolation", () => {
     expect(pending.map((a) => a.id)).toContain(acme.approvalId);
     const keys = (await http(stack.url, "GET", "/v1/keys")).body as { id: string; revoked_at: string | null; workspace: string }[];
     expect(keys.every((k) => k.workspace === "acme" && k.revoked_at === null)).toBe(true);
+    const memory = (await http(stack.url, "GET", `/v1/memory/${acme.memoryId}`)).body;
+    expect(memory).toMatchObject({ text: "acme's confidential output: credit limit 5000", version: 1, history: [] });
     expect((await http(stack.url, "GET", "/v1/runs", { headers: ADMIN_HEADERS })).body.items.length).toBeGreaterThanOrEqual(2);
     const globexRuns = (await http(stack.url, "GET", "/v1/runs", { headers: globex })).body.items as { workspace: string }[];
     expect(globexRuns.every((r) => r.workspace === "globex")).toBe(true);

@@ -34,11 +34,12 @@ function parsePort(value: string): number {
 
 /** The API without `close`, so the server cannot close the runtime behind our back. */
 function apiOnly(
-  api: OutpostApi & Pick<Outpost, "as" | "security"> & { connections(): ReturnType<NonNullable<ServableApi["connections"]>> },
+  api: OutpostApi & Pick<Outpost, "as" | "security" | "memory"> & { connections(): ReturnType<NonNullable<ServableApi["connections"]>> },
 ): ServableApi {
   return {
     as: (caller) => api.as(caller),
     security: api.security,
+    memory: api.memory,
     connections: () => api.connections(),
     health: () => api.health(),
     listAgents: () => api.listAgents(),
