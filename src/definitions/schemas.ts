@@ -290,5 +290,4 @@ export const BUILTIN_TOOL_NAMES: readonly string[] = [
   "memory.remember",
   "memory.recall",
   "memory.forget",
-  "context.lookup",
 ];

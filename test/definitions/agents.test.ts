@@ -117,7 +117,7 @@ tools:
     expect(issues).toHaveLength(1);
     expect(issues[0]).toMatchObject({ file: "agents/a.yaml", line: 3, path: "tools[0]" });
     expect(issues[0].message).toBe(
-      'unknown tool "weather.forecast" — define it in tools/*.ts with defineTool({ name: "weather.forecast", ... }) (known: context.lookup, memory.forget, memory.recall, memory.remember, orders.lookup, orders.refund, text.echo, wait.for_event, wait.until)',
+      'unknown tool "weather.forecast" — define it in tools/*.ts with defineTool({ name: "weather.forecast", ... }) (known: memory.forget, memory.recall, memory.remember, orders.lookup, orders.refund, text.echo, wait.for_event, wait.until)',
     );
   });
 
@@ -127,8 +127,8 @@ tools:
     });
     const project = await loadProject(root);
     expect(project.agents.get("a")?.tools.map((t) => t.name)).toEqual(["wait.until", "wait.for_event"]);
-    // The validator and the runtime agree on the list: the waiting tools, memory's and business context's.
-    const names = [...builtinTools.map((t) => t.name), ...MEMORY_TOOL_NAMES, "context.lookup"];
+    // The validator and the runtime agree on the list: the waiting tools and memory's.
+    const names = [...builtinTools.map((t) => t.name), ...MEMORY_TOOL_NAMES];
     expect([...BUILTIN_TOOL_NAMES]).toEqual(names);
 
     const issues = await issuesOf({
