@@ -1,6 +1,7 @@
 /**
  * Memory's vocabulary: items in scopes, where each came from, their versions, and what a recall asks and gets.
  */
+import type { MemorySourceView } from "../core/memory-api.js";
 import type { Classification } from "../definitions/types.js";
 
 /** Whose memory: the whole workspace, a team, one agent, the person a run acts for, or one session. */
@@ -16,22 +17,8 @@ export interface MemoryScope {
 /** A remembered fact, or a chunk of a knowledge document. */
 export type MemoryKind = "fact" | "knowledge";
 
-/** Where an item came from: the provenance every item carries. */
-export interface MemorySource {
-  /** `run`: an agent remembered it (memory.remember); `person`: someone wrote it through the API or CLI;
-   * `knowledge`: ingested from a document. */
-  kind: "run" | "person" | "knowledge";
-  run_id?: string;
-  /** The model step and tool call that wrote it. */
-  step?: number;
-  call_id?: string;
-  tool?: string;
-  agent?: string;
-  /** The document and chunk (knowledge). */
-  file?: string;
-  chunk?: number;
-  heading?: string;
-}
+/** Where an item came from: the provenance every item carries (the API's view is the same shape). */
+export type MemorySource = MemorySourceView;
 
 export interface MemoryItem {
   id: string;
