@@ -283,11 +283,5 @@ export const teamFileSchema = z.strictObject({
 });
 export type AgentFile = z.output<typeof agentFileSchema>;
 
-/** Tools Outpost provides to every agent that lists them (implemented in src/tools/builtin.ts). */
-export const BUILTIN_TOOL_NAMES: readonly string[] = [
-  "wait.until",
-  "wait.for_event",
-  "memory.remember",
-  "memory.recall",
-  "memory.forget",
-];
+/** Tools Outpost provides to every agent that lists them (src/tools/builtin.ts, src/memory/tools.ts). */
+export const BUILTIN_TOOL_NAMES: readonly string[] = ["wait.until", "wait.for_event", "memory.remember", "memory.recall", "memory.forget"];
