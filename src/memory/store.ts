@@ -123,6 +123,7 @@ export class MemoryStore {
             .execute();
           const row = { ...current, ...values, version: current.version + 1 };
           await this.index(trx, row, vector, true);
+          await this.auditPersonWrite(trx, input, row.id, row.version);
           return { item: toItem(row), superseded, applied: true };
         }
         const row = {
@@ -139,6 +140,7 @@ export class MemoryStore {
         const { num } = await trx.insertInto("memory_items").values(row).returning("num").executeTakeFirstOrThrow();
         const full = { ...row, num: Number(num) };
         await this.index(trx, full, vector, false);
+        await this.auditPersonWrite(trx, input, full.id, 1);
         return { item: toItem(full), superseded: null, applied: true };
       });
     for (let tries = 1; ; tries++) {
@@ -352,6 +354,18 @@ export class MemoryStore {
   }
 
   // ---- inside a write transaction ----------------------------------------------------------------------------
+
+  /** A person's write is recorded with it (an agent's is recorded by its run: the tool call and its decision). */
+  private async auditPersonWrite(trx: Transaction<Database>, input: RememberInput, id: string, version: number): Promise<void> {
+    if (input.source.kind !== "person") return;
+    await appendToOutbox(trx, input.workspace, [
+      {
+        kind: "memory.written",
+        actor: input.author,
+        data: { id, scope: normalizeScope(input.scope), subject: input.subject ?? null, version },
+      },
+    ]);
+  }
 
   private async byWriteKey(trx: Transaction<Database>, workspace: string, key: string): Promise<MemoryItem | null> {
     const row = await trx

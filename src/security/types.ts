@@ -109,4 +109,11 @@ export type AuditKind =
   | "budget.blocked"
   | "guardrail.injection"
   | "guardrail.egress_blocked"
-  | "definitions.loaded";
+  | "definitions.loaded"
+  // memory/: a person's write, edit or forget; an erasure by subject; retention; what a run was shown
+  | "memory.written"
+  | "memory.edited"
+  | "memory.forgotten"
+  | "memory.erased"
+  | "memory.expired"
+  | "memory.recalled";

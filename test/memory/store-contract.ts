@@ -64,6 +64,9 @@ export function describeMemoryStore(name: string, open: () => Promise<Store>): v
       await remember(w, "Preferred carrier is FedEx.", { subject: "customer:8", key: "preferred_carrier" });
       await remember(w, "Preferred carrier is GLS.", { subject: "customer:7", key: "preferred_carrier", scope: "agent/support" });
       expect(await memory.list({ workspace: w, limit: 10 })).toHaveLength(3);
+      // A person's writes are audited with them, each version.
+      const written = (await outbox(w, "memory.written")).map((r) => JSON.parse(r.data).version).sort();
+      expect(written).toEqual([1, 1, 1, 2]);
     });
 
     it("writes once per write key: a retried tool call finds its write done", async () => {
