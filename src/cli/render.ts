@@ -54,6 +54,8 @@ export function describeEvent(ev: EventView): string {
       return d.reason ? str(d.reason) : "";
     case "event.received":
       return `${d.name} ${short(d.payload, 60)}`;
+    case "context.compacted":
+      return `${formatInt(d.replaced?.messages ?? 0)} messages (${formatInt(d.replaced?.tokens ?? 0)} tok) → summary of ${formatInt(d.tokens ?? 0)} tok`;
     case "run.completed":
       return `"${truncate(str(d.output), 80)}"`;
     case "run.failed":

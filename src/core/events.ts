@@ -45,7 +45,13 @@ export const eventData = {
     /** The input carried what looks like injected instructions: the run starts tainted. */
     tainted: z.array(z.string()).optional(),
   }),
-  "model.called": z.object({ step: z.number(), model: z.string() }),
+  "model.called": z.object({
+    step: z.number(),
+    model: z.string(),
+    /** Tokens of the prompt as counted for the window (runtime/context-window.ts), and the window. */
+    prompt_tokens: z.number().optional(),
+    context_window: z.number().optional(),
+  }),
   "model.responded": z.object({
     step: z.number(),
     text: z.string(),
@@ -143,6 +149,22 @@ export const eventData = {
     classification: z.enum(["public", "internal", "confidential", "restricted"]).optional(),
     /** A recalled item carried what looks like injected instructions: the run is tainted from here on. */
     tainted: z.array(z.string()).optional(),
+  }),
+  /** Older history folded into the running summary (runtime/context-window.ts): the summary replaces, in every later
+   * prompt of the run and of its session, the turns it stands for; those turns stay in the log. */
+  "context.compacted": z.object({
+    step: z.number(),
+    summary: z.string(),
+    /** What the summary stands for: earlier runs of the session up to this session seq (null: none), and this
+     * run's first `messages` messages (its input excepted: it is kept word for word). */
+    through: z.object({ session_seq: z.number().nullable(), messages: z.number() }),
+    replaced: z.object({ messages: z.number(), tokens: z.number() }),
+    /** Tokens of the summary, and the count's tokenizer. */
+    tokens: z.number(),
+    tokenizer: z.string(),
+    usage,
+    cost_usd: z.number(),
+    model: z.string(),
   }),
   "run.completed": z.object({ output: z.string() }),
   "run.failed": z.object({ error: runError }),

@@ -141,6 +141,13 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
         recallLimit: agent.memory?.recall_limit ?? 5,
         recallTokens: agent.memory?.recall_tokens ?? 800,
       },
+      context: {
+        compaction: agent.context?.compaction ?? "auto",
+        keepRecent: agent.context?.keep_recent ?? 8,
+        ...(agent.context?.history_tokens !== undefined ? { historyTokens: agent.context.history_tokens } : {}),
+        ...(agent.context?.summary_tokens !== undefined ? { summaryTokens: agent.context.summary_tokens } : {}),
+        ...(agent.context?.tool_result_tokens !== undefined ? { toolResultTokens: agent.context.tool_result_tokens } : {}),
+      },
       limits: mergeLimits(defaultLimits, agent.limits),
       file,
     });

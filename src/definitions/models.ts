@@ -53,6 +53,7 @@ export function toCandidate(input: CandidateInput, env: NodeJS.ProcessEnv): Mode
   const region = expand(input.region);
   if (region !== undefined) candidate.region = region;
   candidate.requiresEnv = [...requiresEnv];
+  if (input.context_window !== undefined) candidate.contextWindow = input.context_window;
   return candidate;
 }
 

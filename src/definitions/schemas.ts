@@ -78,6 +78,8 @@ export const candidateSchema = z
       .optional(),
     timeout: duration.optional(),
     max_retries: z.int().nonnegative().optional(),
+    /** Tokens the model takes in one call, prompt and answer (default: known for well-known models, else 32 768). */
+    context_window: z.int().min(1_024).optional(),
   })
   .superRefine((candidate, ctx) => {
     if (candidate.provider !== "scripted" && !candidate.model) {
@@ -270,6 +272,20 @@ export const agentFileSchema = z.strictObject({
       recall: z.enum(["auto", "off"]).optional(),
       recall_limit: z.int().min(1).max(50).optional(),
       recall_tokens: z.int().min(50).max(32_000).optional(),
+    })
+    .optional(),
+  /** The prompt's bounds within the model's window: history is compacted into a summary when it outgrows its share. */
+  context: z
+    .strictObject({
+      compaction: z.enum(["auto", "off"]).optional(),
+      /** The latest messages kept word for word when older ones are summarised (default 8). */
+      keep_recent: z.int().min(2).max(200).optional(),
+      /** The most tokens history may take (default: what the window leaves after instructions, tools, memory, answer). */
+      history_tokens: z.int().min(256).optional(),
+      /** The most tokens the running summary may take (default a quarter of the history's share, at most 2 000). */
+      summary_tokens: z.int().min(64).max(16_000).optional(),
+      /** A tool result over this many tokens is stored as an artifact; the model sees a preview (default a quarter of the window). */
+      tool_result_tokens: z.int().min(128).optional(),
     })
     .optional(),
 });

@@ -32,6 +32,8 @@ export interface ModelCandidate {
   timeoutMs: number;
   /** Retries on 429/5xx/network errors, with exponential backoff (default 3). */
   maxRetries: number;
+  /** Tokens one call may take, prompt and answer together (`context_window`; absent: known for well-known models). */
+  contextWindow?: number;
 }
 
 export interface ModelAlias {
@@ -84,8 +86,20 @@ export interface AgentDefinition {
   clearance?: Classification;
   /** Recall before each model call (memory/): the loader sets it; absent = auto, 5 items, 800 tokens. */
   memory?: AgentMemorySettings;
+  /** Bounds of the prompt within the model's window (runtime/context-window.ts); absent = the defaults. */
+  context?: AgentContextSettings;
   /** Source file, relative to the project root, e.g. "agents/support.yaml". */
   file: string;
+}
+
+export interface AgentContextSettings {
+  /** `auto`: history past its share of the window is compacted into a running summary; `off`: a run whose prompt
+   * outgrows the window fails (context_overflow). */
+  compaction: "auto" | "off";
+  keepRecent: number;
+  historyTokens?: number;
+  summaryTokens?: number;
+  toolResultTokens?: number;
 }
 
 export interface AgentMemorySettings {

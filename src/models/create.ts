@@ -22,6 +22,7 @@ export function createModelClient(alias: string, candidate: ModelCandidate, opti
       modelId: candidate.model || "scripted",
       location: candidate.location,
       price: candidate.price,
+      ...(candidate.contextWindow !== undefined ? { contextWindow: candidate.contextWindow } : {}),
       description: `scripted (offline, deterministic replay of ${shown.startsWith("..") ? options.scriptsDir : shown}/<agent>.yaml)`,
     });
   }
@@ -36,6 +37,8 @@ export interface ScriptedClientOptions {
   location?: ModelLocation;
   /** Default free. */
   price?: ModelPrice;
+  /** Tokens one call may take (default: as for any scripted candidate, 128 000). */
+  contextWindow?: number;
 }
 
 /**
@@ -49,6 +52,7 @@ export function createScriptedClient(alias: string, script: ScriptSource, option
     location: options.location ?? "local",
     price: options.price ?? { inputPerMTok: 0, outputPerMTok: 0 },
     description: "scripted (offline, deterministic, in-code script)",
+    ...(options.contextWindow !== undefined ? { contextWindow: options.contextWindow } : {}),
   });
 }
 

@@ -32,6 +32,12 @@ export interface ModelRequest {
   messages: ChatMessage[];
   tools: ToolSpec[];
   maxOutputTokens?: number;
+  /** `turn` (default): the agent's next step. `compaction`: write the running summary of older turns
+   * (runtime/context-window.ts); the answer is the summary, and no tools are offered. */
+  purpose?: "turn" | "compaction";
+  /** Assistant turns since the latest user message that the prompt no longer shows (folded into the summary):
+   * the scripted model counts them to stay on its script; providers ignore it. */
+  omittedTurns?: number;
   signal?: AbortSignal;
   /** Streaming: called with each text delta as it arrives. */
   onTextDelta?: (delta: string) => void;
@@ -69,6 +75,8 @@ export interface ModelClient {
   readonly modelId: string;
   readonly location: ModelLocation;
   readonly price: ModelPrice;
+  /** Tokens one call may take, prompt and answer (set by clients built outside outpost.yaml; else the candidate's). */
+  readonly contextWindow?: number;
   generate(request: ModelRequest): Promise<ModelResponse>;
 }
 

@@ -13,10 +13,11 @@
  */
 import { createHash } from "node:crypto";
 import { OutpostError } from "../core/errors.js";
-import { ev, type NewEvent, type RunEvent } from "../core/events.js";
+import { type EventDataOf, ev, type NewEvent, type RunEvent } from "../core/events.js";
 import { newId } from "../core/ids.js";
 import { DEFAULT_LIMITS } from "../definitions/index.js";
 import type { AgentDefinition, Classification, ModelCandidate, Project, ToolDefinition } from "../definitions/types.js";
+import { tokenBound, tokenCounter } from "../models/tokens.js";
 import { type ChatMessage, costUsd, type ModelClient, ModelError, type ModelLocation, type ToolSpec } from "../models/types.js";
 import { estimate as estimateCost, type Reservation, type ReserveResult } from "../security/budgets/index.js";
 import { canonicalJson } from "../security/canonical.js";
@@ -39,11 +40,25 @@ import {
   type RunRecord,
   type Store,
 } from "../store/types.js";
-import { artifactPreview, ToolOutcomeUnknown, ToolUnavailable } from "../tools/index.js";
+import { artifactPreview, PREVIEW_CHARS, ToolOutcomeUnknown, ToolUnavailable } from "../tools/index.js";
+import {
+  type CompactionPlan,
+  compactionMessages,
+  DEFAULT_CONTEXT,
+  type HistoryEntry,
+  PromptMeter,
+  planCompaction,
+  summaryBlock,
+  toolResultShare,
+  truncateToTokens,
+  turnsSinceUser,
+  unsummarised,
+  windowShares,
+} from "./context-window.js";
 import { type Action, decide, decidedEvent, type Governance } from "./decide.js";
 import { auditEntriesFor, connectionOf } from "./governance.js";
 import type { MemoryBlock, RecallStep } from "./recall-step.js";
-import { apply, type RunState, replay, type ToolCallState } from "./state.js";
+import { apply, type RunState, type RunSummary, replay, type ToolCallState } from "./state.js";
 
 const DEFAULT_TOOL_TIMEOUT_MS = 30_000;
 
@@ -95,6 +110,8 @@ export interface ModelRoute {
   provider: ModelCandidate["provider"];
   model: string;
   location: ModelLocation;
+  /** Tokens one call may take, prompt and answer. */
+  contextWindow: number;
   client(): ModelClient;
 }
 
@@ -295,6 +312,160 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
   if (state.handoffs > 0 && !state.terminal) await moveSession();
 
   const history = run.sessionSeq > 1 ? await sessionHistory(store, run.sessionId, run.sessionSeq) : [];
+  /** The latest summary an earlier run of the session wrote, looked up only once history outgrows the window. */
+  let inherited: RunSummary | null | undefined;
+  const meters = new Map<string, PromptMeter>();
+  const meterFor = (r: ModelRoute) => {
+    const key = `${r.provider}:${r.model}`;
+    let m = meters.get(key);
+    if (!m) meters.set(key, (m = new PromptMeter(tokenCounter(r.provider, r.model))));
+    return m;
+  };
+
+  /**
+   * The prompt for the next model call, within the model's window (runtime/context-window.ts). History past its
+   * share is folded into the running summary first: the model writes it, and it is staged as `context.compacted`.
+   * A prompt that cannot fit even then is never sent: the run fails with context_overflow, saying why.
+   */
+  const fitPrompt = async (
+    r: ModelRoute,
+    memory: MemoryBlock | null,
+  ): Promise<{ prompt: Prompt; tokens: number } | { overflow: string } | null> => {
+    const a = agent as AgentDefinition;
+    const settings = a.context ?? DEFAULT_CONTEXT;
+    const meter = meterFor(r);
+    const toolTokens = meter.text(JSON.stringify(toolSpecs));
+    const base = systemBase(a, toolSpecs, memory);
+    let fixed = meter.text(base) + toolTokens;
+    let memoryTokens = memory ? meter.text(memory.text) : 0;
+    let shares = windowShares(r.contextWindow, fixed, memoryTokens, settings);
+    if (!shares && memory) {
+      // Memory is the part a prompt can do without.
+      memory = null;
+      fixed = meter.text(systemBase(a, toolSpecs, null)) + toolTokens;
+      memoryTokens = 0;
+      shares = windowShares(r.contextWindow, fixed, 0, settings);
+    }
+    if (!shares) {
+      return {
+        overflow:
+          `agent ${a.name}'s instructions and tools take ${fixed} tokens (${meter.counter.name}), which leaves too little of ` +
+          `model ${r.alias}'s ${r.contextWindow}-token window for the conversation. Shorten the instructions, give it fewer ` +
+          `tools, or raise context_window of the model in outpost.yaml`,
+      };
+    }
+    const entries = historyEntries(history, state);
+    let summary = state.summary;
+    let visible = unsummarised(entries, summary);
+    let historyTokens = meter.messages(
+      visible.map((e) => e.message),
+      shares.history,
+    );
+    if (historyTokens > shares.history && !summary) {
+      // An earlier run of the session may have summarised what this run inherits.
+      if (inherited === undefined) inherited = await inheritedSummary(store, run.sessionId, run.sessionSeq);
+      summary = inherited;
+      visible = unsummarised(entries, summary);
+      historyTokens = meter.messages(
+        visible.map((e) => e.message),
+        shares.history,
+      );
+    }
+    if (historyTokens > shares.history) {
+      const refuse = (why: string) => ({
+        overflow:
+          `the conversation no longer fits model ${r.alias}'s ${r.contextWindow}-token window: ${why}. ` +
+          "Raise context_window in outpost.yaml, lower keep_recent, or start a new session",
+      });
+      if (settings.compaction === "off") return refuse(`its history takes ${historyTokens} tokens of ${shares.history} (compaction: off)`);
+      const plan = planCompaction(visible, shares.history, settings.keepRecent, (m) => meter.message(m), summary);
+      if (!plan) return refuse(`its latest turns alone take more than the ${shares.history} tokens history may use`);
+      const compacted = await compact(r, meter, plan, summary?.text ?? null, shares.summary);
+      if (compacted === null) return null;
+      stage([compacted], true);
+      summary = state.summary;
+      visible = plan.keep;
+    }
+    const system = [base, ...(memory ? [memory.text] : []), ...(summary ? [summaryBlock(summary.text)] : [])].join("\n\n");
+    const prompt = promptFor(system, visible, r.location, toolSpecs);
+    // The prompt as it will be sent (masking changes its text): the invariant is checked on that, exactly.
+    const limit = r.contextWindow - shares.answer;
+    const tokens = meter.text(system) + toolTokens + meter.messages(prompt.messages.slice(1), limit - meter.text(system) - toolTokens);
+    if (tokens > limit) {
+      return {
+        overflow: `the prompt takes ${tokens} tokens, more than the ${limit} model ${r.alias}'s window leaves after its answer. Raise context_window in outpost.yaml or lower keep_recent`,
+      };
+    }
+    prompt.omittedTurns = Math.max(0, turnsSinceUser(state.messages) - turnsSinceUser(prompt.messages));
+    return { prompt, tokens };
+  };
+
+  /** Folds the plan's turns into the running summary (in pieces when they are more than the window holds). */
+  const compact = async (
+    r: ModelRoute,
+    meter: PromptMeter,
+    plan: CompactionPlan,
+    previous: string | null,
+    maxTokens: number,
+  ): Promise<NewEvent | null> => {
+    const client = r.client();
+    const room = Math.floor((r.contextWindow - maxTokens) * 0.75) - meter.text(compactionMessages(previous, [], maxTokens)[0].content);
+    let summary = previous;
+    const usage = { input_tokens: 0, output_tokens: 0 };
+    let cost = 0;
+    let model = client.modelId;
+    for (const piece of pieces(
+      plan.fold.map((e) => e.message),
+      room,
+      (m) => meter.message(m),
+    )) {
+      let messages = compactionMessages(summary, piece, maxTokens);
+      let pii: PiiMapping | null = null;
+      if (r.location !== "local") {
+        const masked = maskMessages(messages);
+        messages = masked.messages;
+        pii = masked.mapping.values.size > 0 ? masked.mapping : null;
+      }
+      try {
+        const answer = await raceAbort(
+          client.generate({
+            agent: (agent as AgentDefinition).name,
+            messages,
+            tools: [],
+            purpose: "compaction",
+            maxOutputTokens: maxTokens,
+            signal: control.signal,
+          }),
+          control.signal,
+        );
+        const text = pii ? unmaskValue(answer.text, pii) : answer.text;
+        summary = truncateToTokens(storable(text.trim()), maxTokens, (t) => meter.counter.count(t));
+        usage.input_tokens += answer.usage.inputTokens;
+        usage.output_tokens += answer.usage.outputTokens;
+        cost += costUsd(answer.usage, client.price);
+        model = answer.model;
+      } catch (err) {
+        if (control.why === "shutdown") throw new Stop();
+        if (control.why === "cancel") return null;
+        const e = err instanceof ModelError ? err : new ModelError((err as Error)?.message ?? String(err), "unknown", false);
+        return ev("model.failed", {
+          step: state.modelCalls + 1,
+          error: { code: `model_${e.code}`, message: storable(`summarising older turns failed: ${e.message}`) },
+        });
+      }
+    }
+    return ev("context.compacted", {
+      step: state.modelCalls + 1,
+      summary: summary ?? "",
+      through: { session_seq: plan.through.sessionSeq, messages: plan.through.messages },
+      replaced: { messages: plan.fold.length, tokens: plan.foldedTokens },
+      tokens: meter.text(summary ?? ""),
+      tokenizer: meter.counter.name,
+      usage,
+      cost_usd: cost,
+      model,
+    });
+  };
   const governance = deps.governanceFor?.(run);
   let routes!: ModelRoute[];
   /** The model of the latest call (its location goes in the audit entry of its answer). */
@@ -474,7 +645,15 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
           }
           route = chosen;
           const model = chosen.client();
-          const prompt = promptFor(agent, history, state, toolSpecs, chosen.location, recalled?.block ?? null);
+          const fitted = await fitPrompt(chosen, recalled?.block ?? null);
+          if (fitted === null) continue; // cancelled while summarising
+          if ("overflow" in fitted) {
+            await fail("context_overflow", fitted.overflow);
+            await afterEnd();
+            return;
+          }
+          if (state.modelFailure) continue; // the summary could not be written: decide ends the run with the reason
+          const prompt = fitted.prompt;
           // Spend caps: the most this call can cost is reserved before it is made, and settled after.
           let reservation: Reservation | null = null;
           const budgeted = deps.budgets !== undefined && (model.price.inputPerMTok > 0 || model.price.outputPerMTok > 0);
@@ -506,7 +685,13 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
             reservation = r.reservation;
           }
           const releaseReservation = () => (reservation ? deps.budgets?.release(reservation.id).catch(() => undefined) : undefined);
-          stage([action.intent]);
+          stage([
+            ev("model.called", {
+              ...(action.intent.data as EventDataOf<"model.called">),
+              prompt_tokens: fitted.tokens,
+              context_window: chosen.contextWindow,
+            }),
+          ]);
           if (!(await commit())) {
             await releaseReservation();
             continue;
@@ -541,7 +726,10 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
           if (action.intent) stage([action.intent]);
           if (!(await commit())) continue;
           if (control.why) continue; // a cancel learned from the commit: never start the call
-          const result = await callTool(deps, action, run, state, control);
+          // A result bounded by the smallest window among the agent's models: whichever answers next must hold it.
+          const smallest = routes.reduce((a, b) => (b.contextWindow < a.contextWindow ? b : a));
+          const bound = { tokens: toolResultShare(smallest.contextWindow, agent.context ?? DEFAULT_CONTEXT), meter: meterFor(smallest) };
+          const result = await callTool(deps, action, run, state, control, bound);
           if (result === null) continue;
           stage([result], true);
           continue;
@@ -645,15 +833,68 @@ function patchOf(s: RunState, release: boolean): RunPatch {
   return { ...base, status: "running" };
 }
 
-async function sessionHistory(store: Store, sessionId: string, beforeSeq: number): Promise<ChatMessage[]> {
+/** Earlier runs of the session as turns: each run's input and, when it completed, its answer. */
+async function sessionHistory(store: Store, sessionId: string, beforeSeq: number): Promise<HistoryEntry[]> {
   const runs = await store.listSessionRuns(sessionId);
-  const messages: ChatMessage[] = [];
+  const entries: HistoryEntry[] = [];
   for (const r of runs) {
     if (r.sessionSeq >= beforeSeq) break;
-    messages.push({ role: "user", content: r.input });
-    if (r.status === "completed" && r.output !== null) messages.push({ role: "assistant", content: r.output });
+    entries.push({ message: { role: "user", content: r.input }, sessionSeq: r.sessionSeq });
+    if (r.status === "completed" && r.output !== null)
+      entries.push({ message: { role: "assistant", content: r.output }, sessionSeq: r.sessionSeq });
   }
-  return messages;
+  return entries;
+}
+
+/** How many earlier runs of a session are searched for the latest summary (newest first). */
+const SUMMARY_LOOKBACK = 50;
+
+/** The latest running summary an earlier run of the session wrote: it stands for the runs it folded. */
+async function inheritedSummary(store: Store, sessionId: string, beforeSeq: number): Promise<RunSummary | null> {
+  const runs = (await store.listSessionRuns(sessionId)).filter((r) => r.sessionSeq < beforeSeq).reverse();
+  for (const r of runs.slice(0, SUMMARY_LOOKBACK)) {
+    const events = await store.getEvents(r.id);
+    for (let i = events.length - 1; i >= 0; i--) {
+      const e = events[i];
+      if (e.type !== "context.compacted") continue;
+      // Its own run's messages are not this run's history: only the session runs it folded carry over.
+      return e.data.through.session_seq === null ? null : { text: e.data.summary, sessionSeq: e.data.through.session_seq, messages: 0 };
+    }
+  }
+  return null;
+}
+
+/** Everything the conversation holds, oldest first: earlier session runs, then this run's messages (tool output
+ * delimited as untrusted data); the run's input pinned. */
+function historyEntries(session: HistoryEntry[], state: RunState): HistoryEntry[] {
+  const own = state.messages.map(
+    (m, index): HistoryEntry => ({
+      message: m.role === "tool" ? wrapped(m) : m,
+      sessionSeq: null,
+      index,
+      ...(index === state.inputIndex ? { pinned: true } : {}),
+    }),
+  );
+  return session.length > 0 ? [...session, ...own] : own;
+}
+
+/** Messages in groups of at most `room` tokens (one message larger than that is a group of its own). */
+function pieces(messages: ChatMessage[], room: number, tokens: (m: ChatMessage) => number): ChatMessage[][] {
+  const out: ChatMessage[][] = [];
+  let current: ChatMessage[] = [];
+  let used = 0;
+  for (const m of messages) {
+    const t = tokens(m);
+    if (current.length > 0 && used + t > room) {
+      out.push(current);
+      current = [];
+      used = 0;
+    }
+    current.push(m);
+    used += t;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
 }
 
 /** What a model is sent: tool output delimited as untrusted data; for a model outside, PII masked. */
@@ -663,6 +904,8 @@ interface Prompt {
   pii: PiiMapping | null;
   /** Its size, for the budget's estimate. */
   chars: number;
+  /** Assistant turns since the latest user message folded into the summary (see ModelRequest.omittedTurns). */
+  omittedTurns?: number;
 }
 
 /** A run's tool messages are wrapped once, not at every model call (the wrapping hashes the whole output). */
@@ -676,20 +919,16 @@ function wrapped(m: Extract<ChatMessage, { role: "tool" }>): ChatMessage {
   return w;
 }
 
-function promptFor(
-  agent: AgentDefinition,
-  history: ChatMessage[],
-  state: RunState,
-  tools: ToolSpec[],
-  location: ModelLocation,
-  memory: MemoryBlock | null,
-): Prompt {
-  const base = tools.length > 0 || memory ? `${agent.instructions}\n\n${UNTRUSTED_DATA_NOTE}` : agent.instructions;
-  // Recalled memory right after the instructions (one system message: not every provider takes more), marked as
-  // memory with its sources and delimited as data.
-  const system = memory ? `${base}\n\n${memory.text}` : base;
-  let messages: ChatMessage[] = [{ role: "system", content: system }, ...history];
-  for (const m of state.messages) messages.push(m.role === "tool" ? wrapped(m) : m);
+/** The system message's fixed part: instructions, and the untrusted-data note when tools or memory bring data in. */
+function systemBase(agent: AgentDefinition, tools: ToolSpec[], memory: MemoryBlock | null): string {
+  return tools.length > 0 || memory ? `${agent.instructions}\n\n${UNTRUSTED_DATA_NOTE}` : agent.instructions;
+}
+
+/** One system message (not every provider takes more): instructions, then recalled memory and the running summary,
+ * each marked for what it is; then the history the window holds. */
+function promptFor(system: string, history: HistoryEntry[], location: ModelLocation, tools: ToolSpec[]): Prompt {
+  let messages: ChatMessage[] = [{ role: "system", content: system }];
+  for (const e of history) messages.push(e.message);
   let pii: PiiMapping | null = null;
   if (location !== "local") {
     const masked = maskMessages(messages);
@@ -744,6 +983,7 @@ async function callModel(
       messages: prompt.messages,
       tools,
       signal,
+      ...(prompt.omittedTurns ? { omittedTurns: prompt.omittedTurns } : {}),
       ...(budgeted ? { maxOutputTokens: BUDGETED_MAX_OUTPUT_TOKENS } : {}),
       // Streamed text carries placeholders where PII was masked: put the values back for the watcher too.
       onTextDelta: (text) => deps.publish(state.runId, -1, "model.delta", { step, text: pii ? unmaskValue(text, pii) : text }, Date.now()),
@@ -777,6 +1017,7 @@ async function callTool(
   run: ClaimedRun["run"],
   state: RunState,
   control: RunControl,
+  bound: { tokens: number; meter: PromptMeter },
 ): Promise<NewEvent | null> {
   const { call, tool } = action;
   const timeoutMs = tool.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS;
@@ -858,7 +1099,8 @@ async function callTool(
   }
   output = storable(deps.redact ? deps.redact(output) : output);
   const max = deps.project.agents.get(state.agent)?.limits.maxToolOutput ?? DEFAULT_LIMITS.maxToolOutput;
-  if (output.length > max) {
+  const overWindow = () => tokenBound(output) > bound.tokens && bound.meter.counter.count(output) > bound.tokens;
+  if (output.length > max || overWindow()) {
     // Context stays bounded: the model sees a preview and a handle, and pages through the rest with artifacts.read.
     const id = `art_${createHash("sha256").update(call.key).digest("hex").slice(0, 24)}`; // the same on a retried call
     await deps.store.putArtifact({
@@ -872,7 +1114,14 @@ async function callTool(
       size: output.length,
       createdAt: Date.now(),
     });
-    output = artifactPreview(output, id, max);
+    // The preview within both bounds: characters (max_tool_output) and the window's share for a tool result.
+    let chars = Math.min(max, PREVIEW_CHARS);
+    let preview = artifactPreview(output, id, chars);
+    while (chars > 200 && bound.meter.counter.count(preview) > bound.tokens) {
+      chars = Math.floor(chars / 2);
+      preview = artifactPreview(output, id, chars);
+    }
+    output = preview;
   }
   // What the run has now taken in: the data's class, and whether it carries what looks like injected instructions.
   const declared = tool.classification ?? connectionOf(deps.project, tool.name)?.classification ?? "internal";

@@ -189,6 +189,24 @@ export function auditEntriesFor(s: RunState, runId: string, events: NewEvent[], 
           },
         });
         break;
+      case "context.compacted":
+        // A model call too (it wrote the summary), on the run's data.
+        out.push({
+          kind: "model.used",
+          actor,
+          data: {
+            run_id: runId,
+            agent: s.agent,
+            model: e.data.model,
+            location: model?.location ?? null,
+            run_classification: s.classification,
+            input_tokens: e.data.usage.input_tokens,
+            output_tokens: e.data.usage.output_tokens,
+            cost_usd: e.data.cost_usd,
+            purpose: "compaction",
+          },
+        });
+        break;
       case "memory.recalled":
         // Which remembered items the agent was shown (ids and versions: the text stays in memory, erasable).
         out.push({

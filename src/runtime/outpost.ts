@@ -26,6 +26,7 @@ import { DEFAULT_LIMITS, exposedAgents, ProjectError, selectCandidate } from "..
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
 import { createEmbedder, MemoryStore, memoryTools } from "../memory/index.js";
 import { createModelClient, describeModel, type ModelClient } from "../models/index.js";
+import { defaultContextWindow } from "../models/tokens.js";
 import { approverProblem } from "../security/approvals/index.js";
 import { AuditLog, type AuditRecordInput, loadAuditSigningKey } from "../security/audit/index.js";
 import { Budgets, teamsOf } from "../security/budgets/index.js";
@@ -526,7 +527,8 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     const custom = this.options.modelFor?.(agent);
     if (custom) {
       const provider = custom.provider as ModelRoute["provider"];
-      return [{ alias: agent.model, provider, model: custom.modelId, location: custom.location, client: () => custom }];
+      const contextWindow = custom.contextWindow ?? defaultContextWindow(custom.provider, custom.modelId);
+      return [{ alias: agent.model, provider, model: custom.modelId, location: custom.location, contextWindow, client: () => custom }];
     }
     const alias = this.project.models.get(agent.model);
     if (!alias) throw new OutpostError("invalid_project", `agent ${agent.name} uses unknown model alias "${agent.model}"`);
@@ -537,6 +539,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       provider: c.provider,
       model: c.model,
       location: c.location,
+      contextWindow: c.contextWindow ?? defaultContextWindow(c.provider, c.model),
       client: () => {
         const key = `${agent.model}#${i}`;
         let client = this.models.get(key);

@@ -47,6 +47,13 @@ export interface ToolCallState {
 
 export type PolicyDecided = EventDataOf<"policy.decided">;
 
+/** Older history folded into a summary: earlier session runs up to `sessionSeq`, this run's first `messages`. */
+export interface RunSummary {
+  text: string;
+  sessionSeq: number | null;
+  messages: number;
+}
+
 /** Where a delegated run sits in its tree. */
 export interface ParentLink {
   run_id: string;
@@ -82,6 +89,10 @@ export interface RunState {
   /** The latest memory.read decision per scope for recall before model calls (call_id absent), reused likewise. */
   recallDecisions: Map<string, PolicyDecided>;
   messages: ChatMessage[];
+  /** Index in `messages` of the run's input (kept word for word when older messages are compacted). */
+  inputIndex: number;
+  /** The running summary, once history was compacted (context.compacted). */
+  summary: RunSummary | null;
   /** Model responses plus tool results so far. */
   steps: number;
   modelCalls: number;
@@ -127,6 +138,8 @@ export function initialState(runId: string): RunState {
     modelDecision: null,
     recallDecisions: new Map(),
     messages: [],
+    inputIndex: 0,
+    summary: null,
     steps: 0,
     modelCalls: 0,
     inputTokens: 0,
@@ -169,6 +182,7 @@ export function apply(s: RunState, e: RunEvent): RunState {
       s.by = e.data.by ?? null;
       if (e.data.tainted) s.tainted.push(...e.data.tainted);
       for (const m of e.data.context ?? []) s.messages.push({ role: m.role, content: m.content });
+      s.inputIndex = s.messages.length;
       s.messages.push({ role: "user", content: e.data.input });
       break;
     case "model.called":
@@ -295,6 +309,12 @@ export function apply(s: RunState, e: RunEvent): RunState {
       if (e.data.tainted) s.tainted.push(...e.data.tainted);
       break;
     }
+    case "context.compacted":
+      s.summary = { text: e.data.summary, sessionSeq: e.data.through.session_seq, messages: e.data.through.messages };
+      s.inputTokens += e.data.usage.input_tokens;
+      s.outputTokens += e.data.usage.output_tokens;
+      s.costUsd += e.data.cost_usd;
+      break;
     case "run.waiting":
       s.waiting = e.data.for;
       if (e.data.for.kind === "timer" && e.data.for.retry !== undefined) s.retryWaits++;

@@ -2,7 +2,7 @@
  * Tools: the built-ins, delegation and handoff, artifacts, and the business systems Outpost
  * connects to (MCP servers, OpenAPI documents) behind one registry the run loop looks tools up in.
  */
-export { ARTIFACTS_READ, artifactPreview, artifactsTool } from "./artifacts.js";
+export { ARTIFACTS_READ, artifactPreview, artifactsTool, PREVIEW_CHARS } from "./artifacts.js";
 export { builtinTools } from "./builtin.js";
 export { collaborationTools } from "./collaboration.js";
 export { mcpSource } from "./mcp.js";

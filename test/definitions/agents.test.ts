@@ -63,6 +63,7 @@ limits:
       fanOut: "all",
       clearance: "internal",
       memory: { recall: "auto", recallLimit: 5, recallTokens: 800 },
+      context: { compaction: "auto", keepRecent: 8 },
       limits: {
         maxSteps: 5,
         maxTokens: 200_000,
@@ -235,7 +236,7 @@ limits:
     ]);
     expect(issues[0].message).toMatch(/^YAML syntax error: /);
     expect(issues[1].message).toBe(
-      "the file is empty — expected a mapping with the fields name, description, instructions, model, tools, delegates, handoffs, fan_out, limits, clearance, memory",
+      "the file is empty — expected a mapping with the fields name, description, instructions, model, tools, delegates, handoffs, fan_out, limits, clearance, memory, context",
     );
   });
 });

@@ -40,6 +40,7 @@ export interface ScriptedClientInfo {
   location: ModelLocation;
   price: ModelPrice;
   description: string;
+  contextWindow?: number;
 }
 
 export class ScriptedModelClient implements ModelClient {
@@ -48,6 +49,7 @@ export class ScriptedModelClient implements ModelClient {
   readonly location: ModelLocation;
   readonly price: ModelPrice;
   readonly description: string;
+  readonly contextWindow?: number;
 
   constructor(
     readonly alias: string,
@@ -58,16 +60,58 @@ export class ScriptedModelClient implements ModelClient {
     this.location = info.location;
     this.price = info.price;
     this.description = info.description;
+    if (info.contextWindow !== undefined) this.contextWindow = info.contextWindow;
   }
 
   async generate(request: ModelRequest): Promise<ModelResponse> {
     if (request.signal?.aborted) throw request.signal.reason;
+    if (request.purpose === "compaction" && !this.answersCompaction(request)) return summarise(request, this.modelId);
     const script = this.resolve(request);
     const response =
       typeof script === "function" ? fromReply(await script(request), request, this.modelId) : play(script, request, this.modelId);
     if (request.onTextDelta && response.text) emitInChunks(response.text, request.onTextDelta);
     return response;
   }
+
+  /** A function script answers every request, summaries included; a YAML script has no way to, so the built-in
+   * summariser does. */
+  private answersCompaction(request: ModelRequest): boolean {
+    try {
+      return typeof this.resolve(request) === "function";
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * The scripted model's summary: extractive and deterministic — the earlier summary's lines, then the first words of
+ * each folded turn; past the tokens asked for, the earliest line stays (what the conversation began with) and the
+ * ones after it go first. (A real model abstracts; this one shows that compaction happened, what it folded, and that
+ * the budget holds.)
+ */
+function summarise(request: ModelRequest, model: string): ModelResponse {
+  const asked = request.messages[request.messages.length - 1]?.content ?? "";
+  const [, previous = "", turns = ""] = /^Summary so far:\n([\s\S]*?)\n\nTurns to fold in, oldest first:\n([\s\S]*)$/.exec(asked) ?? [];
+  const lines = [
+    ...previous.split("\n").filter((l) => l && l !== "(none)"),
+    ...turns
+      .split("\n")
+      .filter((l) => l.startsWith("["))
+      .map((l) => (l.length > 120 ? `${l.slice(0, 120)}…` : l)),
+  ];
+  // A token is at least a byte: within maxOutputTokens bytes, within maxOutputTokens tokens.
+  const max = request.maxOutputTokens ?? 1_000;
+  while (lines.length > 2 && Buffer.byteLength(lines.join("\n")) > max) lines.splice(1, 1);
+  let text = lines.join("\n");
+  while (Buffer.byteLength(text) > max) text = text.slice(0, Math.floor(text.length * 0.9));
+  return {
+    text,
+    toolCalls: [],
+    usage: { inputTokens: Math.ceil(asked.length / 4), outputTokens: Math.ceil(text.length / 4) },
+    finishReason: "stop",
+    model,
+  };
 }
 
 // ---- sources ------------------------------------------------------------------
@@ -185,7 +229,15 @@ function read(request: ModelRequest): Conversation {
     }
   }
   for (const t of request.tools) promptChars += t.name.length + t.description.length;
-  return { input: userIndex >= 0 ? msgs[userIndex].content : "", turn, assistantTurns, lastToolIndex, promptChars };
+  // Turns folded into a summary still count: the script goes on where it was.
+  const omitted = request.omittedTurns ?? 0;
+  return {
+    input: userIndex >= 0 ? msgs[userIndex].content : "",
+    turn: turn + omitted,
+    assistantTurns: assistantTurns + omitted,
+    lastToolIndex,
+    promptChars,
+  };
 }
 
 function play(script: CompiledScript, request: ModelRequest, model: string): ModelResponse {
