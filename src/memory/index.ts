@@ -3,6 +3,7 @@
  * memory tools and the policy requests they make. The runtime recalls from here before each model call.
  */
 export { createEmbedder, type Embedder, type EmbedderSettings, hashedEmbedder } from "./embedding.js";
+export { chunkDocument, formatOf, type KnowledgeChunk } from "./knowledge.js";
 export { type MemoryScopeResolution, memoryRequests, resolveMemoryScopes } from "./policy.js";
 export { formatScope, normalizeScope, parseScope, type RunScopeFacts, runScopes, scopeForTool } from "./scopes.js";
 export { CLASSIFICATIONS, MemoryStore, type MemoryStoreOptions } from "./store.js";

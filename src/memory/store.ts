@@ -13,11 +13,15 @@ import { classificationLevel } from "../security/types.js";
 import type { Database, MemoryItemsTable, MemoryVersionsTable } from "../store/schema.js";
 import type { DomainStorage } from "../store/types.js";
 import type { Embedder } from "./embedding.js";
+import { chunkDocument } from "./knowledge.js";
 import { ftsBody, metaToken } from "./query.js";
-import { type Recaller, sqlRecaller } from "./recall.js";
+import { type Recaller, type RecallOptions, sqlRecaller } from "./recall.js";
 import { normalizeScope } from "./scopes.js";
 import type {
   ErasureReport,
+  IngestReport,
+  KnowledgeDocument,
+  KnowledgeDocumentInput,
   ListMemoryFilter,
   MemoryItem,
   MemoryPatch,
@@ -40,6 +44,8 @@ type ItemRow = Selectable<MemoryItemsTable>;
 
 export interface MemoryStoreOptions {
   embedder: Embedder;
+  /** Vector recall: the similarity floor and the in-process HNSW indexes (thresholds, catch-up, memory cap). */
+  recall?: RecallOptions;
 }
 
 export class MemoryStore {
@@ -51,7 +57,7 @@ export class MemoryStore {
     private readonly storage: DomainStorage,
     private readonly options: MemoryStoreOptions,
   ) {
-    this.recaller = sqlRecaller(storage, options.embedder);
+    this.recaller = sqlRecaller(storage, options.embedder, options.recall);
   }
 
   get embedder(): Embedder {
@@ -91,57 +97,7 @@ export class MemoryStore {
           const done = await this.byWriteKey(trx, input.workspace, input.writeKey);
           if (done) return { item: done, superseded: null, applied: false };
         }
-        const now = Date.now();
-        const current =
-          fields.key !== null
-            ? await this.locked(
-                trx
-                  .selectFrom("memory_items")
-                  .selectAll()
-                  .where("workspace", "=", input.workspace)
-                  .where("scope", "=", scope)
-                  .where(sql<boolean>`COALESCE(subject, '') = ${fields.subject ?? ""}`)
-                  .where("key", "=", fields.key),
-              ).executeTakeFirst()
-            : undefined;
-        const values = {
-          text: fields.text,
-          tags: JSON.stringify(fields.tags),
-          classification: fields.classification,
-          source: JSON.stringify(input.source),
-          author: input.author,
-          expires_at: input.expiresAt ?? null,
-          write_key: input.writeKey ?? null,
-          updated_at: now,
-        };
-        if (current) {
-          const superseded = await this.archive(trx, current, now, input.author);
-          await trx
-            .updateTable("memory_items")
-            .set({ ...values, version: current.version + 1 })
-            .where("num", "=", current.num)
-            .execute();
-          const row = { ...current, ...values, version: current.version + 1 };
-          await this.index(trx, row, vector, true);
-          await this.auditPersonWrite(trx, input, row.id, row.version);
-          return { item: toItem(row), superseded, applied: true };
-        }
-        const row = {
-          id: newId("mem", now),
-          workspace: input.workspace,
-          scope,
-          kind: fields.kind,
-          subject: fields.subject,
-          key: fields.key,
-          version: 1,
-          created_at: now,
-          ...values,
-        };
-        const { num } = await trx.insertInto("memory_items").values(row).returning("num").executeTakeFirstOrThrow();
-        const full = { ...row, num: Number(num) };
-        await this.index(trx, full, vector, false);
-        await this.auditPersonWrite(trx, input, full.id, 1);
-        return { item: toItem(full), superseded: null, applied: true };
+        return this.write(trx, input, fields, vector, Date.now());
       });
     for (let tries = 1; ; tries++) {
       try {
@@ -331,6 +287,134 @@ export class MemoryStore {
     });
   }
 
+  /**
+   * Keeps a document as knowledge chunks in a scope, replacing what an earlier ingest of the same name left there: a
+   * chunk whose text changed gets a new version (the old one in its history), an unchanged one is left alone, and
+   * chunks past the new end are removed. One transaction, with a `knowledge.ingested` audit entry: ingesting again
+   * what is already there changes nothing and records nothing.
+   */
+  async ingest(doc: KnowledgeDocumentInput): Promise<IngestReport> {
+    const scope = normalizeScope(doc.scope);
+    const name = checkDocumentName(doc.name);
+    const pieces = chunkDocument(doc.text, { format: doc.format, ...(doc.maxChars !== undefined ? { maxChars: doc.maxChars } : {}) });
+    if (pieces.length === 0) {
+      throw new OutpostError(
+        "invalid_request",
+        `${name}: the document has no text`,
+        "add the document's text, or remove it with outpost knowledge rm",
+      );
+    }
+    const inputs = pieces.map(
+      (c): RememberInput => ({
+        workspace: doc.workspace,
+        scope,
+        kind: "knowledge",
+        subject: doc.subject ?? null,
+        key: `${name}#${c.index}`,
+        text: c.text,
+        tags: doc.tags ?? [],
+        ...(doc.classification ? { classification: doc.classification } : {}),
+        source: { kind: "knowledge", file: name, chunk: c.index, ...(c.heading ? { heading: c.heading } : {}) },
+        author: doc.author,
+      }),
+    );
+    const fields = inputs.map((input) => checkFields(input));
+    return this.storage.write(async (trx) => {
+      const existing = await this.documentRows(trx, doc.workspace, scope, name);
+      const byKey = new Map(existing.map((r) => [r.key, r]));
+      const report: IngestReport = { name, scope, chunks: pieces.length, added: 0, updated: 0, unchanged: 0, removed: 0 };
+      const now = Date.now();
+      const changed: number[] = [];
+      fields.forEach((f, i) => {
+        const row = byKey.get(f.key as string);
+        const same =
+          row &&
+          row.text === f.text &&
+          row.tags === JSON.stringify(f.tags) &&
+          row.classification === f.classification &&
+          row.subject === f.subject &&
+          row.source === JSON.stringify(inputs[i]?.source);
+        if (same) report.unchanged++;
+        else {
+          changed.push(i);
+          if (row) report.updated++;
+          else report.added++;
+        }
+      });
+      const vectors = await this.options.embedder.embed(changed.map((i) => (fields[i] as CheckedFields).text));
+      for (const [n, i] of changed.entries()) {
+        await this.write(trx, inputs[i] as RememberInput, fields[i] as CheckedFields, vectors[n], now);
+      }
+      const keep = new Set(fields.map((f) => f.key));
+      const stale = existing.filter((r) => !keep.has(r.key));
+      await this.remove(trx, doc.workspace, stale);
+      report.removed = stale.length;
+      if (report.added + report.updated + report.removed > 0) {
+        await appendToOutbox(trx, doc.workspace, [{ kind: "knowledge.ingested", actor: doc.author, data: { ...report } }]);
+      }
+      return report;
+    });
+  }
+
+  /** The documents kept as knowledge, by scope and name. */
+  async documents(workspace: string, scopes?: string[]): Promise<KnowledgeDocument[]> {
+    let query = this.storage.db
+      .selectFrom("memory_items")
+      .select(["scope", "key", "subject", "tags", "classification", "updated_at"])
+      .where("workspace", "=", workspace)
+      .where("kind", "=", "knowledge");
+    if (scopes && scopes.length > 0) query = query.where("scope", "in", scopes.map(normalizeScope));
+    const docs = new Map<string, KnowledgeDocument>();
+    for (const r of await query.execute()) {
+      const name = documentOf(r.key);
+      if (name === null) continue;
+      const id = `${r.scope}\u0000${name}`;
+      const doc = docs.get(id);
+      const updatedAt = Number(r.updated_at);
+      if (!doc) {
+        const classification = r.classification as Classification;
+        docs.set(id, { name, scope: r.scope, chunks: 1, classification, subject: r.subject, tags: JSON.parse(r.tags), updatedAt });
+        continue;
+      }
+      doc.chunks++;
+      doc.updatedAt = Math.max(doc.updatedAt, updatedAt);
+      if (classificationLevel(r.classification as Classification) > classificationLevel(doc.classification)) {
+        doc.classification = r.classification as Classification;
+      }
+    }
+    return [...docs.values()].sort((a, b) => a.scope.localeCompare(b.scope) || a.name.localeCompare(b.name));
+  }
+
+  /** Removes a document's chunks (and their histories) from a scope, audited; returns how many chunks went. */
+  async removeDocument(workspace: string, scopeName: string, documentName: string, by: string): Promise<number> {
+    const scope = normalizeScope(scopeName);
+    const name = checkDocumentName(documentName);
+    return this.storage.write(async (trx) => {
+      const rows = await this.documentRows(trx, workspace, scope, name);
+      if (rows.length === 0) return 0;
+      await this.remove(trx, workspace, rows);
+      await appendToOutbox(trx, workspace, [{ kind: "knowledge.removed", actor: by, data: { name, scope, chunks: rows.length } }]);
+      return rows.length;
+    });
+  }
+
+  /** A document's chunks in a scope: their keys are `<name>#<index>`. */
+  private async documentRows(trx: Transaction<Database>, workspace: string, scope: string, name: string) {
+    const pattern = `${name.replace(/[\\%_]/g, (c) => `\\${c}`)}#%`;
+    const rows = await trx
+      .selectFrom("memory_items")
+      .select(["num", "id", "key", "text", "tags", "classification", "subject", "source"])
+      .where("workspace", "=", workspace)
+      .where("scope", "=", scope)
+      .where("kind", "=", "knowledge")
+      .where(sql<boolean>`key LIKE ${pattern} ESCAPE '\\'`)
+      .execute();
+    // LIKE is case-insensitive in SQLite: keep exactly this name's chunks.
+    return rows
+      .filter((r) => r.key !== null && documentOf(r.key) === name)
+      .map((r) => ({ ...r, num: Number(r.num), key: r.key as string }));
+  }
+
   /** Retention: removes items past their expiry (oldest first, a batch at a time); returns how many. */
   async expire(now = Date.now(), limit = 500): Promise<number> {
     const due = await this.storage.db
@@ -354,6 +438,67 @@ export class MemoryStore {
   }
 
   // ---- inside a write transaction ----------------------------------------------------------------------------
+
+  /** Writes an item: a new one, or the next version of the current one with the same scope, subject and key. */
+  private async write(
+    trx: Transaction<Database>,
+    input: RememberInput,
+    fields: CheckedFields,
+    vector: Float32Array | undefined,
+    now: number,
+  ): Promise<RememberResult> {
+    const scope = fields.scope;
+    const current =
+      fields.key !== null
+        ? await this.locked(
+            trx
+              .selectFrom("memory_items")
+              .selectAll()
+              .where("workspace", "=", input.workspace)
+              .where("scope", "=", scope)
+              .where(sql<boolean>`COALESCE(subject, '') = ${fields.subject ?? ""}`)
+              .where("key", "=", fields.key),
+          ).executeTakeFirst()
+        : undefined;
+    const values = {
+      text: fields.text,
+      tags: JSON.stringify(fields.tags),
+      classification: fields.classification,
+      source: JSON.stringify(input.source),
+      author: input.author,
+      expires_at: input.expiresAt ?? null,
+      write_key: input.writeKey ?? null,
+      updated_at: now,
+    };
+    if (current) {
+      const superseded = await this.archive(trx, current, now, input.author);
+      await trx
+        .updateTable("memory_items")
+        .set({ ...values, version: current.version + 1 })
+        .where("num", "=", current.num)
+        .execute();
+      const row = { ...current, ...values, version: current.version + 1 };
+      await this.index(trx, row, vector, true);
+      await this.auditPersonWrite(trx, input, row.id, row.version);
+      return { item: toItem(row), superseded, applied: true };
+    }
+    const row = {
+      id: newId("mem", now),
+      workspace: input.workspace,
+      scope,
+      kind: fields.kind,
+      subject: fields.subject,
+      key: fields.key,
+      version: 1,
+      created_at: now,
+      ...values,
+    };
+    const { num } = await trx.insertInto("memory_items").values(row).returning("num").executeTakeFirstOrThrow();
+    const full = { ...row, num: Number(num) };
+    await this.index(trx, full, vector, false);
+    await this.auditPersonWrite(trx, input, full.id, 1);
+    return { item: toItem(full), superseded: null, applied: true };
+  }
 
   /** A person's write is recorded with it (an agent's is recorded by its run: the tool call and its decision). */
   private async auditPersonWrite(trx: Transaction<Database>, input: RememberInput, id: string, version: number): Promise<void> {
@@ -547,4 +692,23 @@ function toVersion(row: Selectable<MemoryVersionsTable>): MemoryVersion {
     supersededAt: Number(row.superseded_at),
     supersededBy: row.superseded_by,
   };
+}
+
+/** `refund-policy.md#3` → `refund-policy.md`. */
+function documentOf(key: string | null): string | null {
+  if (key === null) return null;
+  const at = key.lastIndexOf("#");
+  return at > 0 && /^\d+$/.test(key.slice(at + 1)) ? key.slice(0, at) : null;
+}
+
+function checkDocumentName(name: string): string {
+  const trimmed = name.trim();
+  if (trimmed === "" || trimmed.length > 180 || !/^[^\p{Cc}#]+$/u.test(trimmed)) {
+    throw new OutpostError(
+      "invalid_request",
+      `"${trimmed.slice(0, 70)}" is not a document name`,
+      'a document name is up to 180 printable characters without "#" (e.g. refund-policy.md)',
+    );
+  }
+  return trimmed;
 }

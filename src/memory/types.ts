@@ -135,3 +135,42 @@ export interface ErasureReport {
   /** Ids of the items removed. */
   ids: string[];
 }
+
+/** A document to keep as knowledge chunks in one scope (store.ts `ingest`). */
+export interface KnowledgeDocumentInput {
+  workspace: string;
+  scope: string;
+  /** The document's name in its scope (a file name: `refund-policy.md`); ingesting the same name again replaces it. */
+  name: string;
+  text: string;
+  format: "markdown" | "text";
+  tags?: string[];
+  classification?: Classification;
+  /** What the whole document is about, if one thing (erasing that subject removes its chunks). */
+  subject?: string | null;
+  author: string;
+  /** The longest chunk, in characters (knowledge.ts). */
+  maxChars?: number;
+}
+
+/** What ingesting a document changed: chunks new, rewritten (a new version), the same as before, and dropped. */
+export interface IngestReport {
+  name: string;
+  scope: string;
+  chunks: number;
+  added: number;
+  updated: number;
+  unchanged: number;
+  removed: number;
+}
+
+/** A document kept as knowledge: its name, scope and chunks. */
+export interface KnowledgeDocument {
+  name: string;
+  scope: string;
+  chunks: number;
+  classification: Classification;
+  subject: string | null;
+  tags: string[];
+  updatedAt: number;
+}

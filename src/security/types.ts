@@ -116,4 +116,7 @@ export type AuditKind =
   | "memory.forgotten"
   | "memory.erased"
   | "memory.expired"
-  | "memory.recalled";
+  | "memory.recalled"
+  // memory/: a knowledge document ingested (chunks added, rewritten or dropped) or removed
+  | "knowledge.ingested"
+  | "knowledge.removed";

@@ -6,12 +6,13 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OutpostError } from "../../src/core/errors.js";
-import { hashedEmbedder, MemoryStore } from "../../src/memory/index.js";
+import { hashedEmbedder, MemoryStore, type MemoryStoreOptions } from "../../src/memory/index.js";
 import type { Store } from "../../src/store/index.js";
 
 const person = { kind: "person" as const };
 
-export function describeMemoryStore(name: string, open: () => Promise<Store>): void {
+/** `recall`: e.g. `{ threshold: 0 }`, so every vector search goes through the HNSW indexes (ann.ts). */
+export function describeMemoryStore(name: string, open: () => Promise<Store>, recall?: MemoryStoreOptions["recall"]): void {
   describe(`memory store (${name})`, () => {
     let store: Store;
     let memory: MemoryStore;
@@ -20,7 +21,7 @@ export function describeMemoryStore(name: string, open: () => Promise<Store>): v
     const ws = () => `ws${++n}_${randomBytes(3).toString("hex")}`;
     beforeAll(async () => {
       store = await open();
-      memory = new MemoryStore(store.domain, { embedder: hashedEmbedder() });
+      memory = new MemoryStore(store.domain, { embedder: hashedEmbedder(), recall });
     });
     afterAll(async () => {
       await store?.close();
@@ -211,6 +212,80 @@ export function describeMemoryStore(name: string, open: () => Promise<Store>): v
       const second = await memory.list({ workspace: w, limit: 2, before: first[1].id });
       const third = await memory.list({ workspace: w, limit: 2, before: second[1].id });
       expect([...first, ...second, ...third].map((i) => i.text)).toEqual([4, 3, 2, 1, 0].map((i) => `Fact number ${i}.`));
+    });
+
+    const policy = (refundDays: number) =>
+      [
+        "# Refund policy",
+        "Acme refunds orders that arrive damaged or never arrive.",
+        "## Damaged items",
+        `Report damage within ${refundDays} days of delivery with a photo; the refund includes shipping.`,
+        "## Goodwill",
+        "Goodwill credits up to 20 USD need no approval.",
+      ].join("\n\n");
+
+    it("ingests a document as knowledge chunks with their headings, recalled like memory", async () => {
+      const w = ws();
+      const r = await memory.ingest({
+        workspace: w,
+        scope: "workspace",
+        name: "refund-policy.md",
+        text: policy(30),
+        format: "markdown",
+        author: "local",
+      });
+      expect(r).toEqual({ name: "refund-policy.md", scope: "workspace", chunks: 3, added: 3, updated: 0, unchanged: 0, removed: 0 });
+      const hits = await memory.recall({ workspace: w, text: "how long to report a damaged parcel", scopes: ["workspace"], limit: 3 });
+      expect(hits[0]?.item).toMatchObject({
+        kind: "knowledge",
+        key: "refund-policy.md#1",
+        source: { kind: "knowledge", file: "refund-policy.md", chunk: 1, heading: "Refund policy › Damaged items" },
+      });
+      expect(hits[0]?.item.text).toMatch(/^Refund policy › Damaged items\nReport damage within 30 days/);
+      const docs = await memory.documents(w);
+      expect(docs).toMatchObject([{ name: "refund-policy.md", scope: "workspace", chunks: 3, classification: "internal" }]);
+      expect(await outbox(w, "knowledge.ingested")).toHaveLength(1);
+    });
+
+    it("re-ingesting changes only what changed, keeps the old text in history, and drops chunks past the end", async () => {
+      const w = ws();
+      const ingest = (text: string) =>
+        memory.ingest({ workspace: w, scope: "team/finance", name: "policy.md", text, format: "markdown", author: "local" });
+      await ingest(policy(30));
+      expect(await ingest(policy(30))).toMatchObject({ added: 0, updated: 0, unchanged: 3, removed: 0 });
+      expect(await outbox(w, "knowledge.ingested")).toHaveLength(1);
+      expect(await ingest(policy(14))).toMatchObject({ added: 0, updated: 1, unchanged: 2, removed: 0 });
+      const [damaged] = (await memory.list({ workspace: w, kind: "knowledge", limit: 10 })).filter((i) => i.key === "policy.md#1");
+      expect(damaged?.text).toContain("within 14 days");
+      expect((await memory.history(w, damaged?.id as string)).map((v) => v.text.includes("within 30 days"))).toEqual([true]);
+      expect(await ingest("# Refund policy\n\nOnly this now.")).toMatchObject({ chunks: 1, updated: 1, removed: 2 });
+      const fts = await memory.recall({ workspace: w, text: "goodwill credits", scopes: ["team/finance"], limit: 5, mode: "fts" });
+      expect(fts).toEqual([]);
+      expect(await memory.removeDocument(w, "team/finance", "policy.md", "local")).toBe(1);
+      expect(await memory.documents(w)).toEqual([]);
+      expect(await outbox(w, "knowledge.removed")).toHaveLength(1);
+    });
+
+    it("keeps documents of the same name apart by scope and workspace, and refuses an empty one", async () => {
+      const w = ws();
+      const other = ws();
+      const doc = (workspace: string, scope: string, text: string) =>
+        memory.ingest({ workspace, scope, name: "terms.txt", text, format: "text", author: "local" });
+      await doc(w, "team/logistics", "Carrier claims are filed within 9 days.");
+      await doc(w, "team/finance", "Invoices are due in 30 days.");
+      await doc(other, "team/logistics", "Carrier claims are filed within 60 days.");
+      const hits = await memory.recall({ workspace: w, text: "carrier claims filed", scopes: ["team/logistics"], limit: 5 });
+      expect(hits.map((h) => h.item.text)).toEqual(["Carrier claims are filed within 9 days."]);
+      expect((await memory.documents(w)).map((d) => d.scope)).toEqual(["team/finance", "team/logistics"]);
+      const err = await memory
+        .ingest({ workspace: w, scope: "team/finance", name: "empty.md", text: " \n\n ", format: "markdown", author: "local" })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OutpostError);
+      expect((err as OutpostError).message).toContain("empty.md: the document has no text");
+      const bad = await memory
+        .ingest({ workspace: w, scope: "team/finance", name: "a#b", text: "x", format: "text", author: "local" })
+        .catch((e: unknown) => e);
+      expect((bad as OutpostError).message).toContain("is not a document name");
     });
 
     const outbox = (workspace: string, kind: string) =>

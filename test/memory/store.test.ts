@@ -10,8 +10,12 @@ afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-describeMemoryStore("sqlite", async () => {
+const open = async () => {
   const dataDir = await mkdtemp(path.join(tmpdir(), "outpost-memory-"));
   dirs.push(dataDir);
   return openStore({ dataDir });
-});
+};
+
+describeMemoryStore("sqlite", open);
+// The same contract with every scope's vectors in an HNSW index, however few.
+describeMemoryStore("sqlite, vectors through the index", open, { threshold: 0, buildWaitMs: 60_000 });
