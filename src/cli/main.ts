@@ -11,6 +11,7 @@ import { registerChat } from "./commands/chat.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerInit } from "./commands/init.js";
 import { registerKeys } from "./commands/keys.js";
+import { registerKnowledge } from "./commands/knowledge.js";
 import { registerMemory } from "./commands/memory.js";
 import { registerPolicy } from "./commands/policy.js";
 import { registerRun } from "./commands/run.js";
@@ -52,6 +53,7 @@ Get started:
   registerKeys(program);
   registerSecrets(program);
   registerMemory(program);
+  registerKnowledge(program);
   registerBudgets(program);
   registerAudit(program);
   registerDemo(program);

@@ -19,7 +19,16 @@ import type {
   StartRunRequest,
 } from "../core/api.js";
 import { type ErrorCode, OutpostError } from "../core/errors.js";
-import type { ErasureView, MemoryApi, MemoryDetailView, MemoryItemView, MemorySearchView, RememberedView } from "../core/memory-api.js";
+import type {
+  ErasureView,
+  IngestView,
+  KnowledgeDocumentView,
+  MemoryApi,
+  MemoryDetailView,
+  MemoryItemView,
+  MemorySearchView,
+  RememberedView,
+} from "../core/memory-api.js";
 import { parseSse } from "./sse.js";
 
 /** An API key as `GET /v1/keys` lists it: never the key itself. */
@@ -330,6 +339,13 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
       await send("DELETE", `/v1/memory/${seg(id)}`);
     },
     eraseSubject: async (subject) => (await send("POST", "/v1/memory/erase", { body: { subject } })) as ErasureView,
+    ingestKnowledge: async (request) => (await send("POST", "/v1/knowledge", { body: request })) as IngestView,
+    listKnowledge: async (request = {}) =>
+      (await send("GET", "/v1/knowledge", { query: { scope: request.scope } })) as {
+        documents: KnowledgeDocumentView[];
+      },
+    removeKnowledge: async (scope, name) =>
+      (await send("DELETE", "/v1/knowledge", { query: { scope, name } })) as { name: string; scope: string; chunks: number },
   };
 }
 

@@ -134,6 +134,42 @@ export interface MemoryPatchRequest {
   expires_at?: string | null;
 }
 
+/** A document to keep as knowledge: cut into chunks, each recalled like a memory (kind `knowledge`). */
+export interface IngestKnowledgeRequest {
+  /** Its name in the scope (a file name); the same name again replaces the document's chunks. */
+  name: string;
+  scope: string;
+  text: string;
+  /** Default: markdown for a name ending .md or .markdown, else text. */
+  format?: "markdown" | "text";
+  tags?: string[];
+  classification?: MemoryClassification;
+  /** What the whole document is about, if one thing (erasing it removes the chunks). */
+  subject?: string;
+}
+
+/** What ingesting changed: chunks new, rewritten (a new version each), the same as before, and dropped. */
+export interface IngestView {
+  name: string;
+  scope: string;
+  chunks: number;
+  added: number;
+  updated: number;
+  unchanged: number;
+  removed: number;
+}
+
+export interface KnowledgeDocumentView {
+  name: string;
+  scope: string;
+  chunks: number;
+  /** The highest of its chunks'. */
+  classification: MemoryClassification;
+  subject: string | null;
+  tags: string[];
+  updated_at: string;
+}
+
 export interface MemoryApi {
   listMemory(request?: ListMemoryRequest): Promise<Page<MemoryItemView>>;
   searchMemory(request: SearchMemoryRequest): Promise<MemorySearchView>;
@@ -142,4 +178,8 @@ export interface MemoryApi {
   updateMemory(id: string, patch: MemoryPatchRequest): Promise<MemoryItemView>;
   forgetMemory(id: string): Promise<void>;
   eraseSubject(subject: string): Promise<ErasureView>;
+  ingestKnowledge(request: IngestKnowledgeRequest): Promise<IngestView>;
+  listKnowledge(request?: { scope?: string }): Promise<{ documents: KnowledgeDocumentView[] }>;
+  /** Removes a document's chunks from a scope; not_found when it has none there. */
+  removeKnowledge(scope: string, name: string): Promise<{ name: string; scope: string; chunks: number }>;
 }

@@ -10,6 +10,7 @@ import { toBudgets } from "./budgets.js";
 import { toConnections } from "./connections.js";
 import { byLocation, type Issue, ProjectError } from "./errors.js";
 import { readYamlFolder } from "./files.js";
+import { toKnowledge } from "./knowledge.js";
 import { checkCollaboration, loadTeams } from "./load-teams.js";
 import { loadTools } from "./load-tools.js";
 import { expandEnv, toCandidate } from "./models.js";
@@ -158,6 +159,8 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
   const teams = await loadTeams(root, agents, issues);
   checkCollaboration(agents, teams, agentSources, issues);
   const budgets = settings.file && settings.source ? toBudgets(settings.file.budgets ?? [], settings.source, agents, teams, issues) : [];
+  const knowledge =
+    settings.file?.knowledge && settings.source ? toKnowledge(settings.file.knowledge, settings.source, root, agents, teams, issues) : [];
   const auth = settings.file && settings.source ? toAuth(settings.file.auth, settings.source, root, issues) : undefined;
 
   // policies/*.cedar (syntax here; the schema check is security/policy's, run by `outpost validate`)
@@ -177,6 +180,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     policies,
     policyOptions: { baseline: settings.file.policies?.baseline ?? true },
     budgets,
+    ...(knowledge.length > 0 ? { knowledge } : {}),
     ...(settings.file.approvals ? { approvalTtlMs: settings.file.approvals.expire_after } : {}),
     ...(auth ? { auth } : {}),
     ...(settings.file.egress ? { egress: { allow: settings.file.egress.allow } } : {}),

@@ -211,6 +211,22 @@ export const projectFileShape = {
       ),
     })
     .optional(),
+  /** Documents agents recall like memory: files or folders of Markdown and text, each kept in one scope. */
+  knowledge: z
+    .array(
+      z.strictObject({
+        path: z.string().min(1),
+        scope: z
+          .string()
+          .regex(
+            /^(workspace|team\/[a-z][a-z0-9_-]*|agent\/[a-z][a-z0-9_-]*)$/,
+            'knowledge lives in "workspace", "team/<name>" or "agent/<name>" (e.g. "team/finance")',
+          ),
+        tags: z.array(z.string().min(1).max(64)).max(20).optional(),
+        classification: classification.optional(),
+      }),
+    )
+    .optional(),
   /** Spend caps (security/budgets); the per-run caps are the agents' limits max_usd / max_tokens. */
   budgets: z.array(budgetSchema).optional(),
   /** Who may call the API besides API keys (OIDC tokens), and how often (per key or token subject). */

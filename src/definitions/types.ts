@@ -234,6 +234,18 @@ export interface TeamDefinition {
   file: string;
 }
 
+/** A document of outpost.yaml `knowledge:`, kept in its scope at every start (memory/ `ingest`). */
+export interface KnowledgeFile {
+  /** Absolute path of a .md or .txt file. */
+  path: string;
+  /** As the project names it (relative to the root): the document's name in its scope is its file name. */
+  file: string;
+  scope: string;
+  format: "markdown" | "text";
+  tags: string[];
+  classification?: Classification;
+}
+
 /** A spend cap from outpost.yaml `budgets:` (security/budgets enforces it). Days and months are UTC. */
 export interface BudgetCap {
   /** `workspace`, `team:<name>` or `agent:<name>`. */
@@ -278,6 +290,8 @@ export interface Project {
   policies?: PolicyFile[];
   /** outpost.yaml `policies:`; `baseline: false` turns the shipped baseline off. Missing = baseline on. */
   policyOptions?: { baseline: boolean };
+  /** outpost.yaml `knowledge:`, folders expanded to their files (none when absent). */
+  knowledge?: KnowledgeFile[];
   /** Spend caps per workspace, team and agent (outpost.yaml `budgets:`; none when absent). */
   budgets?: BudgetCap[];
   /** How long an approval request stays open, in ms (outpost.yaml `approvals.expire_after`; default 24 h). */

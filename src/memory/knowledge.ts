@@ -7,6 +7,7 @@
  * of its headings. A paragraph longer than a chunk is cut at sentence ends, and a sentence longer still at a space.
  * Fenced code blocks are never read as headings.
  */
+export { formatOf } from "../definitions/knowledge.js";
 
 export interface KnowledgeChunk {
   /** 0-based position in the document: with the document's name, the chunk's key. */
@@ -24,14 +25,6 @@ export interface ChunkOptions {
 }
 
 export const DEFAULT_CHUNK_CHARS = 1_200;
-
-/** The format a file's name implies, or null for a file Outpost does not read as knowledge. */
-export function formatOf(fileName: string): ChunkOptions["format"] | null {
-  const lower = fileName.toLowerCase();
-  if (lower.endsWith(".md") || lower.endsWith(".markdown")) return "markdown";
-  if (lower.endsWith(".txt") || lower.endsWith(".text")) return "text";
-  return null;
-}
 
 export function chunkDocument(source: string, options: ChunkOptions): KnowledgeChunk[] {
   const maxChars = Math.max(200, options.maxChars ?? DEFAULT_CHUNK_CHARS);

@@ -2,8 +2,9 @@
  * A running Outpost: store + scheduler + executor behind the OutpostApi face.
  */
 import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import pino from "pino";
 import type {
   AgentView,
@@ -243,6 +244,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
   async start(): Promise<this> {
     await this.startIdentities();
     await this.recordDefinitions();
+    await this.syncKnowledge();
     this.audit.start(this.options.auditIntervalMs ?? 1000);
     // Connections come up together; one that cannot be reached reports it and keeps retrying (never blocks the start).
     await Promise.all(this.tools.listSources().map((source) => source.start()));
@@ -296,6 +298,35 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
         },
       },
     ]);
+  }
+
+  /**
+   * The documents outpost.yaml lists under `knowledge:`, brought into the store: a changed file rewrites only its
+   * changed chunks, an unchanged one costs a read. A file that cannot be read is reported and skipped — the agents
+   * start without it rather than not at all. Documents removed from the list stay until `outpost knowledge rm`.
+   */
+  private async syncKnowledge(): Promise<void> {
+    for (const k of this.project.knowledge ?? []) {
+      try {
+        const text = await readFile(k.path, "utf8");
+        if (text.trim() === "") {
+          this.log.warn({ file: k.file }, "knowledge file is empty: skipped");
+          continue;
+        }
+        await this.memory.ingest({
+          workspace: this.workspace,
+          scope: k.scope,
+          name: basename(k.path),
+          text,
+          format: k.format,
+          tags: k.tags,
+          ...(k.classification ? { classification: k.classification } : {}),
+          author: "project",
+        });
+      } catch (err) {
+        this.log.warn({ file: k.file, err: (err as Error)?.message }, "could not load a knowledge file: skipped");
+      }
+    }
   }
 
   /** OIDC tokens (auth.oidc), the project's workspace, and at first start OUTPOST_ADMIN_KEY as its admin key. */

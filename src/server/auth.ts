@@ -58,6 +58,9 @@ export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | "public">> =
   "POST /v1/memory": MEMORY_WRITE,
   "PATCH /v1/memory/:id": MEMORY_WRITE,
   "DELETE /v1/memory/:id": MEMORY_WRITE,
+  "GET /v1/knowledge": MEMORY_READ,
+  "POST /v1/knowledge": MEMORY_WRITE,
+  "DELETE /v1/knowledge": MEMORY_WRITE,
   // Erasure is irreversible and removes more than one person wrote: admins only. Not auditors: they are the check
   // on it (the memory.erased entry in the audit log), and whoever attests an erasure should not be who performed it.
   "POST /v1/memory/erase": ADMIN,

@@ -161,6 +161,28 @@ describe("Acme's scenarios, played in sequence on one Outpost", { timeout: 180_0
     for (const sc of Object.values(s.scenarios)) expect(sc.done).toBe(false);
   });
 
+  it("keeps Acme's refund policy, shipping policy and carrier terms as knowledge, carrier terms for logistics only", async () => {
+    const docs = await stack.outpost.memory.documents("acme");
+    expect(docs.map((d) => [d.scope, d.name])).toEqual([
+      ["team/logistics", "carrier-terms.md"],
+      ["workspace", "refund-policy.md"],
+      ["workspace", "shipping-policy.md"],
+    ]);
+    for (const d of docs) expect(d.chunks).toBeGreaterThan(1);
+    const hits = await stack.outpost.memory.recall({
+      workspace: "acme",
+      text: "who approves a refund over $500",
+      scopes: ["workspace", "team/customer-service"],
+      limit: 3,
+    });
+    expect(hits[0]?.item.source).toMatchObject({
+      kind: "knowledge",
+      file: "refund-policy.md",
+      heading: "Acme refund policy › Who approves a refund",
+    });
+    expect(hits.every((h) => h.item.scope !== "team/logistics")).toBe(true);
+  });
+
   it("damaged order: the refund waits for finance's approval, then a reship, a claim, a 14.95 refund and one reply", async () => {
     const { root, refunds, approval } = await untilRefundWaits(stack, inputOf(DAMAGED_ORDER.name));
 
@@ -173,6 +195,12 @@ describe("Acme's scenarios, played in sequence on one Outpost", { timeout: 180_0
     expect(before.scenarios.damaged_order.refunds).toEqual([]);
     expect(before.ledger?.refunds).toBe(0);
     const refundEvents = await stack.outpost.getEvents(refunds.id);
+    // Before its first model call the refunds agent recalled from the refund policy (knowledge in the workspace scope).
+    const policyChunks = (await stack.outpost.memory.list({ workspace: "acme", scopes: ["workspace"], kind: "knowledge", limit: 100 }))
+      .filter((i) => i.source.file === "refund-policy.md")
+      .map((i) => i.id);
+    const recalled = refundEvents.find((e) => e.type === "memory.recalled");
+    expect(((recalled?.data.items ?? []) as { id: string }[]).some((i) => policyChunks.includes(i.id))).toBe(true);
     expect(refundEvents.some((e) => e.type === "approval.requested" && e.data.tool === "ledger.issue_refund")).toBe(true);
     expect(refundEvents.some((e) => e.type === "tool.called" && e.data.tool === "ledger.issue_refund")).toBe(false);
     expect(isTerminal((await stack.outpost.getRun(root.id)).status)).toBe(false);

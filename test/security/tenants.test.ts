@@ -15,6 +15,7 @@ let globex: { authorization: string };
 const acme = { runId: "", sessionId: "", approvalId: "", artifactId: "art_acme_secret", keyId: "", waitingRunId: "", memoryId: "" };
 /** Acme's remembered fact: globex may write one with the same scope, subject and key, and never touch acme's. */
 const acmeMemory = { scope: "team/finance", subject: "customer:1042", key: "credit_limit" };
+const acmeDocument = { name: "limits.md", scope: "team/finance", text: "# Limits\n\nacme's confidential output: the credit limits." };
 
 /** Every `METHOD /path` the server routes, from Fastify's own route tree. */
 function serverRoutes(server: FastifyInstance): string[] {
@@ -100,6 +101,8 @@ beforeAll(async () => {
   });
   expect(remembered.status, remembered.text).toBe(201);
   acme.memoryId = remembered.body.id;
+  const ingested = await http(stack.url, "POST", "/v1/knowledge", { body: acmeDocument });
+  expect(ingested.status, ingested.text).toBe(201);
 });
 afterAll(async () => {
   await stack?.close();
@@ -163,6 +166,14 @@ const cases: Record<string, Case> = {
   "PATCH /v1/memory/:id": { path: () => `/v1/memory/${acme.memoryId}`, body: () => ({ text: "globex was here" }), expect: "404" },
   "DELETE /v1/memory/:id": { path: () => `/v1/memory/${acme.memoryId}`, expect: "404" },
   "POST /v1/memory/erase": { path: () => "/v1/memory/erase", body: () => ({ subject: acmeMemory.subject }), expect: "own" },
+  // Removing first: globex's own limits.md (written next) would otherwise be what it removes.
+  "DELETE /v1/knowledge": { path: () => "/v1/knowledge?scope=team/finance&name=limits.md", expect: "404" },
+  "GET /v1/knowledge": { path: () => "/v1/knowledge?scope=team/finance", expect: "empty" },
+  "POST /v1/knowledge": {
+    path: () => "/v1/knowledge",
+    body: () => ({ ...acmeDocument, text: "# Limits\n\nglobex's own." }),
+    expect: "own",
+  },
   "GET /v1/secrets": { path: () => "/v1/secrets", expect: "own" },
   "PUT /v1/secrets/:name": { path: () => "/v1/secrets/acme_token", body: () => ({ value: "globex-value" }), expect: "own" },
   "DELETE /v1/secrets/:name": { path: () => "/v1/secrets/acme_token", expect: "own" },
@@ -226,7 +237,7 @@ describe("tenant isolation", () => {
       if (c.expect === "404") expect(res.status, res.text).toBe(404);
       if (c.expect === "empty") {
         expect(res.status).toBe(200);
-        expect(res.body.items ?? res.body).toEqual([]);
+        expect(res.body.items ?? res.body.documents ?? res.body).toEqual([]);
       }
       if (c.expect === "forbidden") expect(res.status).toBe(403);
       if (route === "POST /mcp" || isA2A) expect(res.text).not.toMatch(/"status":\s*"completed"|Order 104/);
@@ -244,6 +255,10 @@ describe("tenant isolation", () => {
     expect(keys.every((k) => k.workspace === "acme" && k.revoked_at === null)).toBe(true);
     const memory = (await http(stack.url, "GET", `/v1/memory/${acme.memoryId}`)).body;
     expect(memory).toMatchObject({ text: "acme's confidential output: credit limit 5000", version: 1, history: [] });
+    const [doc] = (await http(stack.url, "GET", "/v1/knowledge?scope=team/finance")).body.documents;
+    expect(doc).toMatchObject({ name: "limits.md", chunks: 1 });
+    const chunk = (await http(stack.url, "GET", "/v1/memory?kind=knowledge")).body.items[0];
+    expect(chunk).toMatchObject({ text: "Limits\nacme's confidential output: the credit limits.", version: 1 });
     expect((await http(stack.url, "GET", "/v1/runs", { headers: ADMIN_HEADERS })).body.items.length).toBeGreaterThanOrEqual(2);
     const globexRuns = (await http(stack.url, "GET", "/v1/runs", { headers: globex })).body.items as { workspace: string }[];
     expect(globexRuns.every((r) => r.workspace === "globex")).toBe(true);

@@ -389,6 +389,7 @@ describe("OpenAPI and docs", () => {
         "/v1/keys",
         "/v1/keys/{id}",
         "/v1/memory",
+        "/v1/knowledge",
         "/v1/memory/erase",
         "/v1/memory/search",
         "/v1/memory/{id}",

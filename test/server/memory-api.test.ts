@@ -365,11 +365,90 @@ describe("memory over HTTP", () => {
     expect((await call("POST", "/v1/memory/erase", { body: { subject } })).body).toMatchObject({ items: 0, versions: 0, ids: [] });
   });
 
+  it("keeps documents as knowledge: ingest reports what changed, lists, searches, removes; roles and workspaces hold", async () => {
+    const doc = {
+      name: "returns.md",
+      scope: "team:support",
+      text: "# Returns\n\nWithin 30 days of delivery.\n\n## Damaged items\n\nA photo is enough; keep the item.\n",
+      tags: ["policy"],
+    };
+    const first = await call("POST", "/v1/knowledge", { headers: as.builder, body: doc });
+    expect(first.status, first.text).toBe(201);
+    expect(first.body).toEqual({ name: "returns.md", scope: "team/support", chunks: 2, added: 2, updated: 0, unchanged: 0, removed: 0 });
+    const same = await call("POST", "/v1/knowledge", { headers: as.operator, body: doc });
+    expect(same.body).toMatchObject({ added: 0, updated: 0, unchanged: 2, removed: 0 });
+    const shorter = await call("POST", "/v1/knowledge", { body: { ...doc, text: "# Returns\n\nWithin 14 days of delivery.\n" } });
+    expect(shorter.body).toMatchObject({ chunks: 1, added: 0, updated: 1, unchanged: 0, removed: 1 });
+
+    const listed = await call("GET", "/v1/knowledge?scope=team/support", { headers: as.auditor });
+    expect(listed.status, listed.text).toBe(200);
+    expect(listed.body.documents).toEqual([
+      {
+        name: "returns.md",
+        scope: "team/support",
+        chunks: 1,
+        classification: "internal",
+        subject: null,
+        tags: ["policy"],
+        updated_at: expect.any(String),
+      },
+    ]);
+    const hits = (await call("GET", "/v1/memory/search?q=returns+within+days&scope=team/support")).body.items;
+    expect(hits[0]).toMatchObject({
+      kind: "knowledge",
+      text: "Returns\nWithin 14 days of delivery.",
+      version: 2,
+      source: { kind: "knowledge", file: "returns.md", chunk: 0, heading: "Returns" },
+      author: adminId,
+    });
+
+    // Another workspace sees none of it, and cannot remove it.
+    expect((await call("GET", "/v1/knowledge", { headers: globex })).body.documents).toEqual([]);
+    const theirs = await call("DELETE", "/v1/knowledge?scope=team/support&name=returns.md", { headers: globex });
+    expect(theirs.status).toBe(404);
+    expect(theirs.body.error.message).toMatch(/no knowledge document "returns.md" in scope team\/support of workspace globex/);
+
+    expect((await call("POST", "/v1/knowledge", { headers: as.auditor, body: doc })).status).toBe(403);
+    expect((await call("GET", "/v1/knowledge", { headers: as.viewer })).status).toBe(403);
+    expect((await call("DELETE", "/v1/knowledge?scope=team/support&name=returns.md", { headers: as.auditor })).status).toBe(403);
+
+    const removed = await call("DELETE", "/v1/knowledge?scope=team/support&name=returns.md", { headers: as.builder });
+    expect(removed.status, removed.text).toBe(200);
+    expect(removed.body).toEqual({ name: "returns.md", scope: "team/support", chunks: 1 });
+    expect((await call("GET", "/v1/knowledge?scope=team/support")).body.documents).toEqual([]);
+    const audit = (await call("GET", "/v1/audit?kind=knowledge.ingested", { headers: as.auditor })).body.items;
+    // Three ingests, one of which changed nothing and is not recorded.
+    expect(audit.filter((e: { data: { name: string } }) => e.data.name === "returns.md")).toHaveLength(2);
+  });
+
+  it("answers a mistaken knowledge request with a 4xx that says what and how to fix it, keeping what was there", async () => {
+    const bad = async (method: string, path: string, body?: unknown) => {
+      const res = await call(method, path, body !== undefined ? { body } : {});
+      expect(res.status, res.text).toBeGreaterThanOrEqual(400);
+      expect(res.status).toBeLessThan(500);
+      expect(res.body.error.hint, res.text).toBeTruthy();
+      return res;
+    };
+    const scope = await bad("POST", "/v1/knowledge", { name: "a.md", scope: "teams/x", text: "Hello" });
+    expect(scope.body.error.message).toMatch(/"teams\/x" is not a memory scope/);
+    const blank = await bad("POST", "/v1/knowledge", { name: "a.md", scope: "workspace", text: "   \n\n  " });
+    expect(blank.body.error.message).toMatch(/a\.md: the document has no text/);
+    const format = await bad("POST", "/v1/knowledge", { name: "a.md", scope: "workspace", text: "x", format: "pdf" });
+    expect(format.status).toBe(400);
+    const missing = await bad("DELETE", "/v1/knowledge?scope=workspace");
+    expect(missing.status).toBe(400);
+    const huge = await bad("POST", "/v1/knowledge", { name: "big.txt", scope: "workspace", text: "word ".repeat(400_001) });
+    expect(huge.status).toBe(413);
+    expect(huge.body.error.message).toMatch(/big\.txt: a document is limited to 2000000 characters \(got 2000005\)/);
+    expect((await call("GET", "/v1/knowledge?scope=workspace")).body.documents).toEqual([]);
+  });
+
   it("documents every memory route in the OpenAPI document", async () => {
     const doc = (await call("GET", "/openapi.json")).body;
     expect(Object.keys(doc.paths["/v1/memory"]).sort()).toEqual(["get", "post"]);
     expect(Object.keys(doc.paths["/v1/memory/{id}"]).sort()).toEqual(["delete", "get", "patch"]);
     expect(doc.paths["/v1/memory/search"].get.tags).toEqual(["memory"]);
     expect(doc.paths["/v1/memory/erase"].post.tags).toEqual(["memory"]);
+    expect(Object.keys(doc.paths["/v1/knowledge"]).sort()).toEqual(["delete", "get", "post"]);
   });
 });

@@ -14,7 +14,7 @@ import { age, out, table, truncate } from "../output.js";
 import { expiresAt } from "./keys.js";
 import { parseLimit } from "./runs.js";
 
-interface MemoryAccess {
+export interface MemoryAccess {
   api: MemoryApi;
   kind: "server" | "local";
   /** Flags that reach the same memory, for suggested commands. */
@@ -279,7 +279,7 @@ function sourceDetail(s: MemorySourceView, author: string): string {
   return `a person (${author})`;
 }
 
-async function withMemory(opts: ConnectionOptions, fn: (access: MemoryAccess) => Promise<void>): Promise<void> {
+export async function withMemory(opts: ConnectionOptions, fn: (access: MemoryAccess) => Promise<void>): Promise<void> {
   const server = (opts.server ?? process.env.OUTPOST_SERVER)?.replace(/\/+$/, "");
   if (server) {
     try {

@@ -66,6 +66,8 @@ export async function registerAuditRoutes(server: FastifyInstance, audit: AuditL
     async (request) => {
       const caller = requireRole(request, "auditor");
       const q = request.query;
+      // The first page includes what happened a moment ago: entries still in the outbox are chained first.
+      if (!q.before) await audit.flush();
       const items = await audit.list(caller.workspace, {
         ...(q.kind ? { kind: q.kind } : {}),
         ...(q.run_id ? { runId: q.run_id } : {}),

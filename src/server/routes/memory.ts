@@ -11,6 +11,8 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { OutpostError } from "../../core/errors.js";
 import type {
   ErasureView,
+  IngestKnowledgeRequest,
+  KnowledgeDocumentView,
   ListMemoryRequest,
   MemoryApi,
   MemoryItemView,
@@ -19,7 +21,15 @@ import type {
   RememberRequest,
   SearchMemoryRequest,
 } from "../../core/memory-api.js";
-import { type ErasureReport, type MemoryItem, type MemoryStore, type MemoryVersion, normalizeScope } from "../../memory/index.js";
+import {
+  type ErasureReport,
+  formatOf,
+  type KnowledgeDocument,
+  type MemoryItem,
+  type MemoryStore,
+  type MemoryVersion,
+  normalizeScope,
+} from "../../memory/index.js";
 import type { Caller } from "../../security/types.js";
 import { requireRole } from "../caller.js";
 
@@ -183,8 +193,61 @@ export function memoryApi(memory: MemoryStore, caller: Caller): MemoryApi {
       refuseNul({ subject });
       return erasureView(await memory.eraseSubject(workspace, subject.trim(), caller.id));
     },
+
+    async ingestKnowledge(request: IngestKnowledgeRequest) {
+      refuseNul(request);
+      if (request.text.length > MAX_DOCUMENT_CHARS) {
+        throw new OutpostError(
+          "payload_too_large",
+          `${request.name}: a document is limited to ${MAX_DOCUMENT_CHARS} characters (got ${request.text.length})`,
+          "split it into several documents",
+        );
+      }
+      return memory.ingest({
+        workspace,
+        scope: request.scope,
+        name: request.name,
+        text: request.text,
+        format: request.format ?? formatOf(request.name) ?? "text",
+        tags: request.tags ?? [],
+        ...(request.classification ? { classification: request.classification } : {}),
+        ...(request.subject ? { subject: request.subject } : {}),
+        author: caller.id,
+      });
+    },
+
+    async listKnowledge(request: { scope?: string } = {}) {
+      const documents = await memory.documents(workspace, request.scope !== undefined ? [request.scope] : undefined);
+      return { documents: documents.map(documentView) };
+    },
+
+    async removeKnowledge(scope: string, name: string) {
+      refuseNul({ scope, name });
+      const chunks = await memory.removeDocument(workspace, scope, name, caller.id);
+      if (chunks === 0) {
+        throw new OutpostError(
+          "not_found",
+          `there is no knowledge document "${name}" in scope ${normalizeScope(scope)} of workspace ${workspace}`,
+          "list documents with outpost knowledge ls (GET /v1/knowledge)",
+        );
+      }
+      return { name, scope: normalizeScope(scope), chunks };
+    },
   };
 }
+
+/** The longest document one ingest takes, in characters (about 500 pages of prose). */
+const MAX_DOCUMENT_CHARS = 2_000_000;
+
+const documentView = (d: KnowledgeDocument): KnowledgeDocumentView => ({
+  name: d.name,
+  scope: d.scope,
+  chunks: d.chunks,
+  classification: d.classification,
+  subject: d.subject,
+  tags: d.tags,
+  updated_at: iso(d.updatedAt),
+});
 
 function limitOf(value: number | undefined, fallback: number, max: number): number {
   if (value === undefined) return fallback;
@@ -474,6 +537,107 @@ export async function registerMemoryRoutes(server: FastifyInstance, memory: Memo
       await memoryApi(memory, writer(request)).forgetMemory(request.params.id);
       return reply.code(204).send();
     },
+  );
+
+  const documentSchema = {
+    type: "object",
+    required: ["name", "scope", "chunks", "classification", "subject", "tags", "updated_at"],
+    properties: {
+      name: { type: "string" },
+      scope: { type: "string" },
+      chunks: { type: "integer" },
+      classification: { type: "string", enum: CLASSES },
+      subject: nullableString,
+      tags: { type: "array", items: { type: "string" } },
+      updated_at: dateTime,
+    },
+  } as const;
+  const scopeString = {
+    type: "string",
+    minLength: 1,
+    maxLength: 220,
+    description: "workspace, team/<name>, agent/<name>, user/<id> or session/<id>",
+  } as const;
+
+  server.post<{ Body: IngestKnowledgeRequest }>(
+    "/v1/knowledge",
+    {
+      // A document is larger than any other body: up to MAX_DOCUMENT_CHARS characters of UTF-8, and JSON escaping.
+      bodyLimit: 4 * MAX_DOCUMENT_CHARS,
+      schema: {
+        tags: ["memory"],
+        summary: "Keep a document (Markdown or text) as knowledge chunks in a scope; the same name again replaces it",
+        body: {
+          type: "object",
+          required: ["name", "scope", "text"],
+          additionalProperties: false,
+          properties: {
+            name: { type: "string", minLength: 1, maxLength: 180, description: "its name in the scope, e.g. refund-policy.md" },
+            scope: scopeString,
+            text: { type: "string", minLength: 1 },
+            format: { type: "string", enum: ["markdown", "text"], description: "default: markdown for .md/.markdown names, else text" },
+            tags: tagList,
+            classification: { type: "string", enum: CLASSES },
+            subject: { type: "string", maxLength: 200, description: "what the whole document is about, if one thing (customer:1042)" },
+          },
+        },
+        response: {
+          201: {
+            type: "object",
+            required: ["name", "scope", "chunks", "added", "updated", "unchanged", "removed"],
+            properties: Object.fromEntries(
+              ["name", "scope", "chunks", "added", "updated", "unchanged", "removed"].map((k) => [
+                k,
+                { type: k === "name" || k === "scope" ? "string" : "integer" },
+              ]),
+            ),
+          },
+          "4xx": errorResponse,
+        },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await memoryApi(memory, writer(request)).ingestKnowledge(request.body)),
+  );
+
+  server.get<{ Querystring: { scope?: string } }>(
+    "/v1/knowledge",
+    {
+      schema: {
+        tags: ["memory"],
+        summary: "The documents kept as knowledge: name, scope, chunks, classification",
+        querystring: { type: "object", additionalProperties: false, properties: { scope: scopeString } },
+        response: {
+          200: { type: "object", required: ["documents"], properties: { documents: { type: "array", items: documentSchema } } },
+          "4xx": errorResponse,
+        },
+      },
+    },
+    async (request) => memoryApi(memory, reader(request)).listKnowledge(request.query),
+  );
+
+  server.delete<{ Querystring: { scope: string; name: string } }>(
+    "/v1/knowledge",
+    {
+      schema: {
+        tags: ["memory"],
+        summary: "Remove a document's chunks and their history from a scope (recorded as knowledge.removed)",
+        querystring: {
+          type: "object",
+          required: ["scope", "name"],
+          additionalProperties: false,
+          properties: { scope: scopeString, name: { type: "string", minLength: 1, maxLength: 180 } },
+        },
+        response: {
+          200: {
+            type: "object",
+            required: ["name", "scope", "chunks"],
+            properties: { name: { type: "string" }, scope: { type: "string" }, chunks: { type: "integer" } },
+          },
+          "4xx": errorResponse,
+        },
+      },
+    },
+    async (request) => memoryApi(memory, writer(request)).removeKnowledge(request.query.scope, request.query.name),
   );
 
   server.post<{ Body: { subject: string } }>(
