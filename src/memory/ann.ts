@@ -2,14 +2,17 @@
  * The vector path of recall (recall.ts): the items of the caller's scopes closest to the query's vector. Exact over
  * the rows SQL selects when they are few; through an in-process HNSW index (vector-index.ts) when a scope holds many.
  *
- * One index per (workspace, scope), for the recaller's one embedder. A scope gets one on the first recall that finds
- * it holding more than `threshold` vectors: built in the background from memory_vectors joined to memory_items, a
- * chunk at a time (`upsertMany`). A recall waits up to `buildWaitMs` for it; past that, that scope adds nothing to the
- * vector path until the index is ready (full text still answers). Smaller scopes are searched exactly over their
- * rows (at most `threshold`: a few milliseconds). A query with a subject is searched exactly over the subject's rows
- * when they are few, and otherwise through the indexes of its scopes, keeping only the subject's items. A query over
- * several scopes searches each and merges by cosine similarity. Kind, classification, tags and expiry are not known
- * here: recall checks them on the rows it fetches, so it asks for more candidates than it keeps.
+ * One index per (workspace, scope, kind), for the recaller's one embedder: facts and knowledge chunks apart, so that
+ * asking for facts among a hundred thousand policy paragraphs searches the facts, instead of filtering them out of
+ * the paragraphs' nearest neighbours (an approximate index returns the nearest k, and past them nothing). A slot
+ * gets its index on the first recall that finds it holding more than `threshold` vectors: built in the background
+ * from memory_vectors joined to memory_items, a chunk at a time (`upsertMany`). A recall waits up to `buildWaitMs`
+ * for it; past that, that slot adds nothing to the vector path until the index is ready (full text still answers).
+ * Smaller slots are searched exactly over their rows (at most `threshold`: a few milliseconds). A query with a
+ * subject is searched exactly over the subject's rows when they are few, and otherwise through the indexes of its
+ * scopes, keeping only the subject's items. A query over several slots searches each and merges by cosine
+ * similarity. Classification, tags and expiry are not known here: recall checks them on the rows it fetches, so it
+ * asks for more candidates than it keeps.
  *
  * Freshness:
  * - This process's writes: the store tells of each item written or removed (`noteWrite` / `noteDelete`, from inside
@@ -32,6 +35,7 @@
  * Building blocks the event loop for one chunk at a time (CHUNK vectors, a few hundred milliseconds on two cores).
  */
 import type { DomainStorage } from "../store/types.js";
+import { MEMORY_KINDS, type MemoryKind } from "./types.js";
 import { createHnswIndex, exactSearch, fromBlob, type HnswOptions, type VectorHit, type VectorIndex } from "./vector-index.js";
 
 export interface AnnOptions {
@@ -54,16 +58,17 @@ export interface AnnOptions {
 }
 
 export type AnnEvent =
-  | { kind: "built"; workspace: string; scope: string; size: number; ms: number }
-  | { kind: "evicted"; workspace: string; scope: string; size: number }
-  /** `size`: the vectors searched (the index's, or the rows'). */
-  | { kind: "searched"; workspace: string; scope: string; via: "index" | "exact" | "building"; size: number };
+  | { kind: "built"; workspace: string; scope: string; of: MemoryKind; size: number; ms: number }
+  | { kind: "evicted"; workspace: string; scope: string; of: MemoryKind; size: number }
+  /** `size`: the vectors searched (the index's, or the rows'). `of`: the kind of item searched. */
+  | { kind: "searched"; workspace: string; scope: string; of: MemoryKind; via: "index" | "exact" | "building"; size: number };
 
 export interface VectorQuery {
   workspace: string;
   scopes: string[];
   subject?: string;
-  kinds?: string[];
+  /** Only items of these kinds (all when absent or empty). */
+  kinds?: readonly MemoryKind[];
 }
 
 export interface AnnSearch {
@@ -78,6 +83,7 @@ export interface AnnSearch {
 interface ScopeIndex {
   workspace: string;
   scope: string;
+  of: MemoryKind;
   index: VectorIndex;
   /** The newest updated_at applied. */
   cursor: number;
@@ -87,9 +93,13 @@ interface ScopeIndex {
   usedAt: number;
 }
 
+/** Indexes are kept by slot: scope and kind. */
+type Slot = string;
+const slotOf = (scope: string, kind: MemoryKind): Slot => `${kind}:${scope}`;
+
 interface WorkspaceIndexes {
-  indexes: Map<string, ScopeIndex>;
-  building: Map<string, Promise<ScopeIndex>>;
+  indexes: Map<Slot, ScopeIndex>;
+  building: Map<Slot, Promise<ScopeIndex>>;
   /** Items this process wrote or removed since the last catch-up. */
   pending: Set<number>;
   /** The catch-up under way, if any: a recall waits for it, then looks again. */
@@ -99,6 +109,7 @@ interface WorkspaceIndexes {
 interface VectorRow {
   num: number;
   scope: string;
+  kind: string;
   updated_at: number | string;
   vector: Uint8Array;
 }
@@ -132,14 +143,15 @@ export function annSearch(storage: DomainStorage, embedder: { id: string; dimens
 
   // ---- reading rows ---------------------------------------------------------------------------------------------
 
-  /** The scope's vectors (with kind and subject), at most `limit`: all of them when it is small. */
-  const scopeRows = (workspace: string, scope: string, limit: number) =>
+  /** The slot's vectors, at most `limit`: all of them when it is small. */
+  const slotRows = (workspace: string, scope: string, kind: MemoryKind, limit: number) =>
     db
       .selectFrom("memory_vectors as v")
       .innerJoin("memory_items as i", "i.num", "v.num")
-      .select(["v.num", "v.vector", "i.kind", "i.subject"])
+      .select(["v.num", "v.vector"])
       .where("i.workspace", "=", workspace)
       .where("i.scope", "=", scope)
+      .where("i.kind", "=", kind)
       .where("v.embedder", "=", embedder.id)
       .limit(limit)
       .execute();
@@ -149,7 +161,7 @@ export function annSearch(storage: DomainStorage, embedder: { id: string; dimens
     let query = db
       .selectFrom("memory_vectors as v")
       .innerJoin("memory_items as i", "i.num", "v.num")
-      .select(["v.num", "v.vector"])
+      .select(["v.num", "v.vector", "i.scope", "i.kind"])
       .where("i.workspace", "=", q.workspace)
       .where("i.subject", "=", q.subject as string)
       .where("i.scope", "in", q.scopes)
@@ -165,7 +177,7 @@ export function annSearch(storage: DomainStorage, embedder: { id: string; dimens
       const rows = await db
         .selectFrom("memory_vectors as v")
         .innerJoin("memory_items as i", "i.num", "v.num")
-        .select(["v.num", "i.scope", "i.updated_at", "v.vector"])
+        .select(["v.num", "i.scope", "i.kind", "i.updated_at", "v.vector"])
         .where("i.workspace", "=", workspace)
         .where("v.embedder", "=", embedder.id)
         .where("v.num", "in", nums.slice(i, i + IN_LIMIT))
@@ -190,12 +202,13 @@ export function annSearch(storage: DomainStorage, embedder: { id: string; dimens
     for (const [num, at] of entry.seen) if (at <= oldest) entry.seen.delete(num);
   };
 
-  /** Reads the scope's vectors in (updated_at, num) order, a chunk at a time (the scope index serves the order). */
-  const build = async (workspace: string, scope: string): Promise<ScopeIndex> => {
+  /** Reads the slot's vectors in (updated_at, num) order, a chunk at a time (the scope index serves the order). */
+  const build = async (workspace: string, scope: string, of: MemoryKind): Promise<ScopeIndex> => {
     const started = performance.now();
     const entry: ScopeIndex = {
       workspace,
       scope,
+      of,
       index: createHnswIndex(embedder.dimensions, options.hnsw),
       cursor: Number.MIN_SAFE_INTEGER,
       seen: new Map(),
@@ -208,9 +221,10 @@ export function annSearch(storage: DomainStorage, embedder: { id: string; dimens
       const rows = (await db
         .selectFrom("memory_items as i")
         .innerJoin("memory_vectors as v", "v.num", "i.num")
-        .select(["i.num", "i.scope", "i.updated_at", "v.vector"])
+        .select(["i.num", "i.scope", "i.kind", "i.updated_at", "v.vector"])
         .where("i.workspace", "=", workspace)
         .where("i.scope", "=", scope)
+        .where("i.kind", "=", of)
         .where("v.embedder", "=", embedder.id)
         .where("i.updated_at", ">=", at)
         .where((eb) => eb.or([eb("i.updated_at", ">", at), eb("i.num", ">", num)]))
@@ -229,28 +243,29 @@ export function annSearch(storage: DomainStorage, embedder: { id: string; dimens
       if (!last || rows.length < CHUNK) break;
       after = { at: Number(last.updated_at), num: Number(last.num) };
     }
-    observe({ kind: "built", workspace, scope, size: entry.index.size, ms: performance.now() - started });
+    observe({ kind: "built", workspace, scope, of, size: entry.index.size, ms: performance.now() - started });
     return entry;
   };
 
-  const startBuild = (ws: WorkspaceIndexes, workspace: string, scope: string): Promise<ScopeIndex> => {
-    let building = ws.building.get(scope);
+  const startBuild = (ws: WorkspaceIndexes, workspace: string, scope: string, of: MemoryKind): Promise<ScopeIndex> => {
+    const slot = slotOf(scope, of);
+    let building = ws.building.get(slot);
     if (building) return building;
-    building = build(workspace, scope).then(
+    building = build(workspace, scope, of).then(
       (entry) => {
-        ws.building.delete(scope);
-        ws.indexes.set(scope, entry);
+        ws.building.delete(slot);
+        ws.indexes.set(slot, entry);
         evictBeyondBudget(entry);
         return entry;
       },
       (err: unknown) => {
-        ws.building.delete(scope);
+        ws.building.delete(slot);
         throw err;
       },
     );
     // A build nobody waits for any more must not fail the process; one somebody waits for fails their recall.
     building.catch(() => undefined);
-    ws.building.set(scope, building);
+    ws.building.set(slot, building);
     return building;
   };
 
@@ -273,9 +288,9 @@ export function annSearch(storage: DomainStorage, embedder: { id: string; dimens
     let total = all.reduce((n, e) => n + e.index.size, 0);
     for (const entry of all.filter((e) => e !== keep).sort((a, b) => a.usedAt - b.usedAt)) {
       if (total <= maxVectors) break;
-      workspaces.get(entry.workspace)?.indexes.delete(entry.scope);
+      workspaces.get(entry.workspace)?.indexes.delete(slotOf(entry.scope, entry.of));
       total -= entry.index.size;
-      observe({ kind: "evicted", workspace: entry.workspace, scope: entry.scope, size: entry.index.size });
+      observe({ kind: "evicted", workspace: entry.workspace, scope: entry.scope, of: entry.of, size: entry.index.size });
     }
   };
 
@@ -294,7 +309,9 @@ export function annSearch(storage: DomainStorage, embedder: { id: string; dimens
       const found = new Set<number>();
       for (const row of rows) {
         found.add(Number(row.num));
-        const entry = ws.indexes.get(row.scope);
+        // Edited into another scope (or kind): out of the slot it was in, into the one it is in now.
+        forgetEverywhere(ws, Number(row.num));
+        const entry = ws.indexes.get(slotOf(row.scope, row.kind as MemoryKind));
         if (entry) apply(entry, row);
       }
       for (const num of nums) if (!found.has(num)) forgetEverywhere(ws, num);
@@ -306,13 +323,14 @@ export function annSearch(storage: DomainStorage, embedder: { id: string; dimens
         .select(["num", "updated_at"])
         .where("workspace", "=", workspace)
         .where("scope", "=", entry.scope)
+        .where("kind", "=", entry.of)
         .where("updated_at", ">", entry.cursor - lookbackMs)
         .execute();
       const changed = new Map<number, number>();
       for (const r of listed) if (entry.seen.get(Number(r.num)) !== Number(r.updated_at)) changed.set(Number(r.num), Number(r.updated_at));
       if (changed.size === 0) continue;
       const rows = await rowsByNum(workspace, [...changed.keys()]);
-      for (const row of rows) if (row.scope === entry.scope) apply(entry, row);
+      for (const row of rows) if (row.scope === entry.scope && row.kind === entry.of) apply(entry, row);
       const applied = new Set(rows.map((r) => Number(r.num)));
       // Listed without a vector of this embedder (or gone since): not searchable here.
       for (const [num, at] of changed) {
@@ -345,33 +363,38 @@ export function annSearch(storage: DomainStorage, embedder: { id: string; dimens
 
   // ---- searching ------------------------------------------------------------------------------------------------
 
-  type Plan = { scope: string; entry: ScopeIndex } | { scope: string; rows: { label: number; vector: Float32Array }[] } | null;
+  type Target = { scope: string; of: MemoryKind };
+  type Plan = (Target & { entry: ScopeIndex }) | (Target & { rows: { label: number; vector: Float32Array }[] }) | null;
 
-  /** Each scope: its index (built or being built), or its rows when it has few. */
+  /** The kinds a query searches. */
+  const kindsOf = (q: VectorQuery): readonly MemoryKind[] => (q.kinds && q.kinds.length > 0 ? q.kinds : MEMORY_KINDS);
+
+  /** Each slot the query searches: its index (built or being built), or its rows when it has few. */
   const plan = async (ws: WorkspaceIndexes, q: VectorQuery, keep?: Set<number>): Promise<Plan[]> =>
     Promise.all(
-      q.scopes.map(async (scope): Promise<Plan> => {
-        const entry = ws.indexes.get(scope);
-        if (entry) return { scope, entry };
-        let building = ws.building.get(scope);
-        if (!building) {
-          const rows = await scopeRows(q.workspace, scope, threshold + 1);
-          if (rows.length <= threshold) {
-            const wanted = rows.filter(
-              (r) => (!q.kinds || q.kinds.length === 0 || q.kinds.includes(r.kind)) && (!keep || keep.has(Number(r.num))),
-            );
-            return { scope, rows: wanted.map((r) => ({ label: Number(r.num), vector: fromBlob(r.vector) })) };
+      q.scopes.flatMap((scope) =>
+        kindsOf(q).map(async (of): Promise<Plan> => {
+          const slot = slotOf(scope, of);
+          const entry = ws.indexes.get(slot);
+          if (entry) return { scope, of, entry };
+          let building = ws.building.get(slot);
+          if (!building) {
+            const rows = await slotRows(q.workspace, scope, of, threshold + 1);
+            if (rows.length <= threshold) {
+              const wanted = keep ? rows.filter((r) => keep.has(Number(r.num))) : rows;
+              return { scope, of, rows: wanted.map((r) => ({ label: Number(r.num), vector: fromBlob(r.vector) })) };
+            }
+            building = startBuild(ws, q.workspace, scope, of);
           }
-          building = startBuild(ws, q.workspace, scope);
-        }
-        const built = await awaitBuild(building);
-        if (built) return { scope, entry: built };
-        observe({ kind: "searched", workspace: q.workspace, scope, via: "building", size: 0 });
-        return null;
-      }),
+          const built = await awaitBuild(building);
+          if (built) return { scope, of, entry: built };
+          observe({ kind: "searched", workspace: q.workspace, scope, of, via: "building", size: 0 });
+          return null;
+        }),
+      ),
     );
 
-  const searchScopes = async (ws: WorkspaceIndexes, q: VectorQuery, vector: Float32Array, k: number, keep?: Set<number>) => {
+  const searchSlots = async (ws: WorkspaceIndexes, q: VectorQuery, vector: Float32Array, k: number, keep?: Set<number>) => {
     const plans = await plan(ws, q, keep);
     const searched = plans.flatMap((p) => (p !== null && "entry" in p ? [p.entry] : []));
     if (searched.length > 0) await catchUp(ws, q.workspace, searched);
@@ -386,7 +409,7 @@ export function annSearch(storage: DomainStorage, embedder: { id: string; dimens
         hits.push(...exactSearch(vector, p.rows, k));
       }
       const [via, size] = "entry" in p ? (["index", p.entry.index.size] as const) : (["exact", p.rows.length] as const);
-      observe({ kind: "searched", workspace: q.workspace, scope: p.scope, via, size });
+      observe({ kind: "searched", workspace: q.workspace, scope: p.scope, of: p.of, via, size });
     }
     return hits.sort((a, b) => b.score - a.score || a.label - b.label).slice(0, k);
   };
@@ -395,11 +418,16 @@ export function annSearch(storage: DomainStorage, embedder: { id: string; dimens
     async search(q, vector, k) {
       if (q.scopes.length === 0 || k <= 0) return [];
       const ws = stateOf(q.workspace);
-      if (!q.subject) return searchScopes(ws, q, vector, k);
+      if (!q.subject) return searchSlots(ws, q, vector, k);
       // A subject's items are usually few: exactly over them. Many: through the indexes, keeping only theirs.
       const rows = await subjectRows(q, threshold + 1);
       if (rows.length <= threshold) {
-        for (const scope of q.scopes) observe({ kind: "searched", workspace: q.workspace, scope, via: "exact", size: rows.length });
+        for (const scope of q.scopes) {
+          for (const of of kindsOf(q)) {
+            const size = rows.filter((r) => r.scope === scope && r.kind === of).length;
+            observe({ kind: "searched", workspace: q.workspace, scope, of, via: "exact", size });
+          }
+        }
         return exactSearch(
           vector,
           rows.map((r) => ({ label: Number(r.num), vector: fromBlob(r.vector) })),
@@ -412,7 +440,7 @@ export function annSearch(storage: DomainStorage, embedder: { id: string; dimens
         .where("workspace", "=", q.workspace)
         .where("subject", "=", q.subject)
         .execute();
-      return searchScopes(ws, q, vector, k, new Set(members.map((m) => Number(m.num))));
+      return searchSlots(ws, q, vector, k, new Set(members.map((m) => Number(m.num))));
     },
     noteWrite(workspace, num) {
       note(workspace, num);

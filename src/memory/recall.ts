@@ -1,7 +1,7 @@
 /**
  * Recall: full-text search (SQLite FTS5 bm25; PostgreSQL ts_rank_cd) and vector search over the caller's scopes,
- * fused by reciprocal rank. Full text filters by workspace, scope, subject and kind inside the query; the vector path
- * (ann.ts) by workspace, scope and subject. Every hit's row is then checked again — scope, subject, kind,
+ * fused by reciprocal rank. Full text filters by workspace, scope, subject and kind inside the query; so does the
+ * vector path (ann.ts: an index per scope and kind). Every hit's row is then checked again — scope, subject, kind,
  * classification, tags, expiry — so nothing outside what the caller may read is ever returned.
  */
 import { sql } from "kysely";
@@ -34,7 +34,7 @@ export interface RecallOptions extends AnnOptions {
 
 /** Candidates each path contributes to fusion. */
 const PER_PATH = 50;
-/** Vector candidates asked for: more than fused, as kind, classification, tags and expiry are checked on the rows. */
+/** Vector candidates asked for: more than fused, as classification, tags and expiry are checked on the rows. */
 const VECTOR_CANDIDATES = 2 * PER_PATH;
 
 export function sqlRecaller(storage: DomainStorage, embedder: Embedder, options: RecallOptions = {}): Recaller {
@@ -89,7 +89,7 @@ export function sqlRecaller(storage: DomainStorage, embedder: Embedder, options:
       ]);
       const nums = [...new Set([...fts, ...vector])];
       if (nums.length === 0) return [];
-      // The rows, checked again: the vector path knows neither kind nor classification, tags nor expiry.
+      // The rows, checked again: the vector path knows neither classification, tags nor expiry.
       const now = q.now ?? Date.now();
       const allowed = new Set<string>(atMost(q.maxClassification));
       const scopes = new Set(q.scopes);

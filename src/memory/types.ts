@@ -15,7 +15,8 @@ export interface MemoryScope {
 }
 
 /** A remembered fact, or a chunk of a knowledge document. */
-export type MemoryKind = "fact" | "knowledge";
+export const MEMORY_KINDS = ["fact", "knowledge"] as const;
+export type MemoryKind = (typeof MEMORY_KINDS)[number];
 
 /** Where an item came from: the provenance every item carries (the API's view is the same shape). */
 export type MemorySource = MemorySourceView;

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AnnEvent } from "../../src/memory/ann.js";
-import { hashedEmbedder, MemoryStore, type RecallQuery, type RememberInput } from "../../src/memory/index.js";
+import { hashedEmbedder, type MemoryKind, MemoryStore, type RecallQuery, type RememberInput } from "../../src/memory/index.js";
 import type { RecallOptions } from "../../src/memory/recall.js";
 import { openStore, type Store } from "../../src/store/index.js";
 import { plantedCorpus } from "../fixtures/memory/planted-facts.js";
@@ -41,8 +41,8 @@ function memoryStore(options: RecallOptions = {}) {
   return {
     memory,
     events,
-    /** The way the last search of the scope went, and how many vectors it searched. */
-    last: (scope = SCOPE) => searched().findLast((e) => e.scope === scope),
+    /** The way the last search of the scope's items of a kind went, and how many vectors it searched. */
+    last: (scope = SCOPE, of: MemoryKind = "fact") => searched().findLast((e) => e.scope === scope && e.of === of),
     advance: (ms: number) => {
       now += ms;
     },
@@ -221,17 +221,29 @@ describe("vector recall through the HNSW index", () => {
     expect(hits.every((h) => h.item.subject === "customer:big")).toBe(true);
   });
 
-  it("filters kind and classification on the rows, after the index", async () => {
+  it("keeps facts and knowledge apart: asking for facts searches the facts, however many paragraphs are near", async () => {
     const a = memoryStore();
     const w = "filters";
-    for (let i = 0; i < THRESHOLD + 5; i++) await remember(a.memory, w, `Refund policy paragraph ${i}.`, { kind: "knowledge" });
+    // Far more paragraphs than the vector path's candidates, each closer to the query than anything but the facts.
+    const paragraphs = 3 * THRESHOLD;
+    for (let i = 0; i < paragraphs; i++) await remember(a.memory, w, `Refund for order policy paragraph ${i}.`, { kind: "knowledge" });
     await remember(a.memory, w, "Refund for order 12 was approved.", { classification: "restricted" });
     await remember(a.memory, w, "Refund for order 13 was declined.");
     const facts = await vector(a.memory, w, "refund for order", { kinds: ["fact"] });
-    expect(a.last()).toMatchObject({ via: "index" });
+    expect(a.last(SCOPE, "fact")).toMatchObject({ via: "exact", size: 2 });
+    expect(a.events.filter((e) => e.kind === "searched" && e.of === "knowledge")).toEqual([]);
     expect(facts.map((h) => h.item.text).sort()).toEqual(["Refund for order 12 was approved.", "Refund for order 13 was declined."]);
+    // Classification is checked on the rows.
     const cleared = await vector(a.memory, w, "refund for order", { kinds: ["fact"], maxClassification: "confidential" });
     expect(cleared.map((h) => h.item.text)).toEqual(["Refund for order 13 was declined."]);
+    // Both kinds: the paragraphs through their index, the facts exactly, merged by similarity.
+    const all = await vector(a.memory, w, "refund for order", { limit: 200 });
+    expect(a.last(SCOPE, "knowledge")).toMatchObject({ via: "index", size: paragraphs });
+    expect(all.filter((h) => h.item.kind === "fact")).toHaveLength(2);
+    expect(all.filter((h) => h.item.kind === "knowledge").length).toBeGreaterThan(40);
+    // Knowledge alone: through its index, the nearest paragraph first.
+    const knowledge = await vector(a.memory, w, "refund for order policy paragraph 7", { kinds: ["knowledge"] });
+    expect(knowledge[0]?.item.text).toBe("Refund for order policy paragraph 7.");
   });
 
   it("goes on without a scope's vectors while its index is built, and uses it once ready", async () => {

@@ -134,6 +134,20 @@ describe("HNSW index updates", () => {
     expect(labels(index.search(axis(1), 2)).sort()).toEqual([2, 9]);
   });
 
+  it("loses no vector when a small index of near-duplicates is built on every core", () => {
+    // Parallel inserts into an empty graph once left one build in twenty without a path to some vectors.
+    const random = prng(7);
+    const centre = unit(Float32Array.from({ length: DIMS }, () => random() - 0.5));
+    const near = (spread: number) => unit(centre.map((x) => x + spread * (random() - 0.5)));
+    const vectors = [...Array.from({ length: 55 }, () => near(0.05)), near(0.01), near(0.01)];
+    for (let build = 0; build < 100; build++) {
+      const index = createHnswIndex(DIMS, { threads: 0 });
+      index.upsertMany(vectors.map((vector, label) => ({ label, vector })));
+      const found = new Set(labels(index.search(centre, 5)));
+      expect([found.has(55), found.has(56)]).toEqual([true, true]);
+    }
+  });
+
   it("answers nothing for an empty index, k of 0 or a zero query", () => {
     expect(createHnswIndex(4).search(axis(0), 5)).toEqual([]);
     expect(fresh().search(axis(0), 0)).toEqual([]);
