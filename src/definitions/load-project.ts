@@ -11,6 +11,7 @@ import { toConnections } from "./connections.js";
 import { byLocation, type Issue, ProjectError } from "./errors.js";
 import { readYamlFolder } from "./files.js";
 import { toKnowledge } from "./knowledge.js";
+import { loadContext } from "./load-context.js";
 import { checkCollaboration, loadTeams } from "./load-teams.js";
 import { loadTools } from "./load-tools.js";
 import { expandEnv, toCandidate } from "./models.js";
@@ -163,6 +164,21 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     settings.file?.knowledge && settings.source ? toKnowledge(settings.file.knowledge, settings.source, root, agents, teams, issues) : [];
   const auth = settings.file && settings.source ? toAuth(settings.file.auth, settings.source, root, issues) : undefined;
 
+  // context/*.yaml
+  const context = await loadContext(root, tools, connections, issues);
+  if (context.size === 0) {
+    for (const agent of agents.values()) {
+      const i = agent.tools.findIndex((t) => t.name === "context.lookup");
+      if (i < 0) continue;
+      issues.push({
+        file: agent.file,
+        line: agentSources.get(agent.name)?.lineOf(["tools", i]),
+        path: `tools[${i}]`,
+        message: "context.lookup looks up the entity types of context/*.yaml, and there are none — add e.g. context/customer.yaml",
+      });
+    }
+  }
+
   // policies/*.cedar (syntax here; the schema check is security/policy's, run by `outpost validate`)
   const policies = await readPolicyFiles(root, issues);
 
@@ -181,6 +197,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     policyOptions: { baseline: settings.file.policies?.baseline ?? true },
     budgets,
     ...(knowledge.length > 0 ? { knowledge } : {}),
+    ...(context.size > 0 ? { context } : {}),
     ...(settings.file.approvals ? { approvalTtlMs: settings.file.approvals.expire_after } : {}),
     ...(auth ? { auth } : {}),
     ...(settings.file.egress ? { egress: { allow: settings.file.egress.allow } } : {}),

@@ -316,4 +316,25 @@ export const teamFileSchema = z.strictObject({
 export type AgentFile = z.output<typeof agentFileSchema>;
 
 /** Tools Outpost provides to every agent that lists them (src/tools/builtin.ts, src/memory/tools.ts). */
-export const BUILTIN_TOOL_NAMES: readonly string[] = ["wait.until", "wait.for_event", "memory.remember", "memory.recall", "memory.forget"];
+export const BUILTIN_TOOL_NAMES: readonly string[] = [
+  "wait.until",
+  "wait.for_event",
+  "memory.remember",
+  "memory.recall",
+  "memory.forget",
+  "context.lookup",
+];
+
+/** context/<type>.yaml: one kind of business entity and the tool that resolves one. */
+export const contextFileSchema = z.strictObject({
+  /** Default: the file's name. */
+  type: name("entity types", "customer").optional(),
+  description: z.string().min(1),
+  /** The tool that resolves one entity by its id, e.g. `helpdesk.get_customer`. */
+  tool: toolName,
+  /** That tool's argument for the id, e.g. `customer_id`. */
+  key: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "key is the name of the tool's argument that takes the id (e.g. customer_id)"),
+  /** How long a looked-up entity is shared before it is fetched again (default 5m; 0 to fetch every time). */
+  ttl: duration.optional(),
+  classification: classification.optional(),
+});

@@ -160,6 +160,9 @@ export interface ToolDefinition<I = any, O = unknown> {
   /** A memory tool: policy decides memory.read / memory.write on the scopes it names (not tool.call), and the run
    * loop passes the allowed scopes in its arguments. */
   memory?: { access: "read" | "write" };
+  /** `context.lookup`: the tool call an entity lookup stands for, which policy decides (connector.use, tool.call on
+   * the resolving tool with its arguments), or why there is none (an unknown type). */
+  context?: { resolve(args: unknown): { tool: ToolDefinition; args: Record<string, unknown> } | { error: string } };
   /** Tools that are not called but resolved by the run loop: delegation to, or handoff to, another agent. */
   collaboration?: { kind: "delegate" | "handoff"; agent: string };
   /** Where it was defined, relative to the project root (set by the loader). */
@@ -246,6 +249,26 @@ export interface KnowledgeFile {
   classification?: Classification;
 }
 
+/**
+ * A kind of business entity from context/*.yaml (customer, order, invoice…): the connector tool that resolves one by
+ * its id, and how long a resolved one is shared before it is fetched again (src/context: `context.lookup`).
+ */
+export interface ContextEntityType {
+  /** `customer`: also the subject's prefix (`customer:C-1042`), which erasure finds. */
+  type: string;
+  description: string;
+  /** The tool that resolves one: `helpdesk.get_customer`. */
+  tool: string;
+  /** The tool's argument that takes the id: `customer_id`. */
+  key: string;
+  /** How long a resolved entity is served from the cache, in ms (0: always fetched). */
+  ttlMs: number;
+  /** The data class of an entity when above its tool's (or its connection's): it raises it, never lowers it. */
+  classification?: Classification;
+  /** Source file relative to the project root. */
+  file: string;
+}
+
 /** A spend cap from outpost.yaml `budgets:` (security/budgets enforces it). Days and months are UTC. */
 export interface BudgetCap {
   /** `workspace`, `team:<name>` or `agent:<name>`. */
@@ -292,6 +315,8 @@ export interface Project {
   policyOptions?: { baseline: boolean };
   /** outpost.yaml `knowledge:`, folders expanded to their files (none when absent). */
   knowledge?: KnowledgeFile[];
+  /** context/*.yaml: the business entities agents look up (`context.lookup`), by type (none when absent). */
+  context?: Map<string, ContextEntityType>;
   /** Spend caps per workspace, team and agent (outpost.yaml `budgets:`; none when absent). */
   budgets?: BudgetCap[];
   /** How long an approval request stays open, in ms (outpost.yaml `approvals.expire_after`; default 24 h). */

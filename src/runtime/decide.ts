@@ -285,6 +285,10 @@ function decideCall(ctx: DecideContext, s: RunState, call: ToolCallState): Actio
       }
     }
   }
+  if (tool.context && !call.intentCommitted) {
+    const resolved = tool.context.resolve(args);
+    if ("error" in resolved) return refuse(call, resolved.error);
+  }
   if (g && !call.intentCommitted) {
     if (call.decisions.length === 0) {
       const requests = g.requestsFor(ctx.agent, s, call, tool, args);

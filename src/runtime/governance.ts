@@ -47,6 +47,13 @@ export function runGovernance(o: RunGovernanceOptions): Governance {
         const target = tool.collaboration.agent;
         return [tool.collaboration.kind === "delegate" ? delegateRequest({ ...facts, target }) : handoffRequest({ ...facts, target })];
       }
+      if (tool.context) {
+        // A lookup is decided as the call of the tool that resolves the entity (decide refuses one that names none).
+        const resolved = tool.context.resolve(args);
+        if ("error" in resolved) return [];
+        tool = resolved.tool;
+        args = resolved.args;
+      }
       const connection = connectionOf(o.project, tool.name);
       const own = agent.tools.find((t) => t.name === call.name)?.approval;
       const requests: PolicyRequest[] = [];

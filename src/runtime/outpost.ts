@@ -6,6 +6,7 @@ import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, join, resolve } from "node:path";
 import pino from "pino";
+import { ContextCache, contextLookupTool } from "../context/index.js";
 import type {
   AgentView,
   ApprovalStatus,
@@ -54,7 +55,7 @@ import {
 } from "../tools/index.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 import { type Collaboration, callKeyOf, executeRun, type ModelRoute, type OutcomeRetry, RunControl } from "./executor.js";
-import { approvalRehash, runGovernance } from "./governance.js";
+import { approvalRehash, connectionOf, runGovernance } from "./governance.js";
 import { recallForStep } from "./recall-step.js";
 import { Scheduler } from "./scheduler.js";
 import { ScopedOutpost, type WorkspaceRuntime } from "./scoped-api.js";
@@ -203,6 +204,16 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       ...builtinTools,
       artifactsTool(store),
       ...memoryTools(this.memory),
+      ...(options.project.context
+        ? [
+            contextLookupTool({
+              types: options.project.context,
+              tool: (name) => this.tools.get(name),
+              connectionClassification: (name) => connectionOf(options.project, name)?.classification,
+              cache: new ContextCache(store.domain),
+            }),
+          ]
+        : []),
       ...collaborationTools(options.project),
       ...options.project.tools.values(),
     ]) {

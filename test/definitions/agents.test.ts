@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { CONTEXT_LOOKUP } from "../../src/context/index.js";
 import { formatIssue, loadProject } from "../../src/definitions/index.js";
 import { BUILTIN_TOOL_NAMES } from "../../src/definitions/schemas.js";
 import { MEMORY_TOOL_NAMES } from "../../src/memory/index.js";
@@ -118,7 +119,7 @@ tools:
     expect(issues).toHaveLength(1);
     expect(issues[0]).toMatchObject({ file: "agents/a.yaml", line: 3, path: "tools[0]" });
     expect(issues[0].message).toBe(
-      'unknown tool "weather.forecast" — define it in tools/*.ts with defineTool({ name: "weather.forecast", ... }) (known: memory.forget, memory.recall, memory.remember, orders.lookup, orders.refund, text.echo, wait.for_event, wait.until)',
+      'unknown tool "weather.forecast" — define it in tools/*.ts with defineTool({ name: "weather.forecast", ... }) (known: context.lookup, memory.forget, memory.recall, memory.remember, orders.lookup, orders.refund, text.echo, wait.for_event, wait.until)',
     );
   });
 
@@ -128,8 +129,8 @@ tools:
     });
     const project = await loadProject(root);
     expect(project.agents.get("a")?.tools.map((t) => t.name)).toEqual(["wait.until", "wait.for_event"]);
-    // The validator and the runtime agree on the list: the waiting tools and memory's.
-    const names = [...builtinTools.map((t) => t.name), ...MEMORY_TOOL_NAMES];
+    // The validator and the runtime agree on the list: the waiting tools, memory's and business context's.
+    const names = [...builtinTools.map((t) => t.name), ...MEMORY_TOOL_NAMES, CONTEXT_LOOKUP];
     expect([...BUILTIN_TOOL_NAMES]).toEqual(names);
 
     const issues = await issuesOf({
