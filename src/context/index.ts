@@ -11,6 +11,7 @@
 import { z } from "zod";
 import type { Classification, ContextEntityType, ToolDefinition, ToolHandlerArgs } from "../definitions/types.js";
 import { classificationLevel } from "../security/types.js";
+import type { ContextEntitiesTable } from "../store/schema.js";
 import type { DomainStorage } from "../store/types.js";
 
 export const CONTEXT_LOOKUP = "context.lookup";
@@ -74,15 +75,7 @@ export class ContextCache {
   }
 }
 
-function toEntity(r: {
-  type: string;
-  entity_id: string;
-  subject: string;
-  data: string;
-  classification: string;
-  source: string;
-  fetched_at: number | string;
-}): ContextEntity {
+function toEntity(r: ContextEntitiesTable): ContextEntity {
   return {
     type: r.type,
     id: r.entity_id,
