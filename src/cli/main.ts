@@ -8,6 +8,7 @@ import { registerApprovals } from "./commands/approvals.js";
 import { registerAudit } from "./commands/audit.js";
 import { registerBudgets } from "./commands/budgets.js";
 import { registerChat } from "./commands/chat.js";
+import { registerContext } from "./commands/context.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerInit } from "./commands/init.js";
 import { registerKeys } from "./commands/keys.js";
@@ -54,6 +55,7 @@ Get started:
   registerSecrets(program);
   registerMemory(program);
   registerKnowledge(program);
+  registerContext(program);
   registerBudgets(program);
   registerAudit(program);
   registerDemo(program);

@@ -20,6 +20,7 @@ import type {
 } from "../core/api.js";
 import { type ErrorCode, OutpostError } from "../core/errors.js";
 import type {
+  ContextEntityView,
   ErasureView,
   IngestView,
   KnowledgeDocumentView,
@@ -346,6 +347,9 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
       },
     removeKnowledge: async (scope, name) =>
       (await send("DELETE", "/v1/knowledge", { query: { scope, name } })) as { name: string; scope: string; chunks: number },
+    listContext: async (request = {}) =>
+      (await send("GET", "/v1/context", { query: { type: request.type, limit: request.limit } })) as { entities: ContextEntityView[] },
+    getContext: async (type, id) => (await send("GET", `/v1/context/${seg(type)}/${seg(id)}`)) as ContextEntityView,
   };
 }
 

@@ -33,6 +33,12 @@ export interface ContextEntity {
   fetchedAt: number;
 }
 
+/** What a person's view of business context needs: the shared cache and the types the project declares. */
+export interface BusinessContext {
+  cache: ContextCache;
+  types: ReadonlyMap<string, ContextEntityType>;
+}
+
 /** The context_entities table of one store: one row per (workspace, type, id), replaced on every fetch. */
 export class ContextCache {
   constructor(private readonly storage: DomainStorage) {}

@@ -170,6 +170,35 @@ export interface KnowledgeDocumentView {
   updated_at: string;
 }
 
+/** A business entity as agents last fetched it (context.lookup), from the workspace's shared cache. */
+export interface ContextEntityView {
+  type: string;
+  id: string;
+  /** `<type>:<id>`, what erasure finds. */
+  subject: string;
+  /** What the resolving tool answered. */
+  data: unknown;
+  classification: MemoryClassification;
+  source: {
+    tool: string;
+    fetched_at: string;
+    age_seconds: number;
+    /** `agent:<name> (run <id>)`. */
+    fetched_by: string;
+    run_id: string;
+  };
+  /** Until when agents are served this copy without a new fetch (fetched_at + the type's ttl); null when the
+   * project no longer declares the type. */
+  fresh_until: string | null;
+  /** Past fresh_until: the next lookup fetches it again. */
+  expired: boolean;
+}
+
+export interface ListContextRequest {
+  type?: string;
+  limit?: number;
+}
+
 export interface MemoryApi {
   listMemory(request?: ListMemoryRequest): Promise<Page<MemoryItemView>>;
   searchMemory(request: SearchMemoryRequest): Promise<MemorySearchView>;
@@ -182,4 +211,8 @@ export interface MemoryApi {
   listKnowledge(request?: { scope?: string }): Promise<{ documents: KnowledgeDocumentView[] }>;
   /** Removes a document's chunks from a scope; not_found when it has none there. */
   removeKnowledge(scope: string, name: string): Promise<{ name: string; scope: string; chunks: number }>;
+  /** The business entities agents looked up, most recently fetched first. */
+  listContext(request?: ListContextRequest): Promise<{ entities: ContextEntityView[] }>;
+  /** One cached entity; not_found when no agent fetched it (or it was erased). */
+  getContext(type: string, id: string): Promise<ContextEntityView>;
 }

@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, join, resolve } from "node:path";
 import pino from "pino";
-import { ContextCache, contextLookupTool } from "../context/index.js";
+import { type BusinessContext, ContextCache, contextLookupTool } from "../context/index.js";
 import type {
   AgentView,
   ApprovalStatus,
@@ -105,6 +105,8 @@ export interface Outpost extends OutpostApi {
   readonly policy: ProjectPolicyEngine;
   /** Scoped memory and knowledge (memory/): what agents remember, searchable, editable, erasable. */
   readonly memory: MemoryStore;
+  /** Business context (context/): the entities agents looked up, shared, and the types the project declares. */
+  readonly context: BusinessContext;
   describeModels(): { agent: string; model: string }[];
   /** The state of each connection (MCP server, OpenAPI document). */
   connections(): ({ name: string; kind: "mcp" | "openapi" } & ToolSourceStatus)[];
@@ -161,6 +163,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
   private readonly budgets: Budgets | null;
   readonly audit: AuditLog;
   readonly memory: MemoryStore;
+  readonly context: BusinessContext;
   private readonly vault: Vault;
   private readonly redactor: Redactor;
   private scheduler: Scheduler | null = null;
@@ -199,6 +202,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     this.security.audit = this.audit;
     if (this.budgets) this.security.budgets = this.budgets;
     this.memory = new MemoryStore(store.domain, { embedder: createEmbedder(undefined, env) });
+    this.context = { cache: new ContextCache(store.domain), types: options.project.context ?? new Map() };
     const fixed = new Map<string, ToolDefinition>();
     for (const t of [
       ...builtinTools,
@@ -210,7 +214,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
               types: options.project.context,
               tool: (name) => this.tools.get(name),
               connectionClassification: (name) => connectionOf(options.project, name)?.classification,
-              cache: new ContextCache(store.domain),
+              cache: this.context.cache,
             }),
           ]
         : []),

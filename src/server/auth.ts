@@ -55,6 +55,8 @@ export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | "public">> =
   "GET /v1/memory": MEMORY_READ,
   "GET /v1/memory/search": MEMORY_READ,
   "GET /v1/memory/:id": MEMORY_READ,
+  "GET /v1/context": MEMORY_READ,
+  "GET /v1/context/:type/:id": MEMORY_READ,
   "POST /v1/memory": MEMORY_WRITE,
   "PATCH /v1/memory/:id": MEMORY_WRITE,
   "DELETE /v1/memory/:id": MEMORY_WRITE,

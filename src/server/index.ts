@@ -21,6 +21,7 @@ import Fastify, {
   type FastifyServerOptions,
 } from "fastify";
 import type pino from "pino";
+import type { BusinessContext } from "../context/index.js";
 import type { ApprovalStatus, ListRunsRequest, OutpostApi, RunStatus, StartRunRequest } from "../core/api.js";
 import type { MemoryStore } from "../memory/index.js";
 import type { AuditLog } from "../security/audit/index.js";
@@ -70,6 +71,8 @@ export type ServableApi = OutpostApi & {
   security?: SecurityServices;
   /** Scoped memory: when present, the /v1/memory routes. */
   memory?: MemoryStore;
+  /** Business context agents looked up: with memory, the /v1/context routes. */
+  context?: BusinessContext;
 };
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -281,7 +284,7 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   if (api.security?.vault) await registerSecretRoutes(server, api.security.vault);
   if (api.security?.budgets) await registerBudgetRoutes(server, api.security.budgets);
   if (api.security?.audit) await registerAuditRoutes(server, api.security.audit);
-  if (api.memory) await registerMemoryRoutes(server, api.memory);
+  if (api.memory) await registerMemoryRoutes(server, api.memory, api.context);
 
   await registerOpenAiRoutes(server, apiOf, { heartbeatMs });
   await registerMcpRoutes(server, apiOf, { version: options.version });

@@ -15,6 +15,8 @@ import { loadProject } from "../../src/definitions/index.js";
 import { createScriptedClient, type ModelRequest } from "../../src/models/index.js";
 import { readsData } from "../../src/models/scripted/client.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
+import { localCaller } from "../../src/security/identity/index.js";
+import { memoryApi } from "../../src/server/routes/memory.js";
 import { until } from "../helpers/until.js";
 import { finish } from "../runtime/fixtures.js";
 
@@ -78,6 +80,12 @@ describe("Acme's business context", () => {
     const shared = JSON.parse(second.output);
     expect(shared.source).toMatchObject({ cached: true, fetched_by: `agent:support (run ${first.run.id})` });
     expect(shared.data).toEqual(seen.data);
+
+    // A person sees what both were served: the same copy, from the first run, fresh for the order type's 2 minutes.
+    const view = await memoryApi(outpost.memory, localCaller("acme"), outpost.context).getContext("order", DAMAGED_ORDER.orderId);
+    expect(view).toMatchObject({ subject: `order:${DAMAGED_ORDER.orderId}`, data: seen.data, expired: false });
+    expect(view.source).toMatchObject({ tool: "warehouse.get_order", run_id: first.run.id, fetched_at: seen.source.fetched_at });
+    expect(Date.parse(view.fresh_until as string) - Date.parse(view.source.fetched_at)).toBe(120_000);
   });
 
   it("decides a lookup as the call of its tool: support may not look up an invoice, refunds may not look up a customer", async () => {

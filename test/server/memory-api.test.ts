@@ -443,6 +443,61 @@ describe("memory over HTTP", () => {
     expect((await call("GET", "/v1/knowledge?scope=workspace")).body.documents).toEqual([]);
   });
 
+  it("shows people the business entities agents looked up: newest first, one by type and id, readers only, this workspace only", async () => {
+    const fetchedAt = Date.now() - 90_000;
+    for (const [id, at] of [
+      ["C-7", fetchedAt],
+      ["C-8", fetchedAt + 1_000],
+    ] as const) {
+      await stack.outpost.context.cache.put("acme", {
+        type: "customer",
+        id,
+        subject: `customer:${id}`,
+        data: { name: `Customer ${id}`, tier: "gold" },
+        classification: "restricted",
+        source: { tool: "helpdesk.get_customer", run_id: "run_ctx1", agent: "support" },
+        fetchedAt: at,
+      });
+    }
+    const list = await call("GET", "/v1/context?type=customer", { headers: as.auditor });
+    expect(list.status, list.text).toBe(200);
+    expect(list.body.entities.map((e: { id: string }) => e.id)).toEqual(["C-8", "C-7"]);
+    const one = await call("GET", "/v1/context/customer/C-7", { headers: as.operator });
+    expect(one.status, one.text).toBe(200);
+    expect(one.body).toEqual({
+      type: "customer",
+      id: "C-7",
+      subject: "customer:C-7",
+      data: { name: "Customer C-7", tier: "gold" },
+      classification: "restricted",
+      source: {
+        tool: "helpdesk.get_customer",
+        fetched_at: new Date(fetchedAt).toISOString(),
+        age_seconds: expect.any(Number),
+        fetched_by: "agent:support (run run_ctx1)",
+        run_id: "run_ctx1",
+      },
+      // The shop project declares no entity types: nothing says how long this copy is served.
+      fresh_until: null,
+      expired: true,
+    });
+    expect(one.body.source.age_seconds).toBeGreaterThanOrEqual(90);
+
+    const missing = await call("GET", "/v1/context/customer/C-9");
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.message).toBe("no agent of workspace acme has looked up customer C-9 (or it was erased)");
+    expect(missing.body.error.hint).toMatch(/outpost context ls/);
+    expect((await call("GET", "/v1/context?limit=0")).status).toBe(400);
+    // Cached entities hold customers' data: viewers see none, nor does another workspace.
+    expect((await call("GET", "/v1/context", { headers: as.viewer })).status).toBe(403);
+    expect((await call("GET", "/v1/context/customer/C-7", { headers: as.viewer })).status).toBe(403);
+    expect((await call("GET", "/v1/context", { headers: globex })).body).toEqual({ entities: [] });
+    expect((await call("GET", "/v1/context/customer/C-7", { headers: globex })).status).toBe(404);
+    // Erasing the subject removes what agents were served.
+    expect((await call("POST", "/v1/memory/erase", { body: { subject: "customer:C-7" } })).body.context_entities).toBe(1);
+    expect((await call("GET", "/v1/context")).body.entities.map((e: { id: string }) => e.id)).not.toContain("C-7");
+  });
+
   it("documents every memory route in the OpenAPI document", async () => {
     const doc = (await call("GET", "/openapi.json")).body;
     expect(Object.keys(doc.paths["/v1/memory"]).sort()).toEqual(["get", "post"]);
@@ -450,5 +505,7 @@ describe("memory over HTTP", () => {
     expect(doc.paths["/v1/memory/search"].get.tags).toEqual(["memory"]);
     expect(doc.paths["/v1/memory/erase"].post.tags).toEqual(["memory"]);
     expect(Object.keys(doc.paths["/v1/knowledge"]).sort()).toEqual(["delete", "get", "post"]);
+    expect(doc.paths["/v1/context"].get.tags).toEqual(["memory"]);
+    expect(doc.paths["/v1/context/{type}/{id}"].get.responses["200"].content["application/json"].schema.required).toContain("fresh_until");
   });
 });

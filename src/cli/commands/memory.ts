@@ -318,7 +318,7 @@ export async function withMemory(opts: ConnectionOptions, fn: (access: MemoryAcc
     concurrency: 0,
   });
   try {
-    await fn({ api: memoryApi(outpost.memory, localCaller(project.workspace)), kind: "local", flags: localFlags(opts) });
+    await fn({ api: memoryApi(outpost.memory, localCaller(project.workspace), outpost.context), kind: "local", flags: localFlags(opts) });
   } finally {
     await outpost.close();
   }

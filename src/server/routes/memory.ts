@@ -8,11 +8,14 @@
  * `memoryApi` is the same thing in-process: the routes use it, and so does the CLI on a local store.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { BusinessContext, ContextEntity } from "../../context/index.js";
 import { OutpostError } from "../../core/errors.js";
 import type {
+  ContextEntityView,
   ErasureView,
   IngestKnowledgeRequest,
   KnowledgeDocumentView,
+  ListContextRequest,
   ListMemoryRequest,
   MemoryApi,
   MemoryItemView,
@@ -84,8 +87,29 @@ export const erasureView = (r: ErasureReport): ErasureView => ({
   ids: r.ids,
 });
 
+/** A cached entity as a person sees it: what agents are served, from where, how old, and until when. */
+export const contextEntityView = (e: ContextEntity, ttlMs: number | undefined, now = Date.now()): ContextEntityView => {
+  const freshUntil = ttlMs === undefined ? null : e.fetchedAt + ttlMs;
+  return {
+    type: e.type,
+    id: e.id,
+    subject: e.subject,
+    data: e.data,
+    classification: e.classification,
+    source: {
+      tool: e.source.tool,
+      fetched_at: iso(e.fetchedAt),
+      age_seconds: Math.max(0, Math.round((now - e.fetchedAt) / 1000)),
+      fetched_by: `agent:${e.source.agent} (run ${e.source.run_id})`,
+      run_id: e.source.run_id,
+    },
+    fresh_until: freshUntil === null ? null : iso(freshUntil),
+    expired: freshUntil === null || freshUntil <= now,
+  };
+};
+
 /** Memory as `caller` may use it: confined to its workspace, written as it (source `person`). */
-export function memoryApi(memory: MemoryStore, caller: Caller): MemoryApi {
+export function memoryApi(memory: MemoryStore, caller: Caller, context?: BusinessContext): MemoryApi {
   const workspace = caller.workspace;
   const notFound = (id: string) =>
     new OutpostError(
@@ -233,6 +257,27 @@ export function memoryApi(memory: MemoryStore, caller: Caller): MemoryApi {
       }
       return { name, scope: normalizeScope(scope), chunks };
     },
+
+    async listContext(request: ListContextRequest = {}) {
+      if (!context) return { entities: [] };
+      const limit = limitOf(request.limit, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
+      const entities = await context.cache.list(workspace, { ...(request.type ? { type: request.type } : {}), limit });
+      const now = Date.now();
+      return { entities: entities.map((e) => contextEntityView(e, context.types.get(e.type)?.ttlMs, now)) };
+    },
+
+    async getContext(type: string, id: string) {
+      const entity = await context?.cache.get(workspace, type, id);
+      if (!context || !entity) {
+        const known = context ? [...context.types.keys()].join(", ") || "none" : "none";
+        throw new OutpostError(
+          "not_found",
+          `no agent of workspace ${workspace} has looked up ${type} ${id} (or it was erased)`,
+          `entity types of this project: ${known}; list what agents fetched with outpost context ls (GET /v1/context)`,
+        );
+      }
+      return contextEntityView(entity, context.types.get(type)?.ttlMs);
+    },
   };
 }
 
@@ -343,7 +388,8 @@ const writable = {
   expires_at: { ...dateTime, description: "forgotten after this time" },
 } as const;
 
-export async function registerMemoryRoutes(server: FastifyInstance, memory: MemoryStore): Promise<void> {
+export async function registerMemoryRoutes(server: FastifyInstance, memory: MemoryStore, context?: BusinessContext): Promise<void> {
+  const api = (caller: Caller) => memoryApi(memory, caller, context);
   // Memory can hold customers' data: readers are those who work with it or check it, not viewers.
   const reader = (request: FastifyRequest) => requireRole(request, "builder", "operator", "auditor");
   const writer = (request: FastifyRequest) => requireRole(request, "builder", "operator");
@@ -376,7 +422,7 @@ export async function registerMemoryRoutes(server: FastifyInstance, memory: Memo
         },
       },
     },
-    async (request) => memoryApi(memory, reader(request)).listMemory(request.query),
+    async (request) => api(reader(request)).listMemory(request.query),
   );
 
   server.get<{
@@ -437,7 +483,7 @@ export async function registerMemoryRoutes(server: FastifyInstance, memory: Memo
       const many = (v: string | string[] | undefined) => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
       const scopes = many(q.scope);
       const tags = many(q.tag);
-      return memoryApi(memory, reader(request)).searchMemory({
+      return api(reader(request)).searchMemory({
         q: q.q,
         ...(scopes ? { scopes } : {}),
         ...(tags ? { tags } : {}),
@@ -466,7 +512,7 @@ export async function registerMemoryRoutes(server: FastifyInstance, memory: Memo
         },
       },
     },
-    async (request) => memoryApi(memory, reader(request)).getMemory(request.params.id),
+    async (request) => api(reader(request)).getMemory(request.params.id),
   );
 
   server.post<{ Body: RememberRequest }>(
@@ -502,7 +548,7 @@ export async function registerMemoryRoutes(server: FastifyInstance, memory: Memo
         },
       },
     },
-    async (request, reply) => reply.code(201).send(await memoryApi(memory, writer(request)).remember(request.body)),
+    async (request, reply) => reply.code(201).send(await api(writer(request)).remember(request.body)),
   );
 
   server.patch<{ Params: { id: string }; Body: MemoryPatchRequest }>(
@@ -520,7 +566,7 @@ export async function registerMemoryRoutes(server: FastifyInstance, memory: Memo
         response: { 200: item, "4xx": errorResponse },
       },
     },
-    async (request) => memoryApi(memory, writer(request)).updateMemory(request.params.id, request.body),
+    async (request) => api(writer(request)).updateMemory(request.params.id, request.body),
   );
 
   server.delete<{ Params: { id: string } }>(
@@ -534,7 +580,7 @@ export async function registerMemoryRoutes(server: FastifyInstance, memory: Memo
       },
     },
     async (request, reply) => {
-      await memoryApi(memory, writer(request)).forgetMemory(request.params.id);
+      await api(writer(request)).forgetMemory(request.params.id);
       return reply.code(204).send();
     },
   );
@@ -596,7 +642,7 @@ export async function registerMemoryRoutes(server: FastifyInstance, memory: Memo
         },
       },
     },
-    async (request, reply) => reply.code(201).send(await memoryApi(memory, writer(request)).ingestKnowledge(request.body)),
+    async (request, reply) => reply.code(201).send(await api(writer(request)).ingestKnowledge(request.body)),
   );
 
   server.get<{ Querystring: { scope?: string } }>(
@@ -612,7 +658,7 @@ export async function registerMemoryRoutes(server: FastifyInstance, memory: Memo
         },
       },
     },
-    async (request) => memoryApi(memory, reader(request)).listKnowledge(request.query),
+    async (request) => api(reader(request)).listKnowledge(request.query),
   );
 
   server.delete<{ Querystring: { scope: string; name: string } }>(
@@ -637,7 +683,63 @@ export async function registerMemoryRoutes(server: FastifyInstance, memory: Memo
         },
       },
     },
-    async (request) => memoryApi(memory, writer(request)).removeKnowledge(request.query.scope, request.query.name),
+    async (request) => api(writer(request)).removeKnowledge(request.query.scope, request.query.name),
+  );
+
+  const entityProperties = {
+    type: { type: "string" },
+    id: { type: "string" },
+    subject: { type: "string", description: "<type>:<id>, what erasure finds" },
+    data: { description: "what the resolving tool answered" },
+    classification: { type: "string", enum: CLASSES },
+    source: {
+      type: "object",
+      required: ["tool", "fetched_at", "age_seconds", "fetched_by", "run_id"],
+      properties: {
+        tool: { type: "string" },
+        fetched_at: dateTime,
+        age_seconds: { type: "integer" },
+        fetched_by: { type: "string" },
+        run_id: { type: "string" },
+      },
+    },
+    fresh_until: { ...nullableDateTime, description: "until when agents are served this copy (null: the type is no longer declared)" },
+    expired: { type: "boolean", description: "the next lookup fetches it again" },
+  } as const;
+  const entitySchema = { type: "object", required: Object.keys(entityProperties), properties: entityProperties } as const;
+  const entityName = { type: "string", minLength: 1, maxLength: 200 } as const;
+
+  server.get<{ Querystring: ListContextRequest }>(
+    "/v1/context",
+    {
+      schema: {
+        tags: ["memory"],
+        summary: "Business entities agents looked up (context.lookup), most recently fetched first, with source and age",
+        querystring: {
+          type: "object",
+          additionalProperties: false,
+          properties: { type: { type: "string", minLength: 1, maxLength: 64 }, limit: { type: "integer" } },
+        },
+        response: {
+          200: { type: "object", required: ["entities"], properties: { entities: { type: "array", items: entitySchema } } },
+          "4xx": errorResponse,
+        },
+      },
+    },
+    async (request) => api(reader(request)).listContext(request.query),
+  );
+
+  server.get<{ Params: { type: string; id: string } }>(
+    "/v1/context/:type/:id",
+    {
+      schema: {
+        tags: ["memory"],
+        summary: "One cached business entity, as agents are served it",
+        params: { type: "object", required: ["type", "id"], properties: { type: entityName, id: entityName } },
+        response: { 200: entitySchema, "4xx": errorResponse },
+      },
+    },
+    async (request) => api(reader(request)).getContext(request.params.type, request.params.id),
   );
 
   server.post<{ Body: { subject: string } }>(
@@ -670,6 +772,6 @@ export async function registerMemoryRoutes(server: FastifyInstance, memory: Memo
       },
     },
     // Admins only (requireRole with no other role): see ROUTE_ROLES for why not auditors.
-    async (request) => memoryApi(memory, requireRole(request, "admin")).eraseSubject(request.body.subject),
+    async (request) => api(requireRole(request, "admin")).eraseSubject(request.body.subject),
   );
 }
