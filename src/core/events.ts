@@ -48,7 +48,9 @@ export const eventData = {
   "model.called": z.object({
     step: z.number(),
     model: z.string(),
-    /** Tokens of the prompt as counted for the window (runtime/context-window.ts), and the window. */
+    /** The prompt's tokens as checked against the window (runtime/context-window.ts), and the window. An upper bound:
+     * exact once the prompt nears the window, its UTF-8 size below that (what the model billed is model.responded's
+     * usage). */
     prompt_tokens: z.number().optional(),
     context_window: z.number().optional(),
   }),

@@ -27,7 +27,16 @@ import {
   projectFileSchema,
 } from "./schemas.js";
 import { didYouMean } from "./suggest.js";
-import type { AgentDefinition, AgentLimits, AgentToolRef, Connection, ModelAlias, Project, ToolDefinition } from "./types.js";
+import type {
+  AgentDefinition,
+  AgentLimits,
+  AgentToolRef,
+  Connection,
+  EmbedderSettings,
+  ModelAlias,
+  Project,
+  ToolDefinition,
+} from "./types.js";
 import { baseUrlProblem, displayUrl } from "./urls.js";
 import { formatPath, parseYaml, type YamlSource } from "./yaml-source.js";
 
@@ -91,6 +100,10 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     models.set(name, { name, candidates: list.map((candidate) => toCandidate(candidate, env)) });
     if (settings.source) checkBaseUrls(name, value, env, settings.source, issues);
   }
+  const embedder =
+    settings.file?.memory?.embedder && settings.source
+      ? toEmbedder(settings.file.memory.embedder, env, settings.source, issues)
+      : undefined;
   const defaultLimits = mergeLimits(DEFAULT_LIMITS, settings.file?.defaults?.limits);
   const defaultModel = settings.file?.defaults?.model;
   if (defaultModel !== undefined && settings.aliases && !settings.aliases.includes(defaultModel) && settings.source) {
@@ -197,6 +210,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     policyOptions: { baseline: settings.file.policies?.baseline ?? true },
     budgets,
     ...(knowledge.length > 0 ? { knowledge } : {}),
+    ...(embedder ? { embedder } : {}),
     ...(context.size > 0 ? { context } : {}),
     ...(settings.file.approvals ? { approvalTtlMs: settings.file.approvals.expire_after } : {}),
     ...(auth ? { auth } : {}),
@@ -353,5 +367,32 @@ function mergeLimits(base: AgentLimits, input: LimitsInput | undefined): AgentLi
     maxDepth: input.max_depth ?? base.maxDepth,
     maxHandoffs: input.max_handoffs ?? base.maxHandoffs,
     maxToolOutput: input.max_tool_output ?? base.maxToolOutput,
+  };
+}
+
+/** `memory.embedder`, its base_url `${VAR}`-expanded and checked like a model's. */
+function toEmbedder(
+  e: NonNullable<NonNullable<ProjectFile["memory"]>["embedder"]>,
+  env: NodeJS.ProcessEnv,
+  source: YamlSource,
+  issues: Issue[],
+): EmbedderSettings {
+  let baseUrl = e.base_url;
+  if (e.base_url !== undefined) {
+    const { text, required } = expandEnv(e.base_url, env);
+    baseUrl = text;
+    const problem = required.every((name) => Boolean(env[name])) ? baseUrlProblem(text) : undefined;
+    if (problem !== undefined) {
+      const fieldPath = ["memory", "embedder", "base_url"];
+      const expanded = text === e.base_url ? "" : ` (expanded from ${displayUrl(e.base_url)})`;
+      issues.push({ file: PROJECT_FILE, line: source.lineOf(fieldPath), path: formatPath(fieldPath), message: `${problem}${expanded}` });
+    }
+  }
+  return {
+    provider: e.provider,
+    ...(e.model !== undefined ? { model: e.model } : {}),
+    ...(baseUrl !== undefined ? { baseUrl } : {}),
+    ...(e.api_key_env !== undefined ? { apiKeyEnv: e.api_key_env } : {}),
+    ...(e.dimensions !== undefined ? { dimensions: e.dimensions } : {}),
   };
 }

@@ -227,6 +227,44 @@ export const projectFileShape = {
       }),
     )
     .optional(),
+  /** How memory turns text into vectors for recall: the built-in hashed embedder (default, offline) or an embedding
+   * model through the AI SDK. Items written before a change are embedded again in the background. */
+  memory: z
+    .strictObject({
+      embedder: z
+        .strictObject({
+          provider: z.enum(["hashed", "openai", "openai-compatible"]),
+          model: z.string().min(1).optional(),
+          base_url: z.string().min(1).optional(),
+          api_key_env: z
+            .string()
+            .regex(/^[A-Z_][A-Z0-9_]*$/, "an environment variable name, e.g. EMBEDDING_API_KEY")
+            .optional(),
+          dimensions: z.int().min(1).max(8_192).optional(),
+        })
+        .superRefine((e, ctx) => {
+          if (e.provider === "openai-compatible") {
+            const example = { model: "nomic-embed-text", base_url: "http://localhost:11434/v1", dimensions: "768" } as const;
+            for (const field of ["model", "base_url", "dimensions"] as const) {
+              if (e[field] !== undefined) continue;
+              ctx.addIssue({
+                code: "custom",
+                path: [field],
+                message: `missing required field "${field}" — an openai-compatible embedder needs it (e.g. ${field}: ${example[field]})`,
+              });
+            }
+          }
+          if (e.provider === "hashed" && (e.model || e.base_url || e.api_key_env)) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["provider"],
+              message: "the hashed embedder is built in: it takes only dimensions (drop model, base_url and api_key_env)",
+            });
+          }
+        })
+        .optional(),
+    })
+    .optional(),
   /** Spend caps (security/budgets); the per-run caps are the agents' limits max_usd / max_tokens. */
   budgets: z.array(budgetSchema).optional(),
   /** Who may call the API besides API keys (OIDC tokens), and how often (per key or token subject). */

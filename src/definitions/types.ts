@@ -253,6 +253,19 @@ export interface KnowledgeFile {
  * A kind of business entity from context/*.yaml (customer, order, invoice…): the connector tool that resolves one by
  * its id, and how long a resolved one is shared before it is fetched again (src/context: `context.lookup`).
  */
+/** `memory.embedder` in outpost.yaml: how memory turns text into vectors (memory/embedding.ts). */
+export interface EmbedderSettings {
+  provider: "hashed" | "openai" | "openai-compatible";
+  model?: string;
+  /** openai-compatible: the server, e.g. http://localhost:11434/v1. openai: a proxy in front of api.openai.com. */
+  baseUrl?: string;
+  /** The environment variable holding the API key (openai: OPENAI_API_KEY unless set). */
+  apiKeyEnv?: string;
+  /** hashed: the vector size. openai: asks text-embedding-3 models for shortened vectors. openai-compatible: the
+   * length of the model's vectors, required (it cannot be known before the first call). */
+  dimensions?: number;
+}
+
 export interface ContextEntityType {
   /** `customer`: also the subject's prefix (`customer:C-1042`), which erasure finds. */
   type: string;
@@ -313,6 +326,8 @@ export interface Project {
   policies?: PolicyFile[];
   /** outpost.yaml `policies:`; `baseline: false` turns the shipped baseline off. Missing = baseline on. */
   policyOptions?: { baseline: boolean };
+  /** outpost.yaml `memory.embedder:` (absent: the built-in hashed embedder). */
+  embedder?: EmbedderSettings;
   /** outpost.yaml `knowledge:`, folders expanded to their files (none when absent). */
   knowledge?: KnowledgeFile[];
   /** context/*.yaml: the business entities agents look up (`context.lookup`), by type (none when absent). */

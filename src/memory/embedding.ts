@@ -11,8 +11,11 @@ import { createOpenAI } from "@ai-sdk/openai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { APICallError, type EmbeddingModel, embedMany, LoadAPIKeyError, RetryError } from "ai";
 import { OutpostError } from "../core/errors.js";
+import type { EmbedderSettings } from "../definitions/types.js";
 import { baseUrlProblem, displayUrl } from "../definitions/urls.js";
 import { foldWord, STOPWORDS, words } from "./query.js";
+
+export type { EmbedderSettings };
 
 export interface Embedder {
   /** Recorded with each vector, e.g. "hashed-v1:256", "openai:text-embedding-3-small:1536". */
@@ -20,19 +23,6 @@ export interface Embedder {
   readonly dimensions: number;
   /** One vector per text, in order: unit length, or all zeros for a text without a single content word. */
   embed(texts: string[], signal?: AbortSignal): Promise<Float32Array[]>;
-}
-
-/** `memory.embedder` in outpost.yaml. */
-export interface EmbedderSettings {
-  provider: "hashed" | "openai" | "openai-compatible";
-  model?: string;
-  /** openai-compatible: the server, e.g. http://localhost:11434/v1. openai: a proxy in front of api.openai.com. */
-  baseUrl?: string;
-  /** The environment variable holding the API key (openai: OPENAI_API_KEY unless set). */
-  apiKeyEnv?: string;
-  /** hashed: the vector size. openai: asks text-embedding-3 models for shortened vectors. openai-compatible: the
-   * length of the model's vectors, required (it cannot be known before the first call). */
-  dimensions?: number;
 }
 
 /** The configured embedder; the hashed one when memory has no `embedder:` setting. */

@@ -30,6 +30,8 @@ export interface RecallOptions extends AnnOptions {
    * for its 50th; recall@5 is the same at every floor from 0 to 0.2 and starts to drop at 0.25.
    */
   minSimilarity?: number;
+  /** Told when the query cannot be embedded: a hybrid recall goes on by full text alone, a vector-only one fails. */
+  onEmbedFailure?: (err: unknown) => void;
 }
 
 /** Candidates each path contributes to fusion. */
@@ -73,7 +75,14 @@ export function sqlRecaller(storage: DomainStorage, embedder: Embedder, options:
 
   const vectorPath = async (q: RecallQuery): Promise<number[]> => {
     if (q.scopes.length === 0 || q.text.trim() === "") return [];
-    const [query] = await embedder.embed([q.text]);
+    let query: Float32Array | undefined;
+    try {
+      [query] = await embedder.embed([q.text]);
+    } catch (err) {
+      options.onEmbedFailure?.(err);
+      if ((q.mode ?? "hybrid") === "vector") throw err;
+      return [];
+    }
     if (!query?.some((x) => x !== 0)) return [];
     const hits = await ann.search(q, query, VECTOR_CANDIDATES);
     return hits.filter((h) => h.score >= minSimilarity).map((h) => h.label);

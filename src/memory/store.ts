@@ -4,7 +4,7 @@
  * agent remembers is found by the very next recall (read-your-writes). A write carrying an idempotency key (a tool
  * call's) is done once: the same key again answers with the first write's result.
  */
-import { type Selectable, sql, type Transaction } from "kysely";
+import { type Kysely, type Selectable, sql, type Transaction } from "kysely";
 import { OutpostError } from "../core/errors.js";
 import { newId } from "../core/ids.js";
 import type { Classification } from "../definitions/types.js";
@@ -46,18 +46,104 @@ export interface MemoryStoreOptions {
   embedder: Embedder;
   /** Vector recall: the similarity floor and the in-process HNSW indexes (thresholds, catch-up, memory cap). */
   recall?: RecallOptions;
+  /** Told when the embedder fails (a remote model down): the write goes on without a vector, recall by full text,
+   * and `embedMissing` embeds the item later. Must not throw. */
+  onEmbedFailure?: (err: unknown) => void;
 }
+
+/** Items embedded per batch by `embedMissing`. */
+const EMBED_BATCH = 256;
 
 export class MemoryStore {
   private readonly recaller: Recaller;
   /** Per workspace: true (it holds memory), or until when "none" stands. */
   private readonly holding = new Map<string, true | number>();
 
+  /** Items may lack a vector of this embedder (true at start: it may be new, or an earlier process failed to embed). */
+  private behind = true;
+  private embedding: Promise<number> | null = null;
+
   constructor(
     private readonly storage: DomainStorage,
     private readonly options: MemoryStoreOptions,
   ) {
-    this.recaller = sqlRecaller(storage, options.embedder, options.recall);
+    this.recaller = sqlRecaller(storage, options.embedder, { ...options.recall, onEmbedFailure: (err) => this.embedFailed(err) });
+  }
+
+  private embedFailed(err: unknown): void {
+    this.behind = true;
+    this.options.onEmbedFailure?.(err);
+  }
+
+  /** One vector per text, or none at all when the embedder fails: the items are written for full text now and
+   * embedded later (`embedMissing`), so a model that is down loses no memory. */
+  private async vectorsOf(texts: string[]): Promise<(Float32Array | undefined)[]> {
+    if (texts.length === 0) return [];
+    try {
+      return await this.options.embedder.embed(texts);
+    } catch (err) {
+      this.embedFailed(err);
+      return texts.map(() => undefined);
+    }
+  }
+
+  /**
+   * Embeds the items that have no vector of the current embedder — written while it was down, or before it was
+   * configured (a vector of another embedder is replaced) — a batch at a time, oldest first. Runs at most once at a
+   * time, and only when this process has reason to think items are missing one. Returns how many it embedded; throws
+   * (leaving the rest for the next call) when the embedder fails.
+   */
+  embedMissing(): Promise<number> {
+    if (!this.behind) return Promise.resolve(0);
+    this.embedding ??= this.embedPass().finally(() => {
+      this.embedding = null;
+    });
+    return this.embedding;
+  }
+
+  private async embedPass(): Promise<number> {
+    const embedder = this.options.embedder;
+    this.behind = false; // a failure during the pass sets it again
+    let after = 0;
+    let done = 0;
+    for (;;) {
+      const rows = await this.storage.db
+        .selectFrom("memory_items as i")
+        .leftJoin("memory_vectors as v", "v.num", "i.num")
+        .select(["i.num", "i.workspace", "i.text", "i.updated_at"])
+        .where("i.num", ">", after)
+        .where((eb) => eb.or([eb("v.num", "is", null), eb("v.embedder", "!=", embedder.id)]))
+        .orderBy("i.num")
+        .limit(EMBED_BATCH)
+        .execute();
+      if (rows.length === 0) return done;
+      let vectors: Float32Array[];
+      try {
+        vectors = await embedder.embed(rows.map((r) => r.text));
+      } catch (err) {
+        this.embedFailed(err);
+        throw err;
+      }
+      await this.storage.write(async (trx) => {
+        // Only items still as they were read: one edited since has been written with its own vector.
+        const current = await trx
+          .selectFrom("memory_items")
+          .select(["num", "updated_at"])
+          .where(
+            "num",
+            "in",
+            rows.map((r) => Number(r.num)),
+          )
+          .execute();
+        const at = new Map(current.map((r) => [Number(r.num), Number(r.updated_at)]));
+        for (const [i, r] of rows.entries()) {
+          if (at.get(Number(r.num)) === Number(r.updated_at)) await this.putVector(trx, r.workspace, Number(r.num), vectors[i]);
+        }
+      });
+      done += rows.length;
+      after = Number(rows[rows.length - 1].num);
+      if (rows.length < EMBED_BATCH) return done;
+    }
   }
 
   get embedder(): Embedder {
@@ -90,7 +176,7 @@ export class MemoryStore {
   async remember(input: RememberInput): Promise<RememberResult> {
     const scope = normalizeScope(input.scope);
     const fields = checkFields({ ...input, scope });
-    const [vector] = await this.options.embedder.embed([fields.text]);
+    const [vector] = await this.vectorsOf([fields.text]);
     const attempt = () =>
       this.storage.write(async (trx) => {
         if (input.writeKey) {
@@ -183,7 +269,7 @@ export class MemoryStore {
       source: current.source,
       author: by,
     });
-    const [vector] = await this.options.embedder.embed([next.text]);
+    const [vector] = await this.vectorsOf([next.text]);
     return this.storage.write(async (trx) => {
       const row = await this.locked(
         trx.selectFrom("memory_items").selectAll().where("workspace", "=", workspace).where("id", "=", id),
@@ -319,31 +405,41 @@ export class MemoryStore {
       }),
     );
     const fields = inputs.map((input) => checkFields(input));
-    return this.storage.write(async (trx) => {
-      const existing = await this.documentRows(trx, doc.workspace, scope, name);
+    /** Whether chunk i differs from what the document holds now (new, or changed). */
+    const differs = (existing: Awaited<ReturnType<typeof this.documentRows>>) => {
       const byKey = new Map(existing.map((r) => [r.key, r]));
-      const report: IngestReport = { name, scope, chunks: pieces.length, added: 0, updated: 0, unchanged: 0, removed: 0 };
-      const now = Date.now();
-      const changed: number[] = [];
-      fields.forEach((f, i) => {
+      return fields.map((f, i) => {
         const row = byKey.get(f.key as string);
-        const same =
+        return !(
           row &&
           row.text === f.text &&
           row.tags === JSON.stringify(f.tags) &&
           row.classification === f.classification &&
           row.subject === f.subject &&
-          row.source === JSON.stringify(inputs[i]?.source);
-        if (same) report.unchanged++;
-        else {
-          changed.push(i);
-          if (row) report.updated++;
-          else report.added++;
-        }
+          row.source === JSON.stringify(inputs[i]?.source)
+        );
       });
-      const vectors = await this.options.embedder.embed(changed.map((i) => (fields[i] as CheckedFields).text));
-      for (const [n, i] of changed.entries()) {
-        await this.write(trx, inputs[i] as RememberInput, fields[i] as CheckedFields, vectors[n], now);
+    };
+    // Embedded before the write transaction (a remote model must not hold the database's write lock): the chunks
+    // that differ now. One that changes in between is written without a vector and embedded later.
+    const before = differs(await this.documentRows(this.storage.db, doc.workspace, scope, name));
+    const texts = [...new Set(fields.filter((_, i) => before[i]).map((f) => f.text))];
+    const vectors = await this.vectorsOf(texts);
+    const vectorOf = new Map(texts.map((t, i) => [t, vectors[i]]));
+    return this.storage.write(async (trx) => {
+      const existing = await this.documentRows(trx, doc.workspace, scope, name);
+      const keys = new Set(existing.map((r) => r.key));
+      const report: IngestReport = { name, scope, chunks: pieces.length, added: 0, updated: 0, unchanged: 0, removed: 0 };
+      const now = Date.now();
+      const changed = differs(existing);
+      for (const [i, f] of fields.entries()) {
+        if (!changed[i]) {
+          report.unchanged++;
+          continue;
+        }
+        if (keys.has(f.key as string)) report.updated++;
+        else report.added++;
+        await this.write(trx, inputs[i] as RememberInput, f, vectorOf.get(f.text), now);
       }
       const keep = new Set(fields.map((f) => f.key));
       const stale = existing.filter((r) => !keep.has(r.key));
@@ -399,7 +495,7 @@ export class MemoryStore {
   }
 
   /** A document's chunks in a scope: their keys are `<name>#<index>`. */
-  private async documentRows(trx: Transaction<Database>, workspace: string, scope: string, name: string) {
+  private async documentRows(trx: Kysely<Database>, workspace: string, scope: string, name: string) {
     const pattern = `${name.replace(/[\\%_]/g, (c) => `\\${c}`)}#%`;
     const rows = await trx
       .selectFrom("memory_items")
@@ -570,14 +666,22 @@ export class MemoryStore {
       );
     }
     this.holding.set(row.workspace, true);
-    if (!vector) return;
-    const values = { num, workspace: row.workspace, embedder: this.options.embedder.id, vector: toBlob(vector) };
+    if (vector) await this.putVector(trx, row.workspace, num, vector);
+    // Without one (the embedder failed), an earlier text's vector must not stand for the new text.
+    else if (replace) {
+      await trx.deleteFrom("memory_vectors").where("num", "=", num).execute();
+      this.recaller.noteDelete?.(row.workspace, num);
+    }
+  }
+
+  private async putVector(trx: Transaction<Database>, workspace: string, num: number, vector: Float32Array): Promise<void> {
+    const values = { num, workspace, embedder: this.options.embedder.id, vector: toBlob(vector) };
     await trx
       .insertInto("memory_vectors")
       .values(values)
       .onConflict((oc) => oc.column("num").doUpdateSet({ embedder: values.embedder, vector: values.vector }))
       .execute();
-    this.recaller.noteWrite?.(row.workspace, num, vector);
+    this.recaller.noteWrite?.(workspace, num, vector);
   }
 
   private async remove(trx: Transaction<Database>, workspace: string, rows: { num: number; id: string }[]): Promise<void> {

@@ -201,7 +201,18 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     });
     this.security.audit = this.audit;
     if (this.budgets) this.security.budgets = this.budgets;
-    this.memory = new MemoryStore(store.domain, { embedder: createEmbedder(undefined, env) });
+    let warnedAt = 0;
+    this.memory = new MemoryStore(store.domain, {
+      embedder: createEmbedder(options.project.embedder, env),
+      onEmbedFailure: (err) => {
+        if (Date.now() - warnedAt < 60_000) return; // a model that is down fails every write: say so once a minute
+        warnedAt = Date.now();
+        this.log.warn(
+          { err: (err as Error)?.message },
+          "memory embedder failed: items are written without vectors (full text finds them) and embedded once it answers",
+        );
+      },
+    });
     this.context = { cache: new ContextCache(store.domain), types: options.project.context ?? new Map() };
     const fixed = new Map<string, ToolDefinition>();
     for (const t of [
@@ -384,6 +395,10 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
           .then(() => (orphans && this.budgets ? this.budgets.releaseStale(15 * 60_000) : undefined))
           // Retention: memory past its expiry is removed (and the removal audited), a batch at a time.
           .then(() => (orphans ? this.memory.expire() : undefined))
+          .then(() => {
+            // Items without a vector of the embedder (a new one, or one that was down), in the background.
+            if (orphans) void this.embedMissing();
+          })
           .catch((err) => this.log.warn({ err: (err as Error)?.message }, "sweeper: will retry"))
           .finally(() => {
             this.sweeping = false;
@@ -392,6 +407,15 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       this.sweeper.unref();
     }
     return this;
+  }
+
+  private async embedMissing(): Promise<void> {
+    try {
+      const n = await this.memory.embedMissing();
+      if (n > 0) this.log.info({ items: n, embedder: this.memory.embedder.id }, "memory items embedded");
+    } catch {
+      // Told through onEmbedFailure; the next sweep tries again.
+    }
   }
 
   private async deliverChildNotices(): Promise<void> {

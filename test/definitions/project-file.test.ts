@@ -28,6 +28,38 @@ models:
     expect(issues.map(formatIssue)).toEqual([`outpost.yaml:8 approvals.expire_after: "soon" is not a duration — use e.g. 90s, 10m, 1h`]);
   });
 
+  it("reads memory.embedder (base_url with ${VAR}), and says which field an embedder is missing", async () => {
+    const root = await writeProject({
+      "outpost.yaml": `${MINIMAL_SETTINGS}memory:
+  embedder: { provider: openai-compatible, model: nomic-embed-text, base_url: "\${EMBED_HOST}/v1", api_key_env: EMBED_KEY, dimensions: 768 }
+`,
+    });
+    expect((await loadProject(root, { env: { EMBED_HOST: "http://127.0.0.1:11434" } })).embedder).toEqual({
+      provider: "openai-compatible",
+      model: "nomic-embed-text",
+      baseUrl: "http://127.0.0.1:11434/v1",
+      apiKeyEnv: "EMBED_KEY",
+      dimensions: 768,
+    });
+    const missing = await issuesOf({
+      "outpost.yaml": `${MINIMAL_SETTINGS}memory:\n  embedder:\n    provider: openai-compatible\n    model: bge-m3\n`,
+    });
+    expect(missing.map(formatIssue)).toEqual([
+      'outpost.yaml:10 memory.embedder.base_url: missing required field "base_url" — an openai-compatible embedder needs it (e.g. base_url: http://localhost:11434/v1)',
+      'outpost.yaml:10 memory.embedder.dimensions: missing required field "dimensions" — an openai-compatible embedder needs it (e.g. dimensions: 768)',
+    ]);
+    const hashed = await issuesOf({ "outpost.yaml": `${MINIMAL_SETTINGS}memory: { embedder: { provider: hashed, model: x } }\n` });
+    expect(hashed.map(formatIssue)).toEqual([
+      "outpost.yaml:8 memory.embedder.provider: the hashed embedder is built in: it takes only dimensions (drop model, base_url and api_key_env)",
+    ]);
+    const url = await issuesOf({
+      "outpost.yaml": `${MINIMAL_SETTINGS}memory: { embedder: { provider: openai, base_url: "ftp://example.com/v1" } }\n`,
+    });
+    expect(url.map(formatIssue)[0]).toMatch(/^outpost\.yaml:8 memory\.embedder\.base_url: /);
+    // The built-in embedder when there is no setting.
+    expect((await loadProject(await writeProject({ "outpost.yaml": MINIMAL_SETTINGS }))).embedder).toBeUndefined();
+  });
+
   it("reports unknown fields at the key's line with a did-you-mean", async () => {
     const issues = await issuesOf({
       "outpost.yaml": `version: 1
@@ -53,7 +85,7 @@ defaults:
     const issues = await issuesOf({ "outpost.yaml": "version: 1\nworkspace: acme\nmodels: {}\nflavour: vanilla\n" });
     expect(issues).toHaveLength(1);
     expect(formatIssue(issues[0])).toBe(
-      'outpost.yaml:4 flavour: unknown field "flavour" — remove it (known fields: version, workspace, models, defaults, scripts_dir, connections, policies, egress, knowledge, budgets, approvals, auth)',
+      'outpost.yaml:4 flavour: unknown field "flavour" — remove it (known fields: version, workspace, models, defaults, scripts_dir, connections, policies, egress, knowledge, memory, budgets, approvals, auth)',
     );
   });
 
@@ -159,7 +191,7 @@ defaults:
   it("says an empty outpost.yaml is empty", async () => {
     const issues = await issuesOf({ "outpost.yaml": "# nothing yet\n" });
     expect(issues.map(formatIssue)).toEqual([
-      "outpost.yaml:1 the file is empty — expected a mapping with the fields version, workspace, models, defaults, scripts_dir, connections, policies, egress, knowledge, budgets, approvals, auth",
+      "outpost.yaml:1 the file is empty — expected a mapping with the fields version, workspace, models, defaults, scripts_dir, connections, policies, egress, knowledge, memory, budgets, approvals, auth",
     ]);
   });
 

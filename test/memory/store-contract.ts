@@ -288,6 +288,65 @@ export function describeMemoryStore(name: string, open: () => Promise<Store>, re
       expect((bad as OutpostError).message).toContain("is not a document name");
     });
 
+    it("keeps what is written while the embedder fails, finds it by full text, and embeds it once it answers", async () => {
+      const w = ws();
+      const inner = hashedEmbedder();
+      let down = false;
+      const failures: unknown[] = [];
+      const flaky = new MemoryStore(store.domain, {
+        embedder: {
+          id: inner.id,
+          dimensions: inner.dimensions,
+          embed: (texts) => (down ? Promise.reject(new OutpostError("unavailable", "embedder down")) : inner.embed(texts)),
+        },
+        onEmbedFailure: (err) => failures.push(err),
+        recall,
+      });
+      const vectorOf = async (id: string) =>
+        store.domain.db
+          .selectFrom("memory_vectors as v")
+          .innerJoin("memory_items as i", "i.num", "v.num")
+          .select("v.embedder")
+          .where("i.id", "=", id)
+          .executeTakeFirst();
+      const ask = (text: string, mode: "fts" | "vector" | "hybrid") =>
+        flaky.recall({ workspace: w, text, scopes: ["team/finance"], limit: 5, mode });
+      const edited = await flaky.remember({
+        workspace: w,
+        scope: "team/finance",
+        text: "Invoices go out on the 1st.",
+        source: person,
+        author: "local",
+      });
+      expect(await vectorOf(edited.item.id)).toBeDefined();
+
+      down = true;
+      const written = await flaky.remember({
+        workspace: w,
+        scope: "team/finance",
+        text: "Refunds above 500 EUR need the controller.",
+        source: person,
+        author: "local",
+      });
+      await flaky.update(w, edited.item.id, { text: "Invoices go out on the 3rd working day." }, "local");
+      expect(failures).toHaveLength(2);
+      expect(await vectorOf(written.item.id)).toBeUndefined();
+      // The old text's vector must not stand for the new text.
+      expect(await vectorOf(edited.item.id)).toBeUndefined();
+      expect((await ask("refunds controller", "hybrid")).map((h) => h.item.id)).toEqual([written.item.id]);
+      await expect(ask("refunds controller", "vector")).rejects.toThrow("embedder down");
+      await expect(flaky.embedMissing()).rejects.toThrow("embedder down");
+
+      down = false;
+      expect(await flaky.embedMissing()).toBeGreaterThanOrEqual(2);
+      expect(await vectorOf(written.item.id)).toEqual({ embedder: inner.id });
+      expect(await vectorOf(edited.item.id)).toEqual({ embedder: inner.id });
+      expect((await ask("refunds above 500 EUR need the controller", "vector"))[0]?.item.id).toBe(written.item.id);
+      expect((await ask("invoices 3rd working day", "vector"))[0]?.item.id).toBe(edited.item.id);
+      // Nothing left to do until the embedder fails again.
+      expect(await flaky.embedMissing()).toBe(0);
+    });
+
     const outbox = (workspace: string, kind: string) =>
       store.domain.db
         .selectFrom("audit_outbox")
