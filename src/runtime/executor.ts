@@ -118,6 +118,8 @@ export interface ModelRoute {
 /** Output tokens a call may produce when a budget applies: the reservation covers exactly this much. */
 const BUDGETED_MAX_OUTPUT_TOKENS = 4096;
 
+type BudgetRefusal = Extract<ReserveResult, { ok: false }>;
+
 /** How the outside stops a run: one signal per run, aborted on shutdown or cancel. */
 export class RunControl {
   private readonly controller = new AbortController();
@@ -327,10 +329,39 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
    * share is folded into the running summary first: the model writes it, and it is staged as `context.compacted`.
    * A prompt that cannot fit even then is never sent: the run fails with context_overflow, saying why.
    */
+  /** Reserves the most a model call can cost against the run's own cap and the spend caps (`spent`: already spent in
+   * this step, not yet in the run's state). */
+  const reserveFor = async (most: { usd: number; tokens: number }, spent: number): Promise<ReserveResult> => {
+    const refusal = runCapRefusal(agent as AgentDefinition, state, spent + most.usd);
+    if (refusal) return { ok: false, ...refusal };
+    return (deps.budgets as NonNullable<ExecutorDeps["budgets"]>).reserve({
+      workspace: run.workspace,
+      runId: run.id,
+      agent: state.agent,
+      usd: most.usd,
+      tokens: most.tokens,
+    });
+  };
+  const settleQuietly = (reservation: Reservation, actual: { usd: number; tokens: number }) =>
+    deps.budgets
+      ?.settle(reservation.id, actual)
+      .catch((err) => deps.log.warn({ run_id: run.id, err: (err as Error)?.message }, "could not settle a budget reservation"));
+  /** A call a cap refused: the run waits for the next period (on_exceed: wait) or fails. */
+  const refuse = async (r: BudgetRefusal): Promise<void> => {
+    if (r.onExceed === "wait" && r.retryAt !== null) {
+      stage([ev("run.waiting", { for: { kind: "timer", until: new Date(r.retryAt).toISOString(), retry: `budget ${r.cap.scope}` } })]);
+      await commit(undefined, true);
+      await cancelIfAsked();
+      return;
+    }
+    await fail("budget_exceeded", r.message);
+    await afterEnd();
+  };
+
   const fitPrompt = async (
     r: ModelRoute,
     memory: MemoryBlock | null,
-  ): Promise<{ prompt: Prompt; tokens: number } | { overflow: string } | null> => {
+  ): Promise<{ prompt: Prompt; tokens: number } | { overflow: string } | { refused: BudgetRefusal } | null> => {
     const a = agent as AgentDefinition;
     const settings = a.context ?? DEFAULT_CONTEXT;
     const meter = meterFor(r);
@@ -381,7 +412,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
       const plan = planCompaction(visible, shares.history, settings.keepRecent, (m) => meter.message(m), summary);
       if (!plan) return refuse(`its latest turns alone take more than the ${shares.history} tokens history may use`);
       const compacted = await compact(r, meter, plan, summary?.text ?? null, shares.summary);
-      if (compacted === null) return null;
+      if (compacted === null || "refused" in compacted) return compacted;
       stage([compacted], true);
       summary = state.summary;
       visible = plan.keep;
@@ -407,9 +438,10 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
     plan: CompactionPlan,
     previous: string | null,
     maxTokens: number,
-  ): Promise<NewEvent | null> => {
+  ): Promise<NewEvent | { refused: BudgetRefusal } | null> => {
     const client = r.client();
     const room = Math.floor((r.contextWindow - maxTokens) * 0.75) - meter.text(compactionMessages(previous, [], maxTokens)[0].content);
+    const budgeted = deps.budgets !== undefined && (client.price.inputPerMTok > 0 || client.price.outputPerMTok > 0);
     let summary = previous;
     const usage = { input_tokens: 0, output_tokens: 0 };
     let cost = 0;
@@ -425,6 +457,14 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
         const masked = maskMessages(messages);
         messages = masked.messages;
         pii = masked.mapping.values.size > 0 ? masked.mapping : null;
+      }
+      // A summary is a model call like any other: the spend caps hold before it is made.
+      let reservation: Reservation | null = null;
+      if (budgeted) {
+        const chars = messages.reduce((n, m) => n + m.content.length, 0);
+        const r = await reserveFor(estimateCost(client.price, chars, maxTokens), cost);
+        if (!r.ok) return { refused: r };
+        reservation = r.reservation;
       }
       try {
         const answer = await raceAbort(
@@ -442,9 +482,12 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
         summary = truncateToTokens(storable(text.trim()), maxTokens, (t) => meter.counter.count(t));
         usage.input_tokens += answer.usage.inputTokens;
         usage.output_tokens += answer.usage.outputTokens;
-        cost += costUsd(answer.usage, client.price);
+        const spent = costUsd(answer.usage, client.price);
+        cost += spent;
         model = answer.model;
+        if (reservation) await settleQuietly(reservation, { usd: spent, tokens: answer.usage.inputTokens + answer.usage.outputTokens });
       } catch (err) {
+        if (reservation) await deps.budgets?.release(reservation.id).catch(() => undefined);
         if (control.why === "shutdown") throw new Stop();
         if (control.why === "cancel") return null;
         const e = err instanceof ModelError ? err : new ModelError((err as Error)?.message ?? String(err), "unknown", false);
@@ -647,6 +690,10 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
           const model = chosen.client();
           const fitted = await fitPrompt(chosen, recalled?.block ?? null);
           if (fitted === null) continue; // cancelled while summarising
+          if ("refused" in fitted) {
+            await refuse(fitted.refused);
+            return;
+          }
           if ("overflow" in fitted) {
             await fail("context_overflow", fitted.overflow);
             await afterEnd();
@@ -658,28 +705,9 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
           let reservation: Reservation | null = null;
           const budgeted = deps.budgets !== undefined && (model.price.inputPerMTok > 0 || model.price.outputPerMTok > 0);
           if (budgeted) {
-            const most = estimateCost(model.price, prompt.chars, BUDGETED_MAX_OUTPUT_TOKENS);
-            const refusal = runCapRefusal(agent, state, most.usd);
-            const r: ReserveResult = refusal
-              ? { ok: false, ...refusal }
-              : await (deps.budgets as NonNullable<ExecutorDeps["budgets"]>).reserve({
-                  workspace: run.workspace,
-                  runId: run.id,
-                  agent: state.agent,
-                  usd: most.usd,
-                  tokens: most.tokens,
-                });
+            const r = await reserveFor(estimateCost(model.price, prompt.chars, BUDGETED_MAX_OUTPUT_TOKENS), 0);
             if (!r.ok) {
-              if (r.onExceed === "wait" && r.retryAt !== null) {
-                stage([
-                  ev("run.waiting", { for: { kind: "timer", until: new Date(r.retryAt).toISOString(), retry: `budget ${r.cap.scope}` } }),
-                ]);
-                await commit(undefined, true);
-                await cancelIfAsked();
-                return;
-              }
-              await fail("budget_exceeded", r.message);
-              await afterEnd();
+              await refuse(r);
               return;
             }
             reservation = r.reservation;
@@ -711,9 +739,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
           if (reservation) {
             if (response?.type === "model.responded") {
               const d = response.data;
-              await deps.budgets
-                ?.settle(reservation.id, { usd: d.cost_usd, tokens: d.usage.input_tokens + d.usage.output_tokens })
-                .catch((err) => deps.log.warn({ run_id: run.id, err: (err as Error)?.message }, "could not settle a budget reservation"));
+              await settleQuietly(reservation, { usd: d.cost_usd, tokens: d.usage.input_tokens + d.usage.output_tokens });
             } else {
               await releaseReservation();
             }

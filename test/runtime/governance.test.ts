@@ -753,6 +753,61 @@ describe("budgets", () => {
     expect(requests).toHaveLength(0);
   });
 
+  /** A clerk whose history outgrows its share within a few turns: 10 notes, then the answer; summaries cost 10 tokens. */
+  function compactingClerk(caps: BudgetCap[], summaryTokens?: number) {
+    const p = budgetProject(caps);
+    const clerk = p.agents.get("clerk") as AgentDefinition;
+    clerk.context = { compaction: "auto", keepRecent: 2, historyTokens: 256, ...(summaryTokens ? { summaryTokens } : {}) };
+    clerk.limits = { ...clerk.limits, maxSteps: 100 };
+    const { client, requests } = brains(
+      {
+        clerk: (req) => {
+          if (req.purpose === "compaction") return { text: "Notes 1 to n are taken.", usage: { inputTokens: 0, outputTokens: 10 } };
+          const taken = req.messages.filter((m) => m.role === "tool").length + (req.omittedTurns ?? 0);
+          return {
+            ...(taken < 10
+              ? call("note", { text: `note ${taken + 1}: the parcel for order 1000${taken} left the warehouse today` })
+              : { text: "done" }),
+            usage: { inputTokens: 0, outputTokens: 5 },
+          };
+        },
+      },
+      { price: PRICE },
+    );
+    return { p, client, requests };
+  }
+
+  it("counts a summary as a model call: reserved before it is written and settled at its cost", async () => {
+    const caps: BudgetCap[] = [{ scope: "workspace", period: "day", usd: 1000, onExceed: "fail" }];
+    const { p, client, requests } = compactingClerk(caps);
+    const { o } = await open(p, client);
+    const run = await finish(o, (await o.startRun({ agent: "clerk", input: "take ten notes" })).id, 30_000);
+    expect(run.status, JSON.stringify(run.error)).toBe("completed");
+    const compactions = (await o.getEvents(run.id)).filter((e) => e.type === "context.compacted");
+    expect(compactions.length).toBeGreaterThan(0);
+    expect(requests.filter((r) => r.purpose === "compaction")).toHaveLength(compactions.length);
+    const [usage] = await new Budgets(o.store.domain, caps).usage(WORKSPACE);
+    // Every call's cost, the summaries' included, is in the cap; nothing stays reserved.
+    expect(usage.usd_spent).toBeCloseTo(run.usage.cost_usd, 9);
+    expect(usage.usd_spent).toBeCloseTo((11 * 5 + compactions.length * 10) * PRICE.outputPerMTok * 1e-6, 9);
+    expect(usage.usd_reserved).toBeCloseTo(0, 9);
+  });
+
+  it("does not write a summary the cap cannot hold: the run fails naming the cap, and no summary is asked for", async () => {
+    // Room for any turn's worst case ($4.096), not for a summary's (8,000 tokens: $8).
+    const caps: BudgetCap[] = [{ scope: "workspace", period: "day", usd: 6, onExceed: "fail" }];
+    const { p, client, requests } = compactingClerk(caps, 8_000);
+    const { o } = await open(p, client);
+    const run = await finish(o, (await o.startRun({ agent: "clerk", input: "take ten notes" })).id, 30_000);
+    expect(run.status).toBe("failed");
+    expect(run.error?.code).toBe("budget_exceeded");
+    expect(run.error?.message).toMatch(/budget workspace/);
+    expect(requests.filter((r) => r.purpose === "compaction")).toHaveLength(0);
+    expect(requests.length).toBeGreaterThan(1); // the turns before history outgrew its share were made
+    const [usage] = await new Budgets(o.store.domain, caps).usage(WORKSPACE);
+    expect(usage.usd_reserved).toBeCloseTo(0, 9);
+  });
+
   it("20 concurrent runs against a cap that fits 5 calls: exactly 5 are made, never more than the cap spent", async () => {
     const fits = 5;
     const cap = fits * WORST + 0.001;
