@@ -18,6 +18,7 @@ import { registerPolicy } from "./commands/policy.js";
 import { registerRun } from "./commands/run.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerSecrets } from "./commands/secrets.js";
+import { registerTriggers } from "./commands/triggers.js";
 import { registerUp } from "./commands/up.js";
 import { registerValidate } from "./commands/validate.js";
 import { EXIT_OK, EXIT_USAGE, reportError } from "./errors.js";
@@ -56,6 +57,7 @@ Get started:
   registerMemory(program);
   registerKnowledge(program);
   registerContext(program);
+  registerTriggers(program);
   registerBudgets(program);
   registerAudit(program);
   registerDemo(program);

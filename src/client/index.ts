@@ -30,6 +30,7 @@ import type {
   MemorySearchView,
   RememberedView,
 } from "../core/memory-api.js";
+import type { FiringView, TriggersApi, TriggerView } from "../core/triggers-api.js";
 import { parseSse } from "./sse.js";
 
 /** An API key as `GET /v1/keys` lists it: never the key itself. */
@@ -107,7 +108,7 @@ const codeForStatus = (status: number): ErrorCode =>
 /** How many times in a row the event stream may drop without progress before giving up. */
 const MAX_STREAM_RETRIES = 5;
 
-export function createClient(baseUrl: string, options: ClientOptions = {}): OutpostApi & KeysApi & MemoryApi {
+export function createClient(baseUrl: string, options: ClientOptions = {}): OutpostApi & KeysApi & MemoryApi & TriggersApi {
   const base = baseUrl.replace(/\/+$/, "");
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
   const unavailable = () =>
@@ -347,6 +348,9 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
       },
     removeKnowledge: async (scope, name) =>
       (await send("DELETE", "/v1/knowledge", { query: { scope, name } })) as { name: string; scope: string; chunks: number },
+    listTriggers: async () => (await send("GET", "/v1/triggers")) as { triggers: TriggerView[] },
+    listFirings: async (trigger, request = {}) =>
+      (await send("GET", `/v1/triggers/${seg(trigger)}/firings`, { query: { limit: request.limit } })) as { firings: FiringView[] },
     listContext: async (request = {}) =>
       (await send("GET", "/v1/context", { query: { type: request.type, limit: request.limit } })) as { entities: ContextEntityView[] },
     getContext: async (type, id) => (await send("GET", `/v1/context/${seg(type)}/${seg(id)}`)) as ContextEntityView,

@@ -141,6 +141,15 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     agentLines.set(agent.name, where);
     const model = checkAgentModel(agent, source, defaultModel, settings.aliases, issues);
     const toolRefs = checkAgentTools(agent, source, tools, connections, loaded.incomplete, issues);
+    (agent.schedules ?? []).forEach((sched, i) => {
+      if (agent.schedules?.findIndex((o) => o.name === sched.name) === i) return;
+      issues.push({
+        file,
+        line: source.lineOf(["schedules", i, "name"]),
+        path: `schedules[${i}].name`,
+        message: `schedule "${sched.name}" is already defined above — schedule names must be unique within an agent`,
+      });
+    });
     agents.set(agent.name, {
       name: agent.name,
       description: agent.description ?? "",
@@ -164,6 +173,17 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
         ...(agent.context?.tool_result_tokens !== undefined ? { toolResultTokens: agent.context.tool_result_tokens } : {}),
       },
       limits: mergeLimits(defaultLimits, agent.limits),
+      ...(agent.schedules && agent.schedules.length > 0
+        ? {
+            schedules: agent.schedules.map((s) => ({
+              name: s.name,
+              cron: s.cron,
+              timezone: s.timezone ?? "UTC",
+              input: s.input,
+              missed: s.missed ?? "skip",
+            })),
+          }
+        : {}),
       file,
     });
     agentSources.set(agent.name, source);

@@ -6,6 +6,7 @@
  * top-level section (teams, memory, policies, connections…), add a key to
  * `projectFileShape`; each section is its own schema.
  */
+import { Cron } from "croner";
 import { z } from "zod";
 import { DURATION_HINT, parseDuration } from "./duration.js";
 
@@ -342,7 +343,47 @@ export const agentFileSchema = z.strictObject({
       tool_result_tokens: z.int().min(128).optional(),
     })
     .optional(),
+  /** Runs started on a timetable: each occurrence of the cron expression (in its time zone) starts one run. */
+  schedules: z
+    .array(
+      z
+        .strictObject({
+          name: name("schedule names", "nightly-stock-check"),
+          cron: z.string().min(1),
+          timezone: z.string().min(1).optional(),
+          input: z.string().min(1),
+          /** After downtime: `skip` (default) the occurrences missed, or `catch_up` (run each, up to 100). */
+          missed: z.enum(["skip", "catch_up"]).optional(),
+        })
+        .superRefine((sched, ctx) => {
+          const problem = cronProblem(sched.cron, sched.timezone);
+          if (problem) ctx.addIssue({ code: "custom", path: [problem.field], message: problem.message });
+        }),
+    )
+    .optional(),
 });
+
+/** What is wrong with a cron expression or its time zone, if anything (croner reads both). */
+export function cronProblem(cron: string, timezone: string | undefined): { field: "cron" | "timezone"; message: string } | null {
+  if (timezone !== undefined) {
+    try {
+      new Intl.DateTimeFormat("en-US", { timeZone: timezone });
+    } catch {
+      return { field: "timezone", message: `"${timezone}" is not a time zone — use an IANA name, e.g. Europe/Berlin or UTC` };
+    }
+  }
+  try {
+    const next = new Cron(cron, { paused: true, ...(timezone ? { timezone } : {}) }).nextRun();
+    if (!next) return { field: "cron", message: `"${cron}" never occurs (e.g. 30 February) — check the day and month` };
+  } catch (err) {
+    const why = ((err as Error).message ?? "").replace(/^CronPattern: /, "");
+    return {
+      field: "cron",
+      message: `"${cron}" is not a cron expression: ${why} — five fields: minute hour day-of-month month day-of-week, e.g. "0 2 * * *" (02:00 every day)`,
+    };
+  }
+  return null;
+}
 
 export const teamFileSchema = z.strictObject({
   name: name("team names", "finance"),

@@ -88,8 +88,21 @@ export interface AgentDefinition {
   memory?: AgentMemorySettings;
   /** Bounds of the prompt within the model's window (runtime/context-window.ts); absent = the defaults. */
   context?: AgentContextSettings;
+  /** Runs started on a timetable (triggers/): none when absent. */
+  schedules?: ScheduleDefinition[];
   /** Source file, relative to the project root, e.g. "agents/support.yaml". */
   file: string;
+}
+
+/** An agent's `schedules:` entry: each occurrence of `cron` (in `timezone`) starts one run with `input`. */
+export interface ScheduleDefinition {
+  name: string;
+  cron: string;
+  /** IANA time zone the expression is read in; default UTC. */
+  timezone: string;
+  input: string;
+  /** After downtime: skip the occurrences missed, or catch up on each (up to 100). */
+  missed: "skip" | "catch_up";
 }
 
 export interface AgentContextSettings {

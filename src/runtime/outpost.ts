@@ -53,6 +53,7 @@ import {
   type ToolSourceDeps,
   type ToolSourceStatus,
 } from "../tools/index.js";
+import { Triggers } from "../triggers/index.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 import { type Collaboration, callKeyOf, executeRun, type ModelRoute, type OutcomeRetry, RunControl } from "./executor.js";
 import { approvalRehash, connectionOf, runGovernance } from "./governance.js";
@@ -93,6 +94,10 @@ export interface OutpostOptions {
   /** What connections get to resolve `secret://` references (security/vault VaultSecrets) and which hosts they may
    * reach (security/egress); without them a `secret://` reference is an error and any host is reachable. */
   connectionSecurity?: Pick<ToolSourceDeps, "secrets" | "egress">;
+  /** What schedules take for now (tests move it; `triggers.tick()` fires what fell due). Default Date.now. */
+  clock?: () => number;
+  /** false: schedules fire only when `triggers.tick()` is called (tests under simulated time). Default true: every second. */
+  triggerTicks?: boolean;
 }
 
 export interface Outpost extends OutpostApi {
@@ -107,6 +112,8 @@ export interface Outpost extends OutpostApi {
   readonly memory: MemoryStore;
   /** Business context (context/): the entities agents looked up, shared, and the types the project declares. */
   readonly context: BusinessContext;
+  /** Schedules (triggers/): what starts runs without a person asking, and their firings. */
+  readonly triggers: Triggers;
   describeModels(): { agent: string; model: string }[];
   /** The state of each connection (MCP server, OpenAPI document). */
   connections(): ({ name: string; kind: "mcp" | "openapi" } & ToolSourceStatus)[];
@@ -164,6 +171,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
   readonly audit: AuditLog;
   readonly memory: MemoryStore;
   readonly context: BusinessContext;
+  readonly triggers: Triggers;
   private readonly vault: Vault;
   private readonly redactor: Redactor;
   private scheduler: Scheduler | null = null;
@@ -214,6 +222,24 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       },
     });
     this.context = { cache: new ContextCache(store.domain), types: options.project.context ?? new Map() };
+    this.triggers = new Triggers({
+      storage: store.domain,
+      workspace: options.project.workspace,
+      agents: options.project.agents.values(),
+      startRun: async (r) => {
+        const { run, created } = await this.store.createRun({
+          workspace: options.project.workspace,
+          agent: r.agent,
+          input: r.input,
+          idempotencyKey: r.idempotencyKey,
+          startedBy: r.startedBy,
+        });
+        if (created) this.wake();
+        return run;
+      },
+      ...(options.clock ? { clock: options.clock } : {}),
+      log: this.log,
+    });
     const fixed = new Map<string, ToolDefinition>();
     for (const t of [
       ...builtinTools,
@@ -390,6 +416,8 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
         this.sweeping = true;
         const orphans = tick++ % 30 === 0; // at start, then every 30 s: a crash gap, not a hot path
         void this.deliverChildNotices()
+          // Schedules: a tick asks the database only when an occurrence is due (or a firing was left pending).
+          .then(() => (this.triggers.size > 0 && this.options.triggerTicks !== false ? this.triggers.tick() : undefined))
           .then(() => (orphans ? this.cancelOrphans() : undefined))
           // Budget held by a model call a crash cut short (reserved, never settled) is given back after 15 minutes.
           .then(() => (orphans && this.budgets ? this.budgets.releaseStale(15 * 60_000) : undefined))

@@ -51,6 +51,8 @@ export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | "public">> =
   "PUT /v1/secrets/:name": MANAGE,
   "DELETE /v1/secrets/:name": MANAGE,
   "GET /v1/budgets": READ,
+  "GET /v1/triggers": READ,
+  "GET /v1/triggers/:id/firings": READ,
   // Memory
   "GET /v1/memory": MEMORY_READ,
   "GET /v1/memory/search": MEMORY_READ,

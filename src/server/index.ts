@@ -28,6 +28,7 @@ import type { AuditLog } from "../security/audit/index.js";
 import type { Authenticator } from "../security/identity/index.js";
 import type { SecurityServices } from "../security/services.js";
 import type { Caller } from "../security/types.js";
+import type { Triggers } from "../triggers/index.js";
 import { type AuthFailedEvent, registerAuth } from "./auth.js";
 import { makeErrorHandler, notFoundHandler } from "./errors.js";
 import { a2aRoutes } from "./protocols/a2a.js";
@@ -38,6 +39,7 @@ import { registerBudgetRoutes } from "./routes/budgets.js";
 import { registerKeyRoutes } from "./routes/keys.js";
 import { registerMemoryRoutes } from "./routes/memory.js";
 import { registerSecretRoutes } from "./routes/secrets.js";
+import { registerTriggerRoutes } from "./routes/triggers.js";
 import { routeSchemas as s, sharedSchemas } from "./schemas.js";
 import { streamRun } from "./sse.js";
 
@@ -73,6 +75,8 @@ export type ServableApi = OutpostApi & {
   memory?: MemoryStore;
   /** Business context agents looked up: with memory, the /v1/context routes. */
   context?: BusinessContext;
+  /** Schedules: the /v1/triggers routes. */
+  triggers?: Triggers;
 };
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -285,6 +289,7 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   if (api.security?.budgets) await registerBudgetRoutes(server, api.security.budgets);
   if (api.security?.audit) await registerAuditRoutes(server, api.security.audit);
   if (api.memory) await registerMemoryRoutes(server, api.memory, api.context);
+  if (api.triggers) await registerTriggerRoutes(server, api.triggers);
 
   await registerOpenAiRoutes(server, apiOf, { heartbeatMs });
   await registerMcpRoutes(server, apiOf, { version: options.version });

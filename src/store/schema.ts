@@ -272,6 +272,28 @@ export interface ContextEntitiesTable {
   fetched_at: number;
 }
 
+/** A trigger's state: a schedule's cursor, the last occurrence it has dealt with (fired or skipped). */
+export interface TriggerStateTable {
+  workspace: string;
+  /** `schedule:<agent>/<name>`, `webhook:<name>`. */
+  trigger: string;
+  cursor: number;
+  updated_at: number;
+}
+
+/** One firing of a trigger: unique by its key within the trigger (an occurrence, a delivery id). */
+export interface TriggerFiringsTable {
+  workspace: string;
+  trigger: string;
+  firing_key: string;
+  fire_at: number;
+  status: "pending" | "started" | "skipped";
+  run_id: string | null;
+  /** Why it was skipped, or what it carried. */
+  detail: string | null;
+  created_at: number;
+}
+
 export interface Database {
   sessions: SessionsTable;
   runs: RunsTable;
@@ -290,4 +312,6 @@ export interface Database {
   memory_versions: MemoryVersionsTable;
   memory_vectors: MemoryVectorsTable;
   context_entities: ContextEntitiesTable;
+  trigger_state: TriggerStateTable;
+  trigger_firings: TriggerFiringsTable;
 }

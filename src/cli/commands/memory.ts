@@ -7,6 +7,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { OutpostError } from "../../core/errors.js";
 import type { MemoryApi, MemoryItemView, MemoryPatchRequest, MemorySourceView } from "../../core/memory-api.js";
+import type { TriggersApi } from "../../core/triggers-api.js";
 import { addConnectionOptions, type ConnectionOptions, DEFAULT_DATA_DIR, localFlags, quietLogger } from "../connect.js";
 import { UsageError } from "../errors.js";
 import { command } from "../hints.js";
@@ -16,6 +17,8 @@ import { parseLimit } from "./runs.js";
 
 export interface MemoryAccess {
   api: MemoryApi;
+  /** The project's triggers, read through the same connection. */
+  triggers: TriggersApi;
   kind: "server" | "local";
   /** Flags that reach the same memory, for suggested commands. */
   flags: string;
@@ -289,7 +292,7 @@ export async function withMemory(opts: ConnectionOptions, fn: (access: MemoryAcc
     }
     const { createClient } = await import("../../client/index.js");
     const api = createClient(server, { apiKey: process.env.OUTPOST_API_KEY || undefined });
-    return fn({ api, kind: "server", flags: opts.server !== undefined ? `--server ${server}` : "" });
+    return fn({ api, triggers: api, kind: "server", flags: opts.server !== undefined ? `--server ${server}` : "" });
   }
 
   const { existsSync } = await import("node:fs");
@@ -301,11 +304,12 @@ export async function withMemory(opts: ConnectionOptions, fn: (access: MemoryAcc
       "name a project with --project DIR, or talk to a running Outpost with --server URL (or set OUTPOST_SERVER)",
     );
   }
-  const [{ loadProject }, { startOutpost }, { localCaller }, { memoryApi }] = await Promise.all([
+  const [{ loadProject }, { startOutpost }, { localCaller }, { memoryApi }, { triggersApi }] = await Promise.all([
     import("../../definitions/index.js"),
     import("../../runtime/index.js"),
     import("../../security/identity/index.js"),
     import("../../server/routes/memory.js"),
+    import("../../triggers/index.js"),
   ]);
   const project = await loadProject(projectDir);
   const logger = await quietLogger();
@@ -318,7 +322,12 @@ export async function withMemory(opts: ConnectionOptions, fn: (access: MemoryAcc
     concurrency: 0,
   });
   try {
-    await fn({ api: memoryApi(outpost.memory, localCaller(project.workspace), outpost.context), kind: "local", flags: localFlags(opts) });
+    await fn({
+      api: memoryApi(outpost.memory, localCaller(project.workspace), outpost.context),
+      triggers: triggersApi(outpost.triggers, project.workspace),
+      kind: "local",
+      flags: localFlags(opts),
+    });
   } finally {
     await outpost.close();
   }

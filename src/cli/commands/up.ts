@@ -35,13 +35,16 @@ function parsePort(value: string): number {
 /** The API without `close`, so the server cannot close the runtime behind our back. */
 function apiOnly(
   api: OutpostApi &
-    Pick<Outpost, "as" | "security" | "memory" | "context"> & { connections(): ReturnType<NonNullable<ServableApi["connections"]>> },
+    Pick<Outpost, "as" | "security" | "memory" | "context" | "triggers"> & {
+      connections(): ReturnType<NonNullable<ServableApi["connections"]>>;
+    },
 ): ServableApi {
   return {
     as: (caller) => api.as(caller),
     security: api.security,
     memory: api.memory,
     context: api.context,
+    triggers: api.triggers,
     connections: () => api.connections(),
     health: () => api.health(),
     listAgents: () => api.listAgents(),

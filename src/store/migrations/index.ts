@@ -3,6 +3,7 @@ import * as m001 from "./001_init.js";
 import * as m002 from "./002_teams.js";
 import * as m003 from "./003_security.js";
 import * as m004 from "./004_memory.js";
+import * as m005 from "./005_triggers.js";
 import * as m006 from "./006_memory_slots.js";
 
 /** Numbered migrations, applied in order at start. Add a file, add it here; never edit a shipped one. */
@@ -11,6 +12,7 @@ const migrations: Record<string, Migration> = {
   "002_teams": m002,
   "003_security": m003,
   "004_memory": m004,
+  "005_triggers": m005,
   "006_memory_slots": m006,
 };
 
