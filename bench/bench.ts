@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: platform overhead and throughput of durable runs on the
- * embedded store, the cost of a delegation, and the cost of an MCP tool call.
+ * embedded store, the cost of a delegation and of an MCP tool call, governance's costs, memory recall at
+ * 10k–1M items, and prompt tokens over a long session with and without compaction.
  * Prints tables and writes BENCHMARKS.md (with the machine).
  * Not a test: nothing here asserts a time.
  *
@@ -8,8 +9,8 @@
  *   npm run bench -- --quick            every section, smaller (BENCHMARKS.md says so)
  *   npm run bench -- --only=delegation,mcp
  *                                       only these sections (steps | delegation | mcp | audit | policy | budgets |
- *                                       security); prints
- *                                       their tables and leaves BENCHMARKS.md as it is
+ *                                       security | memory | compaction); prints their tables and Markdown and
+ *                                       leaves BENCHMARKS.md as it is
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -21,16 +22,18 @@ import type { EventView } from "../src/core/api.js";
 import { startOutpost } from "../src/runtime/index.js";
 import { auditSection, auditThroughput } from "./audit.js";
 import { budgetsOverhead, budgetsSection } from "./budgets.js";
+import { compactionSection, compactionTokens } from "./compaction.js";
 import { type DelegationResult, delegationOverhead, FAN_OUT, runsPerSec } from "./delegation.js";
 import { median, spread } from "./driver.js";
 import { type McpResult, mcpOverhead, p95, RUN_CALLS } from "./mcp.js";
+import { memoryRecall, memorySection, memorySizes } from "./memory.js";
 import { policyLatency, policySection } from "./policy.js";
 import { securityOverhead, securitySection } from "./security.js";
 import { benchModel, benchProject, STEPS_PER_RUN } from "./workload.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
-const SECTIONS = ["steps", "delegation", "mcp", "audit", "policy", "budgets", "security"] as const;
+const SECTIONS = ["steps", "delegation", "mcp", "audit", "policy", "budgets", "security", "memory", "compaction"] as const;
 type Section = (typeof SECTIONS)[number];
 const only = onlyArgument();
 const runs = (section: Section) => only === null || only.has(section);
@@ -468,7 +471,18 @@ async function main() {
     console.log("\nsecurity overhead per run step");
     parts.push(securitySection(await securityOverhead(quick), record));
   }
+  if (runs("memory")) {
+    const sizes = memorySizes(quick);
+    console.log(`\nmemory recall at ${sizes.map((n) => n.toLocaleString("en-US")).join(", ")} items`);
+    parts.push(memorySection(await memoryRecall(sizes, console.log)));
+  }
+  if (runs("compaction")) {
+    console.log("\nprompt tokens over a long session (with compaction, without)");
+    parts.push(compactionSection(await compactionTokens(quick)));
+  }
   if (only) {
+    // The sections' Markdown, to paste into BENCHMARKS.md by hand when only they were measured again.
+    console.log(`\n${parts.join("\n")}`);
     console.log("\nBENCHMARKS.md left as it is (--only); run every section to rewrite it");
     return;
   }
