@@ -1,23 +1,28 @@
 /** Triggers as API clients see them (the server's views; triggers/ builds them). */
 
 export interface TriggerView {
-  /** `schedule:<agent>.<name>`. */
+  /** `schedule:<agent>.<name>` or `webhook:<name>`. */
   id: string;
-  kind: "schedule";
+  kind: "schedule" | "webhook";
   agent: string;
   name: string;
-  cron: string;
-  timezone: string;
-  missed: "skip" | "catch_up";
-  input: string;
-  /** The next occurrence, ISO (null: none). */
+  /** Schedules: the expression, its time zone and the missed-firing policy (null for webhooks). */
+  cron: string | null;
+  timezone: string | null;
+  missed: "skip" | "catch_up" | null;
+  /** A schedule's input, a webhook's input template (null: the payload alone). */
+  input: string | null;
+  /** Webhooks: where deliveries go, and whether they may be signed (null for schedules). */
+  path: string | null;
+  signed: boolean | null;
+  /** A schedule's next occurrence, ISO (null: none, or a webhook). */
   next_at: string | null;
   last_firing: FiringView | null;
 }
 
 export interface FiringView {
   trigger: string;
-  /** Unique within the trigger: a schedule's occurrence (ISO). */
+  /** Unique within the trigger: a schedule's occurrence (ISO), a webhook's delivery id. */
   key: string;
   fire_at: string;
   /** pending: committed, its run not yet created; started; skipped (see detail). */

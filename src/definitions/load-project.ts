@@ -126,6 +126,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
   const agents = new Map<string, AgentDefinition>();
   const agentLines = new Map<string, string>();
   const agentSources = new Map<string, YamlSource>();
+  const webhookOwners = new Map<string, string>();
   for (const { file, source, value: agent } of await readYamlFolder(root, "agents", agentFileSchema, issues)) {
     const where = `${file}:${source.lineOf(["name"])}`;
     const previous = agentLines.get(agent.name);
@@ -141,6 +142,19 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     agentLines.set(agent.name, where);
     const model = checkAgentModel(agent, source, defaultModel, settings.aliases, issues);
     const toolRefs = checkAgentTools(agent, source, tools, connections, loaded.incomplete, issues);
+    (agent.webhooks ?? []).forEach((hook, i) => {
+      const owner = webhookOwners.get(hook.name);
+      if (owner === undefined) {
+        webhookOwners.set(hook.name, agent.name);
+        return;
+      }
+      issues.push({
+        file,
+        line: source.lineOf(["webhooks", i, "name"]),
+        path: `webhooks[${i}].name`,
+        message: `webhook "${hook.name}" is already agent ${owner}'s — webhook names are the URL (/v1/hooks/<name>): unique across the project`,
+      });
+    });
     (agent.schedules ?? []).forEach((sched, i) => {
       if (agent.schedules?.findIndex((o) => o.name === sched.name) === i) return;
       issues.push({
@@ -173,6 +187,17 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
         ...(agent.context?.tool_result_tokens !== undefined ? { toolResultTokens: agent.context.tool_result_tokens } : {}),
       },
       limits: mergeLimits(defaultLimits, agent.limits),
+      ...(agent.webhooks && agent.webhooks.length > 0
+        ? {
+            webhooks: agent.webhooks.map((h) => ({
+              name: h.name,
+              ...(h.secret ? { secret: h.secret.slice("secret://".length) } : {}),
+              ...(h.schema ? { schema: h.schema } : {}),
+              ...(h.input ? { input: h.input } : {}),
+              deliveryHeader: (h.delivery_header ?? "x-outpost-delivery").toLowerCase(),
+            })),
+          }
+        : {}),
       ...(agent.schedules && agent.schedules.length > 0
         ? {
             schedules: agent.schedules.map((s) => ({

@@ -361,6 +361,41 @@ export const agentFileSchema = z.strictObject({
         }),
     )
     .optional(),
+  /** Runs started by another system: POST /v1/hooks/<name> with a JSON payload, signed or with an API key. */
+  webhooks: z
+    .array(
+      z
+        .strictObject({
+          name: name("webhook names", "helpdesk-ticket"),
+          /** The vault secret that signs deliveries (secret://NAME); without it, callers need an API key that may start runs. */
+          secret: z
+            .string()
+            .regex(/^secret:\/\/[A-Za-z0-9_.-]+$/, 'a vault reference, e.g. "secret://helpdesk_webhook" (set it with outpost secrets set)')
+            .optional(),
+          /** JSON Schema the payload must match. */
+          schema: z.record(z.string(), z.unknown()).optional(),
+          /** The run's input; {{payload}} stands for the payload as JSON (default: the payload alone). */
+          input: z.string().min(1).optional(),
+          /** The header carrying the sender's delivery id, which makes a redelivery start nothing new. */
+          delivery_header: z
+            .string()
+            .regex(/^[A-Za-z0-9-]+$/, "an HTTP header name, e.g. X-GitHub-Delivery")
+            .optional(),
+        })
+        .superRefine((hook, ctx) => {
+          if (!hook.schema) return;
+          try {
+            z.fromJSONSchema(hook.schema as Parameters<typeof z.fromJSONSchema>[0]);
+          } catch (err) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["schema"],
+              message: `not a JSON Schema Outpost can check payloads with: ${(err as Error).message}`,
+            });
+          }
+        }),
+    )
+    .optional(),
 });
 
 /** What is wrong with a cron expression or its time zone, if anything (croner reads both). */

@@ -90,6 +90,8 @@ export interface AgentDefinition {
   context?: AgentContextSettings;
   /** Runs started on a timetable (triggers/): none when absent. */
   schedules?: ScheduleDefinition[];
+  /** Runs started by other systems, POST /v1/hooks/<name> (triggers/): none when absent. */
+  webhooks?: WebhookDefinition[];
   /** Source file, relative to the project root, e.g. "agents/support.yaml". */
   file: string;
 }
@@ -103,6 +105,20 @@ export interface ScheduleDefinition {
   input: string;
   /** After downtime: skip the occurrences missed, or catch up on each (up to 100). */
   missed: "skip" | "catch_up";
+}
+
+/** An agent's `webhooks:` entry: each delivery to POST /v1/hooks/<name> starts one run. */
+export interface WebhookDefinition {
+  /** Unique across the project: the URL's last segment. */
+  name: string;
+  /** The vault secret whose value signs deliveries; absent: callers need an API key that may start runs. */
+  secret?: string;
+  /** JSON Schema the payload must match. */
+  schema?: Record<string, unknown>;
+  /** The run's input; `{{payload}}` stands for the payload as JSON. Default: the payload alone. */
+  input?: string;
+  /** Lower-case header name carrying the delivery id (default x-outpost-delivery). */
+  deliveryHeader: string;
 }
 
 export interface AgentContextSettings {

@@ -238,6 +238,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
         return run;
       },
       ...(options.clock ? { clock: options.clock } : {}),
+      secret: (name) => this.vault.get(options.project.workspace, name),
       log: this.log,
     });
     const fixed = new Map<string, ToolDefinition>();

@@ -12,6 +12,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { OutpostError } from "../core/errors.js";
 import type { Authenticator, AuthFailure } from "../security/identity/index.js";
 import type { Role } from "../security/types.js";
+import { SIGNATURE_HEADER } from "../triggers/webhooks.js";
 import { requireRole } from "./caller.js";
 
 const READ: Role[] = ["admin", "builder", "operator", "auditor", "viewer"];
@@ -27,7 +28,9 @@ const MEMORY_READ: Role[] = ["builder", "operator", "auditor"];
 const MEMORY_WRITE: Role[] = ["builder", "operator"];
 
 /** Who may call each route (`METHOD /path` as registered). Admins may call everything in their workspace. */
-export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | "public">> = {
+/** "signed": a webhook; a delivery signed with its secret needs no credentials (the route checks the signature), one
+ * without a signature needs an API key that may start runs. */
+export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | "public" | "signed">> = {
   "GET /v1/health": "public",
   "GET /openapi.json": READ,
   "GET /docs": READ, // and everything below /docs (the UI's files)
@@ -52,6 +55,7 @@ export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | "public">> =
   "DELETE /v1/secrets/:name": MANAGE,
   "GET /v1/budgets": READ,
   "GET /v1/triggers": READ,
+  "POST /v1/hooks/:name": "signed",
   "GET /v1/triggers/:id/firings": READ,
   // Memory
   "GET /v1/memory": MEMORY_READ,
@@ -91,7 +95,7 @@ export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | "public">> =
 };
 
 /** The roles that may call a route; null for a route missing from the table (admins only). */
-export function rolesFor(method: string, url: string): readonly Role[] | "public" | null {
+export function rolesFor(method: string, url: string): readonly Role[] | "public" | "signed" | null {
   const m = method === "HEAD" ? "GET" : method;
   const exact = ROUTE_ROLES[`${m} ${url}`];
   if (exact) return exact;
@@ -159,6 +163,7 @@ async function authorize(request: FastifyRequest, reply: FastifyReply, options: 
   const url = request.routeOptions.url;
   const allowed = url === undefined ? null : rolesFor(request.method, url);
   if (allowed === "public") return;
+  if (allowed === "signed" && request.headers[SIGNATURE_HEADER] !== undefined) return;
   const credential = credentialOf(request);
   if (credential === null) {
     report(options, request, { reason: "no_credentials" });
@@ -171,7 +176,7 @@ async function authorize(request: FastifyRequest, reply: FastifyReply, options: 
   }
   if ("caller" in result) request.caller = result.caller;
   if (url === undefined) return; // no such route: the 404 handler answers
-  requireRole(request, ...(allowed ?? ["admin"]));
+  requireRole(request, ...(allowed === "signed" ? RUN : (allowed ?? ["admin"])));
 }
 
 /** `Authorization: Bearer X` or `x-api-key: X`; null when neither is there. */

@@ -36,6 +36,7 @@ import { registerMcpRoutes } from "./protocols/mcp.js";
 import { registerOpenAiRoutes } from "./protocols/openai.js";
 import { registerAuditRoutes } from "./routes/audit.js";
 import { registerBudgetRoutes } from "./routes/budgets.js";
+import { registerHookRoutes } from "./routes/hooks.js";
 import { registerKeyRoutes } from "./routes/keys.js";
 import { registerMemoryRoutes } from "./routes/memory.js";
 import { registerSecretRoutes } from "./routes/secrets.js";
@@ -289,7 +290,10 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   if (api.security?.budgets) await registerBudgetRoutes(server, api.security.budgets);
   if (api.security?.audit) await registerAuditRoutes(server, api.security.audit);
   if (api.memory) await registerMemoryRoutes(server, api.memory, api.context);
-  if (api.triggers) await registerTriggerRoutes(server, api.triggers);
+  if (api.triggers) {
+    await registerTriggerRoutes(server, api.triggers);
+    await registerHookRoutes(server, api.triggers);
+  }
 
   await registerOpenAiRoutes(server, apiOf, { heartbeatMs });
   await registerMcpRoutes(server, apiOf, { version: options.version });

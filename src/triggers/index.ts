@@ -7,15 +7,19 @@
  * process wins a move. The run of a pending firing is then created with the idempotency key of the firing, so
  * whoever creates it — this process, or any other after a crash in between — creates the same one run.
  */
+
+import { z } from "zod";
 import { OutpostError } from "../core/errors.js";
 import type { FiringView, TriggersApi, TriggerView } from "../core/triggers-api.js";
-import type { AgentDefinition, ScheduleDefinition } from "../definitions/types.js";
+import type { AgentDefinition, ScheduleDefinition, WebhookDefinition } from "../definitions/types.js";
 import type { TriggerFiringsTable } from "../store/schema.js";
 import type { DomainStorage } from "../store/types.js";
 import { nextOccurrence, plan } from "./schedule.js";
+import { inputFor, SIGNATURE_HEADER, signatureProblem } from "./webhooks.js";
 
 export type { FiringView, TriggersApi, TriggerView } from "../core/triggers-api.js";
 export { CATCH_UP_LIMIT, GRACE_MS, nextOccurrence, plan } from "./schedule.js";
+export { SIGNATURE_HEADER, sign, TOLERANCE_MS } from "./webhooks.js";
 
 export interface TriggerDeps {
   storage: DomainStorage;
@@ -24,7 +28,24 @@ export interface TriggerDeps {
   /** Creates the firing's run, idempotent by key: the same key again returns the same run. */
   startRun(request: { agent: string; input: string; idempotencyKey: string; startedBy: string }): Promise<{ id: string }>;
   clock?: () => number;
+  /** A vault secret's value (a webhook's signing secret), or null when it is not set. */
+  secret?(name: string): Promise<string | null>;
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+}
+
+/** A delivery as the server received it. */
+export interface Delivery {
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  /** Whether the request carried a valid API key that may start runs (then no signature is needed). */
+  authenticated: boolean;
+}
+
+interface Webhook {
+  id: string;
+  agent: string;
+  def: WebhookDefinition;
+  payload: z.ZodType | null;
 }
 
 interface Schedule {
@@ -34,6 +55,7 @@ interface Schedule {
 }
 
 export const scheduleId = (agent: string, name: string) => `schedule:${agent}.${name}`;
+export const webhookId = (name: string) => `webhook:${name}`;
 
 export class Triggers {
   private readonly schedules: Schedule[];
@@ -45,15 +67,149 @@ export class Triggers {
 
   constructor(private readonly deps: TriggerDeps) {
     this.clock = deps.clock ?? Date.now;
-    this.schedules = [...deps.agents].flatMap((a) =>
-      (a.schedules ?? []).map((def) => ({ id: scheduleId(a.name, def.name), agent: a.name, def })),
+    const agents = [...deps.agents];
+    this.schedules = agents.flatMap((a) => (a.schedules ?? []).map((def) => ({ id: scheduleId(a.name, def.name), agent: a.name, def })));
+    this.webhooks = new Map(
+      agents.flatMap((a) =>
+        (a.webhooks ?? []).map((def): [string, Webhook] => [
+          def.name,
+          {
+            id: webhookId(def.name),
+            agent: a.name,
+            def,
+            payload: def.schema ? z.fromJSONSchema(def.schema as Parameters<typeof z.fromJSONSchema>[0]) : null,
+          },
+        ]),
+      ),
     );
+  }
+
+  private readonly webhooks: Map<string, Webhook>;
+
+  /**
+   * A delivery to POST /v1/hooks/<name>: authenticated (signed with the webhook's secret, or by an API key),
+   * de-duplicated by its delivery id, its payload checked against the schema; starts one run and answers its id. A
+   * redelivery answers the first delivery's run (`duplicate`).
+   */
+  async deliver(name: string, d: Delivery): Promise<{ run_id: string; delivery_id: string; duplicate: boolean }> {
+    const hook = this.webhooks.get(name);
+    if (!hook) {
+      throw new OutpostError(
+        "not_found",
+        `there is no webhook "${name}" in workspace ${this.deps.workspace}`,
+        this.webhooks.size > 0 ? `webhooks of this project: ${[...this.webhooks.keys()].join(", ")}` : "add webhooks: to an agent's YAML",
+      );
+    }
+    const header = (h: string) => {
+      const v = d.headers[h];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    const signed = header(SIGNATURE_HEADER);
+    if (signed !== undefined) {
+      if (!hook.def.secret) {
+        throw new OutpostError(
+          "unauthorized",
+          `webhook ${name} has no secret to check a signature with`,
+          "send an API key instead, or give the webhook secret: secret://NAME",
+        );
+      }
+      const secret = await this.deps.secret?.(hook.def.secret);
+      if (!secret) {
+        throw new OutpostError(
+          "unavailable",
+          `webhook ${name}'s secret secret://${hook.def.secret} is not set`,
+          `set it with outpost secrets set ${hook.def.secret} (the value the sender signs with)`,
+        );
+      }
+      const problem = signatureProblem(signed, secret, d.body, this.clock());
+      if (problem)
+        throw new OutpostError("unauthorized", `webhook ${name}: ${problem}`, "sign each delivery as the README's Webhooks section shows");
+    } else if (!d.authenticated) {
+      throw new OutpostError("unauthorized", `webhook ${name} needs a signed delivery (${SIGNATURE_HEADER}) or an API key`);
+    }
+    const deliveryId = header(hook.def.deliveryHeader)?.trim() ?? "";
+    if (deliveryId === "" || deliveryId.length > 200) {
+      throw new OutpostError(
+        "invalid_request",
+        `the delivery has no ${hook.def.deliveryHeader} header (1–200 characters)`,
+        "send the sender's id of this delivery: a redelivery with the same id starts nothing new",
+      );
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(d.body);
+    } catch (err) {
+      throw new OutpostError(
+        "invalid_request",
+        `the payload is not JSON: ${(err as Error).message}`,
+        "send Content-Type: application/json",
+      );
+    }
+    if (hook.payload) {
+      const checked = hook.payload.safeParse(payload);
+      if (!checked.success) {
+        const issue = checked.error.issues[0];
+        const where = issue?.path.length ? `payload.${issue.path.join(".")}` : "payload";
+        throw new OutpostError(
+          "invalid_request",
+          `${where}: ${issue?.message ?? "does not match the webhook's schema"}`,
+          `webhook ${name}'s schema is in ${hook.agent}'s YAML`,
+        );
+      }
+    }
+    const { storage, workspace } = this.deps;
+    const now = this.clock();
+    const inserted = await storage.write(async (trx) => {
+      const r = await trx
+        .insertInto("trigger_firings")
+        .values({
+          workspace,
+          trigger: hook.id,
+          firing_key: deliveryId,
+          fire_at: now,
+          status: "pending",
+          run_id: null,
+          detail: null,
+          created_at: now,
+        })
+        .onConflict((oc) => oc.columns(["workspace", "trigger", "firing_key"]).doNothing())
+        .executeTakeFirst();
+      return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+    });
+    if (!inserted) {
+      const first = await storage.db
+        .selectFrom("trigger_firings")
+        .select(["run_id"])
+        .where("workspace", "=", workspace)
+        .where("trigger", "=", hook.id)
+        .where("firing_key", "=", deliveryId)
+        .executeTakeFirst();
+      if (first?.run_id) return { run_id: first.run_id, delivery_id: deliveryId, duplicate: true };
+      // Recorded but never started (the first delivery's process died): start it now, with the same key.
+    }
+    const run = await this.deps.startRun({
+      agent: hook.agent,
+      input: inputFor(hook.def.input, payload),
+      idempotencyKey: `trigger:${hook.id}:${deliveryId}`,
+      startedBy: hook.id,
+    });
+    await storage.write((trx) =>
+      trx
+        .updateTable("trigger_firings")
+        .set({ status: "started", run_id: run.id })
+        .where("workspace", "=", workspace)
+        .where("trigger", "=", hook.id)
+        .where("firing_key", "=", deliveryId)
+        .execute(),
+    );
+    return { run_id: run.id, delivery_id: deliveryId, duplicate: !inserted };
   }
 
   get workspace(): string {
     return this.deps.workspace;
   }
 
+  /** Schedules: what the sweeper ticks for. */
   get size(): number {
     return this.schedules.length;
   }
@@ -193,7 +349,26 @@ export class Triggers {
         timezone: s.def.timezone,
         missed: s.def.missed,
         input: s.def.input,
+        path: null,
+        signed: null,
         next_at: next === null ? null : new Date(next).toISOString(),
+        last_firing: last ?? null,
+      });
+    }
+    for (const h of this.webhooks.values()) {
+      const [last] = await this.firings(h.id, 1);
+      out.push({
+        id: h.id,
+        kind: "webhook",
+        agent: h.agent,
+        name: h.def.name,
+        cron: null,
+        timezone: null,
+        missed: null,
+        input: h.def.input ?? null,
+        path: `/v1/hooks/${h.def.name}`,
+        signed: h.def.secret !== undefined,
+        next_at: null,
         last_firing: last ?? null,
       });
     }
@@ -214,11 +389,11 @@ export class Triggers {
   }
 
   has(trigger: string): boolean {
-    return this.schedules.some((s) => s.id === trigger);
+    return this.ids().includes(trigger);
   }
 
   ids(): string[] {
-    return this.schedules.map((s) => s.id);
+    return [...this.schedules.map((s) => s.id), ...[...this.webhooks.values()].map((h) => h.id)];
   }
 }
 

@@ -7,8 +7,9 @@
 
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadProject } from "../../src/definitions/index.js";
 import { ADMIN_HEADERS } from "../helpers/auth.js";
-import { http, type Stack, startStack, waitForRun } from "../server/helpers.js";
+import { http, SHOP, type Stack, startStack, waitForRun } from "../server/helpers.js";
 
 let stack: Stack;
 let globex: { authorization: string };
@@ -34,7 +35,13 @@ function serverRoutes(server: FastifyInstance): string[] {
 }
 
 beforeAll(async () => {
-  stack = await startStack();
+  // The shop, with a schedule and a webhook of acme's: triggers another workspace must not see.
+  const project = await loadProject(SHOP);
+  const support = project.agents.get("support");
+  if (!support) throw new Error("no support agent");
+  support.schedules = [{ name: "digest", cron: "0 7 * * *", timezone: "UTC", input: "Digest.", missed: "skip" }];
+  support.webhooks = [{ name: "acme-orders", deliveryHeader: "x-outpost-delivery" }];
+  stack = await startStack({ project });
   const created = await http(stack.url, "POST", "/v1/workspaces", { body: { id: "globex" } });
   expect(created.status).toBe(201);
   const key = await http(stack.url, "POST", "/v1/keys", { body: { name: "globex-admin", roles: ["admin"], workspace: "globex" } });
@@ -103,6 +110,17 @@ beforeAll(async () => {
   acme.memoryId = remembered.body.id;
   const ingested = await http(stack.url, "POST", "/v1/knowledge", { body: acmeDocument });
   expect(ingested.status, ingested.text).toBe(201);
+  // A customer an acme agent looked up (context.lookup), as the cache keeps it.
+  await stack.outpost.context.cache.put("acme", {
+    type: "customer",
+    id: "C-ACME",
+    subject: "customer:C-ACME",
+    data: { note: "acme's confidential output" },
+    classification: "restricted",
+    source: { tool: "helpdesk.get_customer", run_id: acme.runId, agent: "support" },
+    fetchedAt: Date.now(),
+  });
+  expect((await http(stack.url, "GET", "/v1/context/customer/C-ACME")).status).toBe(200);
 });
 afterAll(async () => {
   await stack?.close();
@@ -174,6 +192,11 @@ const cases: Record<string, Case> = {
     body: () => ({ ...acmeDocument, text: "# Limits\n\nglobex's own." }),
     expect: "own",
   },
+  "GET /v1/context": { path: () => "/v1/context", expect: "empty" },
+  "GET /v1/context/:type/:id": { path: () => "/v1/context/customer/C-ACME", expect: "404" },
+  "GET /v1/triggers": { path: () => "/v1/triggers", expect: "empty" },
+  "GET /v1/triggers/:id/firings": { path: () => "/v1/triggers/webhook:acme-orders/firings", expect: "404" },
+  "POST /v1/hooks/:name": { path: () => "/v1/hooks/acme-orders", body: () => ({ order: 1 }), expect: "404" },
   "GET /v1/secrets": { path: () => "/v1/secrets", expect: "own" },
   "PUT /v1/secrets/:name": { path: () => "/v1/secrets/acme_token", body: () => ({ value: "globex-value" }), expect: "own" },
   "DELETE /v1/secrets/:name": { path: () => "/v1/secrets/acme_token", expect: "own" },
@@ -237,7 +260,7 @@ describe("tenant isolation", () => {
       if (c.expect === "404") expect(res.status, res.text).toBe(404);
       if (c.expect === "empty") {
         expect(res.status).toBe(200);
-        expect(res.body.items ?? res.body.documents ?? res.body).toEqual([]);
+        expect(res.body.items ?? res.body.documents ?? res.body.entities ?? res.body.triggers ?? res.body).toEqual([]);
       }
       if (c.expect === "forbidden") expect(res.status).toBe(403);
       if (route === "POST /mcp" || isA2A) expect(res.text).not.toMatch(/"status":\s*"completed"|Order 104/);

@@ -398,6 +398,11 @@ describe("OpenAPI and docs", () => {
         "/v1/audit",
         "/v1/audit/verify",
         "/v1/reports",
+        "/v1/context",
+        "/v1/context/{type}/{id}",
+        "/v1/triggers",
+        "/v1/triggers/{id}/firings",
+        "/v1/hooks/{name}",
       ].sort(),
     );
     expect(Object.keys(doc.components.schemas)).toEqual(

@@ -44,6 +44,8 @@ describe("GET /v1/triggers", () => {
         timezone: "Europe/Berlin",
         missed: "skip",
         input: "Summarise open tickets.",
+        path: null,
+        signed: null,
         next_at: expect.any(String),
         last_firing: null,
       },

@@ -13,7 +13,7 @@ import { parseLimit } from "./runs.js";
 type Json = { json?: boolean };
 
 export function registerTriggers(program: Command): void {
-  const triggers = program.command("triggers").description("schedules: when each fires next, and what each firing started");
+  const triggers = program.command("triggers").description("schedules and webhooks: when each fires next, and what each firing started");
 
   const ls = triggers
     .command("ls")
@@ -24,13 +24,13 @@ export function registerTriggers(program: Command): void {
     await withMemory(opts, async ({ triggers: api, flags }) => {
       const { triggers: list } = await api.listTriggers();
       if (opts.json) return out.line(JSON.stringify(list, null, 2));
-      if (list.length === 0) return out.line(out.dim("no triggers: add schedules: to an agent's YAML (cron, timezone, input)"));
+      if (list.length === 0) return out.line(out.dim("no triggers: add schedules: or webhooks: to an agent's YAML"));
       out.line(
         table(
           ["TRIGGER", "WHEN", "NEXT", "LAST"],
           list.map((t) => [
             t.id,
-            `${t.cron} (${t.timezone})`,
+            t.kind === "schedule" ? `${t.cron} (${t.timezone})` : `POST ${t.path}${t.signed ? " (signed)" : ""}`,
             t.next_at ?? "-",
             t.last_firing ? lastText(t.last_firing) : out.dim("never fired"),
           ]),
@@ -43,7 +43,7 @@ export function registerTriggers(program: Command): void {
   const firings = triggers
     .command("firings")
     .description("a trigger's firings, newest first: the run each started, or why it was skipped")
-    .argument("<id>", "the trigger, as triggers ls shows it (schedule:AGENT.NAME)")
+    .argument("<id>", "the trigger, as triggers ls shows it (schedule:AGENT.NAME, webhook:NAME)")
     .option("--limit <n>", "at most this many (default 50)")
     .option("--json", "print JSON");
   addConnectionOptions(firings).action(async (id: string, opts: ConnectionOptions & Json & { limit?: string }) => {

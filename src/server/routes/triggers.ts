@@ -20,18 +20,21 @@ const firing = {
     recorded_at: dateTime,
   },
 } as const;
+const nullableString = { type: ["string", "null"] } as const;
 const trigger = {
   type: "object",
-  required: ["id", "kind", "agent", "name", "cron", "timezone", "missed", "input", "next_at", "last_firing"],
+  required: ["id", "kind", "agent", "name", "cron", "timezone", "missed", "input", "path", "signed", "next_at", "last_firing"],
   properties: {
-    id: { type: "string", description: "schedule:<agent>.<name>" },
-    kind: { type: "string", enum: ["schedule"] },
+    id: { type: "string", description: "schedule:<agent>.<name> or webhook:<name>" },
+    kind: { type: "string", enum: ["schedule", "webhook"] },
     agent: { type: "string" },
     name: { type: "string" },
-    cron: { type: "string" },
-    timezone: { type: "string" },
-    missed: { type: "string", enum: ["skip", "catch_up"] },
-    input: { type: "string" },
+    cron: nullableString,
+    timezone: nullableString,
+    missed: { type: ["string", "null"], enum: ["skip", "catch_up", null] },
+    input: nullableString,
+    path: { ...nullableString, description: "a webhook's URL path" },
+    signed: { type: ["boolean", "null"], description: "a webhook takes signed deliveries (it has a secret)" },
     next_at: { type: ["string", "null"], format: "date-time" },
     last_firing: { anyOf: [firing, { type: "null" }] },
   },
