@@ -81,6 +81,16 @@ export class ContextCache {
   }
 }
 
+/** Where an entity came from and how old it is, as agents and people are shown it. */
+export function sourceView(e: ContextEntity, now: number): { tool: string; fetched_at: string; age_seconds: number; fetched_by: string } {
+  return {
+    tool: e.source.tool,
+    fetched_at: new Date(e.fetchedAt).toISOString(),
+    age_seconds: Math.max(0, Math.round((now - e.fetchedAt) / 1000)),
+    fetched_by: `agent:${e.source.agent} (run ${e.source.run_id})`,
+  };
+}
+
 function toEntity(r: ContextEntitiesTable): ContextEntity {
   return {
     type: r.type,
@@ -175,13 +185,7 @@ export function contextLookupTool(deps: ContextLookupDeps): ToolDefinition<Looku
     subject: e.subject,
     data: e.data,
     classification: e.classification,
-    source: {
-      tool: e.source.tool,
-      fetched_at: new Date(e.fetchedAt).toISOString(),
-      age_seconds: Math.max(0, Math.round((clock() - e.fetchedAt) / 1000)),
-      cached: cached || stale !== undefined,
-      fetched_by: `agent:${e.source.agent} (run ${e.source.run_id})`,
-    },
+    source: { ...sourceView(e, clock()), cached: cached || stale !== undefined },
     ...(stale !== undefined ? { stale } : {}),
   });
 

@@ -193,15 +193,7 @@ export class Triggers {
       idempotencyKey: `trigger:${hook.id}:${deliveryId}`,
       startedBy: hook.id,
     });
-    await storage.write((trx) =>
-      trx
-        .updateTable("trigger_firings")
-        .set({ status: "started", run_id: run.id })
-        .where("workspace", "=", workspace)
-        .where("trigger", "=", hook.id)
-        .where("firing_key", "=", deliveryId)
-        .execute(),
-    );
+    await this.markStarted(hook.id, deliveryId, run.id);
     return { run_id: run.id, delivery_id: deliveryId, duplicate: !inserted };
   }
 
@@ -315,15 +307,7 @@ export class Triggers {
           idempotencyKey: `trigger:${f.trigger}:${f.firing_key}`,
           startedBy: f.trigger,
         });
-        await storage.write((trx) =>
-          trx
-            .updateTable("trigger_firings")
-            .set({ status: "started", run_id: run.id })
-            .where("workspace", "=", workspace)
-            .where("trigger", "=", f.trigger)
-            .where("firing_key", "=", f.firing_key)
-            .execute(),
-        );
+        await this.markStarted(f.trigger, f.firing_key, run.id);
         started++;
       } catch (err) {
         this.deps.log.warn({ trigger: f.trigger, firing: f.firing_key, err: (err as Error)?.message }, "schedule: could not start a run");
@@ -331,6 +315,20 @@ export class Triggers {
     }
     if (started > 0) this.deps.log.info({ runs: started }, "schedules fired");
     return started;
+  }
+
+  /** A firing's run exists: the firing points at it. */
+  private markStarted(trigger: string, key: string, runId: string): Promise<unknown> {
+    const { storage, workspace } = this.deps;
+    return storage.write((trx) =>
+      trx
+        .updateTable("trigger_firings")
+        .set({ status: "started", run_id: runId })
+        .where("workspace", "=", workspace)
+        .where("trigger", "=", trigger)
+        .where("firing_key", "=", key)
+        .execute(),
+    );
   }
 
   /** Every trigger of the project, with its next occurrence and its latest firing. */

@@ -8,7 +8,7 @@
  * `memoryApi` is the same thing in-process: the routes use it, and so does the CLI on a local store.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { BusinessContext, ContextEntity } from "../../context/index.js";
+import { type BusinessContext, type ContextEntity, sourceView } from "../../context/index.js";
 import { OutpostError } from "../../core/errors.js";
 import type {
   ContextEntityView,
@@ -96,13 +96,7 @@ export const contextEntityView = (e: ContextEntity, ttlMs: number | undefined, n
     subject: e.subject,
     data: e.data,
     classification: e.classification,
-    source: {
-      tool: e.source.tool,
-      fetched_at: iso(e.fetchedAt),
-      age_seconds: Math.max(0, Math.round((now - e.fetchedAt) / 1000)),
-      fetched_by: `agent:${e.source.agent} (run ${e.source.run_id})`,
-      run_id: e.source.run_id,
-    },
+    source: { ...sourceView(e, now), run_id: e.source.run_id },
     fresh_until: freshUntil === null ? null : iso(freshUntil),
     expired: freshUntil === null || freshUntil <= now,
   };
