@@ -2,7 +2,15 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { createHnswIndex, exactSearch, fromBlob, loadHnswIndex, toBlob, type VectorIndex } from "../../src/memory/vector-index.js";
+import {
+  createHnswIndex,
+  exactSearch,
+  fromBlob,
+  loadHnswIndex,
+  searchDepth,
+  toBlob,
+  type VectorIndex,
+} from "../../src/memory/vector-index.js";
 import { prng } from "../fixtures/memory/planted-facts.js";
 
 const DIMS = 96;
@@ -81,6 +89,33 @@ describe("HNSW index", () => {
     // 5 labels of 5,000 pass; a 64-candidate search sees about none of them: use exactSearch for such filters.
     const hits = small.search(queries[0], 10, (label) => label % 1_000 === 0);
     expect(hits.length).toBeLessThan(10);
+  });
+});
+
+describe("HNSW search depth", () => {
+  it("examines more candidates as the index grows: expansionSearch up to 25k vectors, then ~1 in 100, at most 4,096", () => {
+    expect([0, 10_000, 25_600, 30_000, 100_000, 1_000_000, 5_000_000].map((n) => searchDepth(n, 256))).toEqual([
+      256, 256, 256, 512, 1_024, 4_096, 4_096,
+    ]);
+    expect(searchDepth(1_000, 800)).toBe(800);
+  });
+
+  it("keeps recall on a large index whose fixed candidate list would lose it", () => {
+    // Uniform noise on a sparse graph searched with a candidate list of 8: alone, that finds ~3% of the exact top 10.
+    const random = prng(3);
+    const gauss = () => Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
+    const noise = (n: number) => Array.from({ length: n }, () => unit(Float32Array.from({ length: 48 }, gauss)));
+    const all = noise(30_000).map((vector, label) => ({ label, vector }));
+    const sparse = createHnswIndex(48, { connectivity: 4, expansionAdd: 16, expansionSearch: 8 });
+    sparse.upsertMany(all);
+    let found = 0;
+    const queries = noise(50);
+    for (const q of queries) {
+      const exact = new Set(labels(exactSearch(q, all, 10)));
+      found += labels(sparse.search(q, 10)).filter((l) => exact.has(l)).length;
+    }
+    expect(found / (queries.length * 10)).toBeGreaterThan(0.4);
+    expect(sparse.search(queries[0], 10)).toHaveLength(10);
   });
 });
 
