@@ -21,7 +21,9 @@ export type WaitingFor =
   | { kind: "approval"; approval_id: string /** when it expires (a denial) unless decided */; expires_at?: string }
   | { kind: "timer"; until: string /** set when the run waits to retry this tool's call (its system was away) */; retry?: string }
   | { kind: "event"; event: string }
-  | { kind: "children"; run_ids: string[]; mode: "all" | "fail_fast" };
+  | { kind: "children"; run_ids: string[]; mode: "all" | "fail_fast" }
+  /** A workflow waiting on several steps at once: woken by the first. */
+  | { kind: "any"; approvals: string[]; events: string[]; run_ids: string[]; until?: string };
 
 export interface RunView {
   id: string;

@@ -19,6 +19,15 @@ export const waitingFor = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("event"), event: z.string() }),
   /** Delegated child runs: woken when all have finished, or at the first failure under `fail_fast`. */
   z.object({ kind: z.literal("children"), run_ids: z.array(z.string()), mode: z.enum(["all", "fail_fast"]) }),
+  /** A workflow waiting on several steps at once (parallel branches): woken by the first of them; `until`: the
+   * earliest timer among them. */
+  z.object({
+    kind: z.literal("any"),
+    approvals: z.array(z.string()),
+    events: z.array(z.string()),
+    run_ids: z.array(z.string()),
+    until: z.string().optional(),
+  }),
 ]);
 
 const contextMessage = z.object({ role: z.enum(["user", "assistant"]), content: z.string() });
@@ -168,6 +177,31 @@ export const eventData = {
     cost_usd: z.number(),
     model: z.string(),
   }),
+  /** A workflow run's first event after run.started: the definition it runs to the end (a later edit of the file
+   * reaches only runs started after it), by content hash, and its parsed input. */
+  "workflow.started": z.object({
+    workflow: z.string(),
+    version: z.string(),
+    definition: z.unknown(),
+    input: z.unknown(),
+  }),
+  /** A workflow step began: what it was given, evaluated once and recorded (a resumed step uses these, never a
+   * re-evaluation). `attempt` counts from 1; an agent step's retry after an invalid answer is a new attempt. */
+  "step.started": z.object({
+    path: z.string(),
+    kind: z.string(),
+    attempt: z.number(),
+    idempotency_key: z.string(),
+    /** A tool step's arguments; an agent step's task; an approval's message; a sleep's wake time; a loop's items;
+     * a branch's choice. */
+    detail: z.record(z.string(), z.unknown()),
+  }),
+  "step.completed": z.object({ path: z.string(), output: z.unknown() }),
+  /** `retry_at`: the step is tried again then (attempt + 1); without it the step failed for good. */
+  "step.failed": z.object({ path: z.string(), attempt: z.number(), error: runError, retry_at: z.string().optional() }),
+  /** A later step failed: completed steps are undone, last first. */
+  "workflow.compensating": z.object({ failed: z.string(), error: runError }),
+  "step.compensated": z.object({ path: z.string(), tool: z.string(), output: z.unknown(), is_error: z.boolean() }),
   "run.completed": z.object({ output: z.string() }),
   "run.failed": z.object({ error: runError }),
   "run.cancelled": z.object({ reason: z.string() }),

@@ -14,6 +14,7 @@ import { toKnowledge } from "./knowledge.js";
 import { loadContext } from "./load-context.js";
 import { checkCollaboration, loadTeams } from "./load-teams.js";
 import { loadTools } from "./load-tools.js";
+import { loadWorkflows } from "./load-workflows.js";
 import { expandEnv, toCandidate } from "./models.js";
 import { readPolicyFiles } from "./policies.js";
 import { checkYaml } from "./schema-issues.js";
@@ -237,6 +238,9 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     }
   }
 
+  // workflows/*.yaml, workflows/*.ts
+  const workflows = await loadWorkflows(root, { agents, teams, tools, connections }, issues);
+
   // policies/*.cedar (syntax here; the schema check is security/policy's, run by `outpost validate`)
   const policies = await readPolicyFiles(root, issues);
 
@@ -257,6 +261,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     ...(knowledge.length > 0 ? { knowledge } : {}),
     ...(embedder ? { embedder } : {}),
     ...(context.size > 0 ? { context } : {}),
+    ...(workflows.size > 0 ? { workflows } : {}),
     ...(settings.file.approvals ? { approvalTtlMs: settings.file.approvals.expire_after } : {}),
     ...(auth ? { auth } : {}),
     ...(settings.file.egress ? { egress: { allow: settings.file.egress.allow } } : {}),

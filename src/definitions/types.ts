@@ -3,8 +3,10 @@
  * folder parse YAML into exactly these types; the rest of the system reads
  * only these (never raw YAML).
  */
+
 import type { z } from "zod";
 import type { ModelLocation, ModelPrice } from "../models/types.js";
+import type { WorkflowDefinition } from "../workflows/definition.js";
 
 export type Classification = "public" | "internal" | "confidential" | "restricted";
 
@@ -367,6 +369,8 @@ export interface Project {
   approvalTtlMs?: number;
   /** outpost.yaml `auth:` (absent: API keys only, the default rate limit). */
   auth?: AuthSettings;
+  /** workflows/*.yaml and workflows/*.ts, by name (none when absent). */
+  workflows?: Map<string, WorkflowDefinition>;
 }
 
 /** Who may call the API besides API keys, and how often (security/identity, server/auth). */

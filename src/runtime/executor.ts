@@ -102,6 +102,10 @@ export interface ExecutorDeps {
   /** Committed events (and transient `model.delta` ones, seq -1), for live streams. */
   publish(runId: string, seq: number, type: string, data: unknown, at: number): void;
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  /** A named event emitted by a workflow step: delivered to the runs waiting for it, and starts those subscribed. */
+  emitEvent?(workspace: string, name: string, payload: unknown, key: string, from: string): Promise<{ delivered: number; started: number }>;
+  /** New work (a child run) was created: claim soon. */
+  wake?(): void;
 }
 
 /** One model an agent may use: an alias candidate whose credentials are set. */

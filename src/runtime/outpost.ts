@@ -6,6 +6,7 @@ import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, join, resolve } from "node:path";
 import pino from "pino";
+import { z } from "zod";
 import { type BusinessContext, ContextCache, contextLookupTool } from "../context/index.js";
 import type {
   AgentView,
@@ -54,6 +55,8 @@ import {
   type ToolSourceStatus,
 } from "../tools/index.js";
 import { Triggers } from "../triggers/index.js";
+import { executeWorkflow, isWorkflowRun, WORKFLOW_PREFIX } from "../workflows/executor.js";
+import { type WorkflowView, workflowView } from "../workflows/views.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 import { type Collaboration, callKeyOf, executeRun, type ModelRoute, type OutcomeRetry, RunControl } from "./executor.js";
 import { approvalRehash, connectionOf, runGovernance } from "./governance.js";
@@ -114,6 +117,10 @@ export interface Outpost extends OutpostApi {
   readonly context: BusinessContext;
   /** Schedules (triggers/): what starts runs without a person asking, and their firings. */
   readonly triggers: Triggers;
+  /** The project's workflows (workflows/). */
+  listWorkflows(): WorkflowView[];
+  /** Starts a run of a workflow as `caller` (in its workspace): answered at once, the run goes on in the background. */
+  startWorkflowAs(caller: Caller, name: string, request: { input?: unknown; idempotency_key?: string }): Promise<RunView>;
   describeModels(): { agent: string; model: string }[];
   /** The state of each connection (MCP server, OpenAPI document). */
   connections(): ({ name: string; kind: "mcp" | "openapi" } & ToolSourceStatus)[];
@@ -571,45 +578,106 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     if (this.closed) control.shutdown();
     this.controls.set(claimed.run.id, control);
     try {
-      await executeRun(
-        {
-          store: this.store,
-          project: this.project,
-          tools: this.tools,
-          collaboration: this.collaboration,
-          ...(this.options.outcomeRetry ? { outcomeRetry: this.options.outcomeRetry } : {}),
-          modelsFor: (agent) => this.modelsFor(agent),
-          policy: this.policy,
-          recall: (run, state, agent) =>
-            recallForStep({ memory: this.memory, policy: this.policy, project: this.project }, run, state, agent),
-          governanceFor: (run) =>
-            runGovernance({
-              project: this.project,
-              engine: this.policy,
-              workspace: run.workspace,
-              runId: run.id,
-              ...((this.options.approvalTtlMs ?? this.project.approvalTtlMs) !== undefined
-                ? { approvalTtlMs: this.options.approvalTtlMs ?? this.project.approvalTtlMs }
-                : {}),
-            }),
-          ...(this.budgets ? { budgets: this.budgetsForRuns(this.budgets) } : {}),
-          redact: (text) => this.redactor.redact(text),
-          toolSpecsFor: (agent) => this.tools.specsFor(agent),
-          dataDir: this.dataDir,
-          publish: (runId, seq, type, data, at) => {
-            if (this.options.onEvent || this.listeners.has(runId)) {
-              this.publish({ run_id: runId, seq, type, data: data as Record<string, unknown>, at: iso(at) });
-            }
-          },
-          log: this.log,
+      const deps: Parameters<typeof executeRun>[0] = {
+        store: this.store,
+        project: this.project,
+        tools: this.tools,
+        collaboration: this.collaboration,
+        ...(this.options.outcomeRetry ? { outcomeRetry: this.options.outcomeRetry } : {}),
+        modelsFor: (agent) => this.modelsFor(agent),
+        policy: this.policy,
+        recall: (run, state, agent) =>
+          recallForStep({ memory: this.memory, policy: this.policy, project: this.project }, run, state, agent),
+        governanceFor: (run) =>
+          runGovernance({
+            project: this.project,
+            engine: this.policy,
+            workspace: run.workspace,
+            runId: run.id,
+            ...((this.options.approvalTtlMs ?? this.project.approvalTtlMs) !== undefined
+              ? { approvalTtlMs: this.options.approvalTtlMs ?? this.project.approvalTtlMs }
+              : {}),
+          }),
+        ...(this.budgets ? { budgets: this.budgetsForRuns(this.budgets) } : {}),
+        redact: (text) => this.redactor.redact(text),
+        toolSpecsFor: (agent) => this.tools.specsFor(agent),
+        dataDir: this.dataDir,
+        publish: (runId, seq, type, data, at) => {
+          if (this.options.onEvent || this.listeners.has(runId)) {
+            this.publish({ run_id: runId, seq, type, data: data as Record<string, unknown>, at: iso(at) });
+          }
         },
-        claimed,
-        control,
-      );
+        log: this.log,
+        wake: () => this.wake(),
+        emitEvent: (workspace, name, payload) => this.deliverEvent(workspace, name, payload),
+      };
+      await (isWorkflowRun(claimed.run.agent) ? executeWorkflow(deps, claimed, control) : executeRun(deps, claimed, control));
     } finally {
       // The run may have been claimed again meanwhile (a lapsed lease): leave that execution's control.
       if (this.controls.get(claimed.run.id) === control) this.controls.delete(claimed.run.id);
     }
+  }
+
+  /** A named event: delivered to every run of the workspace waiting for it. */
+  private async deliverEvent(workspace: string, name: string, payload: unknown): Promise<{ delivered: number; started: number }> {
+    let delivered = 0;
+    let before: string | undefined;
+    for (;;) {
+      const page = await this.store.listRuns({ workspace, status: "waiting", limit: 200, ...(before ? { before } : {}) });
+      for (const r of page) {
+        const w = r.waitingFor;
+        if (!((w?.kind === "event" && w.event === name) || (w?.kind === "any" && w.events.includes(name)))) continue;
+        const result = await this.store.applyExternal(workspace, { kind: "event", runId: r.id, name, payload });
+        for (const e of result.events) this.publish(eventView(r.id, e));
+        delivered++;
+      }
+      if (page.length < 200) break;
+      before = page[page.length - 1].id;
+    }
+    if (delivered > 0) this.wake();
+    return { delivered, started: 0 };
+  }
+
+  /** The project's workflows. */
+  listWorkflows(): WorkflowView[] {
+    return [...(this.project.workflows?.values() ?? [])].map((w) => workflowView(w));
+  }
+
+  /** Starts a run of a workflow (answered at once; the run goes on in the background). */
+  async startWorkflowAs(caller: Caller, name: string, req: { input?: unknown; idempotency_key?: string }): Promise<RunView> {
+    const workflow = this.project.workflows?.get(name);
+    if (!workflow) {
+      const known = [...(this.project.workflows?.keys() ?? [])];
+      throw notFound("workflow", name, known.length > 0 ? `known workflows: ${known.join(", ")}` : "define one in workflows/<name>.yaml");
+    }
+    if (req.idempotency_key?.startsWith("delegate:")) {
+      throw new OutpostError(
+        "invalid_request",
+        'Idempotency-Key may not start with "delegate:"',
+        "that prefix is kept for the runs agents delegate to; pick another key",
+      );
+    }
+    const input = req.input ?? {};
+    if (workflow.inputSchema) {
+      const checked = z.fromJSONSchema(workflow.inputSchema as Parameters<typeof z.fromJSONSchema>[0]).safeParse(input);
+      if (!checked.success) {
+        const issues = checked.error.issues.map((i) => `${i.path.join(".") || "(input)"}: ${i.message}`).join("; ");
+        throw new OutpostError(
+          "invalid_request",
+          `input does not match workflow ${name}'s input schema: ${issues}`,
+          `see its input: in ${workflow.file}`,
+        );
+      }
+    }
+    const { run, created } = await this.store.createRun({
+      workspace: caller.workspace,
+      agent: `${WORKFLOW_PREFIX}${name}`,
+      input: JSON.stringify(input),
+      idempotencyKey: req.idempotency_key,
+      startedBy: caller.id,
+    });
+    if (created) this.wake();
+    return runView(run);
   }
 
   /** Budgets as the executor uses them: each reservation counts against the agent's teams too. */

@@ -84,6 +84,20 @@ export const sharedSchemas = [
         required: ["kind", "run_ids", "mode"],
         additionalProperties: true,
       },
+      {
+        type: "object",
+        description:
+          "A workflow waiting on several steps at once (parallel branches): the first approval, event, child run or time (until) wakes it.",
+        properties: {
+          kind: { type: "string", enum: ["any"] },
+          approvals: { type: "array", items: string },
+          events: { type: "array", items: string },
+          run_ids: { type: "array", items: string },
+          until: dateTime,
+        },
+        required: ["kind", "approvals", "events", "run_ids"],
+        additionalProperties: true,
+      },
     ],
   },
   {

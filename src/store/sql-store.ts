@@ -558,7 +558,10 @@ export abstract class SqlStore implements Store {
             ...(a.actionHash !== null ? { action_hash: a.actionHash } : {}),
           }),
         );
-        if (run.status === "waiting" && run.waitingFor?.kind === "approval" && run.waitingFor.approval_id === input.approvalId) {
+        const w = run.waitingFor;
+        const awaited =
+          (w?.kind === "approval" && w.approval_id === input.approvalId) || (w?.kind === "any" && w.approvals.includes(input.approvalId));
+        if (run.status === "waiting" && awaited) {
           events.push(ev("run.resumed", { reason: `approval ${status}` }));
           Object.assign(set, { status: "queued", waiting_for: null, wake_at: null });
           woke = true;
@@ -568,7 +571,9 @@ export abstract class SqlStore implements Store {
           throw new OutpostError("conflict", `run ${run.id} is ${run.status}; events can only be delivered to active runs`);
         }
         events.push(ev("event.received", { name: input.name, payload: input.payload ?? null }));
-        if (run.status === "waiting" && run.waitingFor?.kind === "event" && run.waitingFor.event === input.name) {
+        const w = run.waitingFor;
+        const awaited = (w?.kind === "event" && w.event === input.name) || (w?.kind === "any" && w.events.includes(input.name));
+        if (run.status === "waiting" && awaited) {
           events.push(ev("run.resumed", { reason: `event ${input.name}` }));
           Object.assign(set, { status: "queued", waiting_for: null, wake_at: null });
           woke = true;
@@ -597,7 +602,11 @@ export abstract class SqlStore implements Store {
           }),
         );
         const w = run.waitingFor;
-        if (run.status === "waiting" && w?.kind === "children" && w.run_ids.includes(n.childRunId)) {
+        if (run.status === "waiting" && w?.kind === "any" && w.run_ids.includes(n.childRunId)) {
+          events.push(ev("run.resumed", { reason: `child ${n.childRunId} ${n.status}` }));
+          Object.assign(set, { status: "queued", waiting_for: null, wake_at: null });
+          woke = true;
+        } else if (run.status === "waiting" && w?.kind === "children" && w.run_ids.includes(n.childRunId)) {
           const open = await trx
             .selectFrom("runs")
             .select((eb) => eb.fn.countAll<number>().as("n"))

@@ -202,6 +202,13 @@ function approvalOf(reasons: string[], byId: Map<string, LoadedPolicy>): PolicyD
 
 /** `Agent::"<name>"`: its name, its teams (the first as `team`, "" if none) and clearance (default internal). */
 export function agentEntityAttributes(project: Project, name: string): Record<string, CedarJson> {
+  // A workflow acts as `Agent::"workflow:<name>"`, with the team and clearance its definition names.
+  const workflow = name.startsWith("workflow:") ? project.workflows?.get(name.slice("workflow:".length)) : undefined;
+  if (workflow) {
+    const clearance = workflow.clearance;
+    const teams = workflow.team ? [workflow.team] : [];
+    return { name, team: workflow.team ?? "", teams, clearance, clearance_level: classificationLevel(clearance) };
+  }
   const teams = [...project.teams.values()].filter((t) => t.lead === name || t.members.includes(name)).map((t) => t.name);
   const clearance = project.agents.get(name)?.clearance ?? "internal";
   return { name, team: teams[0] ?? "", teams, clearance, clearance_level: classificationLevel(clearance) };

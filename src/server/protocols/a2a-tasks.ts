@@ -532,6 +532,8 @@ function waitingText(runId: string, w: WaitingFor, tool: string | undefined): st
       return `Waiting until ${w.until}, then continuing.`;
     case "children":
       return `Waiting for ${w.run_ids.length} delegated run(s) to finish.`;
+    case "any":
+      return `Waiting for the first of ${w.approvals.length + w.events.length + w.run_ids.length + (w.until ? 1 : 0)} workflow steps to move on.`;
     default:
       return "Waiting.";
   }
