@@ -56,7 +56,7 @@ import {
 } from "../tools/index.js";
 import { Triggers } from "../triggers/index.js";
 import { executeWorkflow, isWorkflowRun, WORKFLOW_PREFIX } from "../workflows/executor.js";
-import { type WorkflowView, workflowView } from "../workflows/views.js";
+import { type WorkflowsHost, type WorkflowView, workflowView } from "../workflows/views.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 import { type Collaboration, callKeyOf, executeRun, type ModelRoute, type OutcomeRetry, RunControl } from "./executor.js";
 import { approvalRehash, connectionOf, runGovernance } from "./governance.js";
@@ -117,6 +117,8 @@ export interface Outpost extends OutpostApi {
   readonly context: BusinessContext;
   /** Schedules (triggers/): what starts runs without a person asking, and their firings. */
   readonly triggers: Triggers;
+  /** The project's workflows (workflows/), as the server's /v1/workflows routes use them. */
+  readonly workflows: WorkflowsHost;
   /** The project's workflows (workflows/). */
   listWorkflows(): WorkflowView[];
   /** Starts a run of a workflow as `caller` (in its workspace): answered at once, the run goes on in the background. */
@@ -637,6 +639,11 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     if (delivered > 0) this.wake();
     return { delivered, started: 0 };
   }
+
+  readonly workflows: WorkflowsHost = {
+    listWorkflows: () => this.listWorkflows(),
+    startWorkflowAs: (caller, name, request) => this.startWorkflowAs(caller, name, request),
+  };
 
   /** The project's workflows. */
   listWorkflows(): WorkflowView[] {

@@ -57,6 +57,8 @@ export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | "public" | "
   "GET /v1/triggers": READ,
   "POST /v1/hooks/:name": "signed",
   "GET /v1/triggers/:id/firings": READ,
+  "GET /v1/workflows": READ,
+  "POST /v1/workflows/:name/runs": RUN,
   // Memory
   "GET /v1/memory": MEMORY_READ,
   "GET /v1/memory/search": MEMORY_READ,

@@ -29,6 +29,7 @@ import type { Authenticator } from "../security/identity/index.js";
 import type { SecurityServices } from "../security/services.js";
 import type { Caller } from "../security/types.js";
 import type { Triggers } from "../triggers/index.js";
+import type { WorkflowsHost } from "../workflows/views.js";
 import { type AuthFailedEvent, registerAuth } from "./auth.js";
 import { makeErrorHandler, notFoundHandler } from "./errors.js";
 import { a2aRoutes } from "./protocols/a2a.js";
@@ -41,6 +42,7 @@ import { registerKeyRoutes } from "./routes/keys.js";
 import { registerMemoryRoutes } from "./routes/memory.js";
 import { registerSecretRoutes } from "./routes/secrets.js";
 import { registerTriggerRoutes } from "./routes/triggers.js";
+import { registerWorkflowRoutes } from "./routes/workflows.js";
 import { routeSchemas as s, sharedSchemas } from "./schemas.js";
 import { streamRun } from "./sse.js";
 
@@ -78,6 +80,8 @@ export type ServableApi = OutpostApi & {
   context?: BusinessContext;
   /** Schedules: the /v1/triggers routes. */
   triggers?: Triggers;
+  /** Workflows: the /v1/workflows routes. */
+  workflows?: WorkflowsHost;
 };
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -290,6 +294,7 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   if (api.security?.budgets) await registerBudgetRoutes(server, api.security.budgets);
   if (api.security?.audit) await registerAuditRoutes(server, api.security.audit);
   if (api.memory) await registerMemoryRoutes(server, api.memory, api.context);
+  if (api.workflows) await registerWorkflowRoutes(server, api.workflows);
   if (api.triggers) {
     await registerTriggerRoutes(server, api.triggers);
     await registerHookRoutes(server, api.triggers);

@@ -1,4 +1,6 @@
-/** Workflows as API clients see them. */
+/** Workflows as API clients see them, and what the server needs of the runtime for them. */
+import type { RunView } from "../core/api.js";
+import type { Caller } from "../security/types.js";
 import type { Step, WorkflowDefinition } from "./definition.js";
 import { workflowVersion } from "./executor.js";
 
@@ -11,6 +13,12 @@ export interface WorkflowView {
   input_schema: Record<string, unknown> | null;
   steps: StepView[];
   file: string;
+}
+
+export interface WorkflowsHost {
+  listWorkflows(): WorkflowView[];
+  /** In the caller's workspace; not_found for an unknown workflow, invalid_request for an input its schema refuses. */
+  startWorkflowAs(caller: Caller, name: string, request: { input?: unknown; idempotency_key?: string }): Promise<RunView>;
 }
 
 export interface StepView {

@@ -197,6 +197,9 @@ const cases: Record<string, Case> = {
   "GET /v1/triggers": { path: () => "/v1/triggers", expect: "empty" },
   "GET /v1/triggers/:id/firings": { path: () => "/v1/triggers/webhook:acme-orders/firings", expect: "404" },
   "POST /v1/hooks/:name": { path: () => "/v1/hooks/acme-orders", body: () => ({ order: 1 }), expect: "404" },
+  // Definitions are the project's; a run a workflow starts is the caller's workspace's.
+  "GET /v1/workflows": { path: () => "/v1/workflows", expect: "own" },
+  "POST /v1/workflows/:name/runs": { path: () => "/v1/workflows/no-such-flow/runs", body: () => ({ input: {} }), expect: "404" },
   "GET /v1/secrets": { path: () => "/v1/secrets", expect: "own" },
   "PUT /v1/secrets/:name": { path: () => "/v1/secrets/acme_token", body: () => ({ value: "globex-value" }), expect: "own" },
   "DELETE /v1/secrets/:name": { path: () => "/v1/secrets/acme_token", expect: "own" },

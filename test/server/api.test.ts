@@ -402,6 +402,8 @@ describe("OpenAPI and docs", () => {
         "/v1/context/{type}/{id}",
         "/v1/triggers",
         "/v1/triggers/{id}/firings",
+        "/v1/workflows",
+        "/v1/workflows/{name}/runs",
         "/v1/hooks/{name}",
       ].sort(),
     );

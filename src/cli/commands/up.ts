@@ -35,7 +35,7 @@ function parsePort(value: string): number {
 /** The API without `close`, so the server cannot close the runtime behind our back. */
 function apiOnly(
   api: OutpostApi &
-    Pick<Outpost, "as" | "security" | "memory" | "context" | "triggers"> & {
+    Pick<Outpost, "as" | "security" | "memory" | "context" | "triggers" | "workflows"> & {
       connections(): ReturnType<NonNullable<ServableApi["connections"]>>;
     },
 ): ServableApi {
@@ -45,6 +45,7 @@ function apiOnly(
     memory: api.memory,
     context: api.context,
     triggers: api.triggers,
+    workflows: api.workflows,
     connections: () => api.connections(),
     health: () => api.health(),
     listAgents: () => api.listAgents(),
