@@ -110,6 +110,14 @@ CREATE TABLE IF NOT EXISTS refunds (
   created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS refunds_order ON refunds (order_id);
+CREATE TABLE IF NOT EXISTS closed_periods (
+  month TEXT PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  refunds INTEGER NOT NULL,
+  refunds_cents INTEGER NOT NULL,
+  note TEXT NOT NULL,
+  closed_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS goodwill_credits (
   id TEXT PRIMARY KEY,
   customer_id TEXT NOT NULL REFERENCES accounts (customer_id),
@@ -621,6 +629,98 @@ export function registerLedgerTools(tools: SystemTools): void {
   );
 }
 
+const month = z
+  .string()
+  .regex(/^\d{4}-(0[1-9]|1[0-2])$/, "a month as YYYY-MM")
+  .describe('The accounting month, e.g. "2026-11".');
+
+/** Month-end close: reconcile the month's refunds against their credit notes, close the period, reopen it. */
+export function registerClosingTools(tools: SystemTools): void {
+  const db = tools.db;
+  const closed = db.prepare("SELECT * FROM closed_periods WHERE month = ?");
+  tools.read(
+    "reconcile_refunds",
+    {
+      title: "Reconcile a month's refunds",
+      description:
+        "Every refund paid out in the month against the ledger: its credit note must exist, be a refund, be on the refund's invoice and be for the same amount. Lists the mismatches.",
+      input: { month },
+    },
+    ({ month: m }) => {
+      const rows = db
+        .prepare(
+          `SELECT r.id, r.order_id, r.invoice_id, r.amount_cents, c.id AS note_id, c.kind, c.invoice_id AS note_invoice, c.amount_cents AS note_cents
+           FROM refunds r LEFT JOIN credit_notes c ON c.id = r.credit_note_id
+           WHERE r.created_at LIKE ? ORDER BY r.id`,
+        )
+        .all(`${m}-%`) as Array<{
+        id: string;
+        order_id: string;
+        invoice_id: string;
+        amount_cents: number;
+        note_id: string | null;
+        kind: string | null;
+        note_invoice: string | null;
+        note_cents: number | null;
+      }>;
+      const mismatches = rows.flatMap((r) => {
+        const problem =
+          r.note_id === null
+            ? "no credit note"
+            : r.kind !== "refund"
+              ? `credit note ${r.note_id} is a ${r.kind}`
+              : r.note_cents !== r.amount_cents
+                ? `credit note ${r.note_id} is for ${money(r.note_cents ?? 0)}, the refund for ${money(r.amount_cents)}`
+                : null;
+        return problem ? [{ refund_id: r.id, order_id: r.order_id, invoice_id: r.invoice_id, amount: money(r.amount_cents), problem }] : [];
+      });
+      const total = rows.reduce((a, r) => a + r.amount_cents, 0);
+      return {
+        month: m,
+        refunds: rows.length,
+        refunds_total: money(total),
+        refunds_total_cents: total,
+        mismatches,
+        closed: closed.get(m) !== undefined,
+      };
+    },
+  );
+  tools.write(
+    "post_closing_entries",
+    {
+      title: "Close an accounting month",
+      description:
+        "Posts the month's closing entries (its refunds total) and closes the period. A closed month cannot be closed again; reopen_period undoes it.",
+      input: {
+        month,
+        refunds: z.number().int().min(0).describe("How many refunds were reconciled."),
+        refunds_total_cents: z.number().int().min(0),
+        note: reason("What the controller approved."),
+      },
+    },
+    ({ month: m, refunds, refunds_total_cents, note }) => {
+      if (closed.get(m)) throw new BusinessError("period_closed", `${m} is already closed.`);
+      const id = nextId(db, "closed_periods", "id", "CLOSE-");
+      db.prepare("INSERT INTO closed_periods VALUES (?, ?, ?, ?, ?, ?)").run(m, id, refunds, refunds_total_cents, note, now());
+      return { closing_id: id, month: m, refunds, refunds_total: money(refunds_total_cents) };
+    },
+  );
+  tools.write(
+    "reopen_period",
+    {
+      title: "Reopen a closed month",
+      description: "Reverses a month's closing entries: the period is open again.",
+      input: { month, reason: reason("Why it is reopened.") },
+    },
+    ({ month: m }) => {
+      const row = closed.get(m) as { id: string } | undefined;
+      if (!row) return { month: m, reopened: false, note: `${m} was not closed` };
+      db.prepare("DELETE FROM closed_periods WHERE month = ?").run(m);
+      return { month: m, reopened: true, reversed: row.id };
+    },
+  );
+}
+
 export const LEDGER_INSTRUCTIONS =
   "Acme's ledger: customer accounts, invoices, payments, refunds, goodwill credits and corrected invoices. Amounts are in USD. " +
   "An account's balance is what the customer owes Acme (negative: Acme owes them).";
@@ -631,6 +731,9 @@ if (isMain(import.meta.url)) {
     version: "1.0.0",
     instructions: LEDGER_INSTRUCTIONS,
     open: openLedger,
-    register: registerLedgerTools,
+    register: (tools) => {
+      registerLedgerTools(tools);
+      registerClosingTools(tools);
+    },
   });
 }
