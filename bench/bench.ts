@@ -9,7 +9,7 @@
  *   npm run bench -- --quick            every section, smaller (BENCHMARKS.md says so)
  *   npm run bench -- --only=delegation,mcp
  *                                       only these sections (steps | delegation | mcp | audit | policy | budgets |
- *                                       security | memory | compaction); prints their tables and Markdown and
+ *                                       security | memory | compaction | workflows); prints their tables and Markdown and
  *                                       leaves BENCHMARKS.md as it is
  */
 import { spawn } from "node:child_process";
@@ -29,11 +29,12 @@ import { type McpResult, mcpOverhead, p95, RUN_CALLS } from "./mcp.js";
 import { memoryRecall, memorySection, memorySizes } from "./memory.js";
 import { policyLatency, policySection } from "./policy.js";
 import { securityOverhead, securitySection } from "./security.js";
+import { workflowOverhead, workflowsSection } from "./workflows.js";
 import { benchModel, benchProject, STEPS_PER_RUN } from "./workload.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
-const SECTIONS = ["steps", "delegation", "mcp", "audit", "policy", "budgets", "security", "memory", "compaction"] as const;
+const SECTIONS = ["steps", "delegation", "mcp", "audit", "policy", "budgets", "security", "memory", "compaction", "workflows"] as const;
 type Section = (typeof SECTIONS)[number];
 const only = onlyArgument();
 const runs = (section: Section) => only === null || only.has(section);
@@ -479,6 +480,10 @@ async function main() {
   if (runs("compaction")) {
     console.log("\nprompt tokens over a long session (with compaction, without)");
     parts.push(compactionSection(await compactionTokens(quick)));
+  }
+  if (runs("workflows")) {
+    console.log("\nworkflow steps against agent steps; schedule firings");
+    parts.push(workflowsSection(await workflowOverhead(quick)));
   }
   if (only) {
     // The sections' Markdown, to paste into BENCHMARKS.md by hand when only they were measured again.

@@ -19,3 +19,4 @@ export type {
   ToolDefinition,
   ToolHandlerArgs,
 } from "./definitions/types.js";
+export { defineWorkflow } from "./workflows/definition.js";

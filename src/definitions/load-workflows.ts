@@ -28,7 +28,7 @@ export async function loadWorkflows(root: string, project: WorkflowContext, issu
     value: ReturnType<typeof workflowFileSchema.parse>,
     lineOf: (p: (string | number)[]) => number | undefined,
   ) => {
-    const at = (p: (string | number)[]) => ({ file, line: lineOf(p), path: p.join(".") });
+    const at = (p: (string | number)[]) => ({ file, line: lineOf(p), path: fieldPath(p) });
     if (out.has(value.name)) {
       issues.push({ ...at(["name"]), message: `workflow "${value.name}" is already defined in ${out.get(value.name)?.file} — rename one` });
       return;
@@ -117,3 +117,6 @@ function checkSteps(
     }
   }
 }
+
+/** `["steps", 2, "do", 0, "wait"]` → `steps[2].do[0].wait`, as the schema's issues name fields. */
+const fieldPath = (p: (string | number)[]) => p.map((x, i) => (typeof x === "number" ? `[${x}]` : i === 0 ? x : `.${x}`)).join("");

@@ -19,6 +19,10 @@ import { inputFor, SIGNATURE_HEADER, signatureProblem } from "./webhooks.js";
 
 export type { FiringView, TriggersApi, TriggerView } from "../core/triggers-api.js";
 export { CATCH_UP_LIMIT, GRACE_MS, nextOccurrence, plan } from "./schedule.js";
+
+/** Pending firings read (and their runs started) per round trip. */
+const PENDING_BATCH = 200;
+
 export { SIGNATURE_HEADER, sign, TOLERANCE_MS } from "./webhooks.js";
 
 export interface TriggerDeps {
@@ -283,8 +287,18 @@ export class Triggers {
     this.nextDue.set(s.id, nextOccurrence(s.def, p.cursor) ?? Number.POSITIVE_INFINITY);
   }
 
-  /** Starts the runs of pending firings: this tick's, and any a process left behind when it died. */
+  /** Starts the runs of pending firings: this tick's, and any a process left behind when it died — a batch at a time
+   * until none is left (a busy minute can make more firings than one batch). */
   private async startPending(): Promise<number> {
+    let started = 0;
+    for (;;) {
+      const batch = await this.startPendingBatch();
+      started += batch.started;
+      if (batch.seen < PENDING_BATCH || batch.started === 0) return started;
+    }
+  }
+
+  private async startPendingBatch(): Promise<{ seen: number; started: number }> {
     const { storage, workspace } = this.deps;
     const pending = await storage.db
       .selectFrom("trigger_firings")
@@ -292,13 +306,14 @@ export class Triggers {
       .where("workspace", "=", workspace)
       .where("status", "=", "pending")
       .orderBy("fire_at")
-      .limit(200)
+      .limit(PENDING_BATCH)
       .execute();
     let started = 0;
+    const byId = new Map(this.schedules.map((x) => [x.id, x]));
     // Whoever finds a pending firing starts it (its own, or one a process left when it died): the key makes a second
     // start the same run.
     for (const f of pending) {
-      const s = this.schedules.find((x) => x.id === f.trigger);
+      const s = byId.get(f.trigger);
       if (!s) continue; // the schedule is gone from the project: the firing stays pending, visible
       try {
         const run = await this.deps.startRun({
@@ -314,7 +329,7 @@ export class Triggers {
       }
     }
     if (started > 0) this.deps.log.info({ runs: started }, "schedules fired");
-    return started;
+    return { seen: pending.length, started };
   }
 
   /** A firing's run exists: the firing points at it. */

@@ -166,8 +166,8 @@ describe("Acme business systems over MCP", () => {
         write: ["reserve_stock", "create_reship", "file_carrier_claim", "update_delivery_estimate", "create_purchase_order"],
       },
       ledger: {
-        read: ["get_account", "get_invoice", "find_invoice_for_order", "list_payments"],
-        write: ["issue_refund", "issue_goodwill_credit", "issue_corrected_invoice"],
+        read: ["get_account", "get_invoice", "find_invoice_for_order", "list_payments", "reconcile_refunds"],
+        write: ["issue_refund", "issue_goodwill_credit", "issue_corrected_invoice", "post_closing_entries", "reopen_period"],
       },
     };
     for (const system of SYSTEMS) {

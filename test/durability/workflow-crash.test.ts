@@ -116,7 +116,7 @@ describe("workflows under SIGKILL", () => {
         expect(r.status, `${id}: ${JSON.stringify(r.error)}`).toBe("completed");
         expect(r.output).toBe(`${ENTRIES} entries, then 100 and 101`);
         const events = await check.getEvents(id);
-        events.forEach((e, i) => expect(e.seq).toBe(i + 1));
+        for (const [i, e] of events.entries()) expect(e.seq).toBe(i + 1);
         expect(events.filter((e) => e.type === "workflow.started")).toHaveLength(1);
         const completed = events.filter((e) => e.type === "step.completed").map((e) => e.data.path as string);
         expect(new Set(completed).size, "a step completed twice").toBe(completed.length);

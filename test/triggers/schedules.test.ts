@@ -157,6 +157,23 @@ describe("schedules in the runtime (SQLite, simulated time)", () => {
     expect(await scheduled(o)).toHaveLength(4);
   });
 
+  it("fires every schedule that falls due in the same tick, more than one batch of them", async () => {
+    const now = { t: at("2026-12-07T09:03:00Z") };
+    const p = project([]);
+    const clerk = p.agents.get("clerk") as NonNullable<ReturnType<typeof p.agents.get>>;
+    for (let i = 0; i < 450; i++) p.agents.set(`clerk-${i}`, { ...clerk, name: `clerk-${i}`, schedules: [{ ...everyTen, name: "ten" }] });
+    const o = await start(
+      p,
+      createScriptedClient("m", () => "ok"),
+      { clock: () => now.t, triggerTicks: false, concurrency: 0 },
+    );
+    await o.triggers.tick();
+    now.t = at("2026-12-07T09:10:01Z");
+    expect(await o.triggers.tick()).toBe(450);
+    expect(await o.triggers.tick()).toBe(0);
+    expect((await o.listRuns({ limit: 200 })).items).toHaveLength(200);
+  });
+
   it("starts, once, the run of a firing a crash left pending", async () => {
     const now = { t: at("2026-12-07T09:03:00Z") };
     const { o } = await open(everyTen, now);
