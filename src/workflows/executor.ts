@@ -49,12 +49,13 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
   let committedSeq = state.lastSeq;
 
   /** Appends `events` (and applies them to the state); on a log that moved on (a child finished, an approval was
-   * decided meanwhile) reads it again and appends the same events after it — they are this worker's facts. */
+   * decided meanwhile) reads it again and appends the same events after it — they are this worker's facts — unless
+   * they are a `decision` made on the old log (to wait): then nothing is appended and it answers false, to plan again. */
   const commit = async (
     events: NewEvent[],
     patch: Partial<RunPatch> = {},
-    extra: { approval?: ApprovalRequestInput; audit?: AuditEntryInput[] } = {},
-  ) => {
+    extra: { approval?: ApprovalRequestInput; audit?: AuditEntryInput[]; decision?: boolean } = {},
+  ): Promise<boolean> => {
     for (;;) {
       const status = patch.status ?? "running";
       try {
@@ -81,18 +82,19 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
         }
         committedSeq = result.lastSeq;
         if (result.cancelRequested) control.cancel(result.cancelRequested);
-        return;
+        return true;
       } catch (err) {
         if (!(err instanceof CommitConflict) || err.reason !== "seq_conflict") throw err;
         log = await store.getEvents(run.id);
         state = foldWorkflow(log);
         committedSeq = state.lastSeq;
-        if (state.terminal) return;
+        if (state.terminal || extra.decision) return false;
       }
     }
   };
-  const fail = (error: StepError) =>
-    commit([ev("run.failed", { error: redacted(error) })], { status: "failed", error: redacted(error), release: true });
+  const fail = async (error: StepError): Promise<void> => {
+    await commit([ev("run.failed", { error: redacted(error) })], { status: "failed", error: redacted(error), release: true });
+  };
   const redacted = (e: StepError): StepError => ({ code: e.code, message: deps.redact ? deps.redact(e.message) : e.message });
 
   // ---- the definition it runs: recorded once, at its first claim
@@ -159,8 +161,9 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
     }
     const acting = plan.work.filter((w) => w.kind !== "wait");
     if (acting.length === 0) {
-      await wait(plan.work as Extract<Work, { kind: "wait" }>[]);
-      return;
+      // What it waits for may have come while it planned: then the wait is not committed, and it plans again.
+      if (await wait(plan.work as Extract<Work, { kind: "wait" }>[])) return;
+      continue;
     }
     // Side by side: the steps of parallel branches start and act together; each commits as it ends.
     await Promise.all(acting.map((w) => act(w)));
@@ -347,7 +350,7 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
     );
   }
 
-  async function settle(w: Extract<Work, { kind: "settle" }>): Promise<void> {
+  async function settle(w: Extract<Work, { kind: "settle" }>): Promise<unknown> {
     const { path, step, record, outcome } = w;
     if (outcome.kind === "time") return commit([ev("step.completed", { path, output: { until: record.detail.until } })]);
     if (outcome.kind === "event") return commit([ev("step.completed", { path, output: outcome.payload })]);
@@ -401,7 +404,7 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
     ]);
   }
 
-  async function wait(waits: Extract<Work, { kind: "wait" }>[]): Promise<void> {
+  async function wait(waits: Extract<Work, { kind: "wait" }>[]): Promise<boolean> {
     const approvals = waits.flatMap((w) => ("approval" in w.on ? [w.on.approval] : []));
     const events = waits.flatMap((w) => ("event" in w.on ? [w.on.event] : []));
     const children = waits.flatMap((w) => ("child" in w.on ? [w.on.child] : []));
@@ -414,14 +417,11 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
     else if (waits.length === 1 && children.length === 1) on = { kind: "children", run_ids: children, mode: "all" };
     else if (waits.length === 1 && iso) on = { kind: "timer", until: iso };
     else on = { kind: "any", approvals, events, run_ids: children, ...(iso ? { until: iso } : {}) };
-    await commit([ev("run.waiting", { for: on })], { status: "waiting", waitingFor: on, wakeAt: until, release: true });
-    // A child that finished between planning and this commit woke nobody (we were running): look again at once.
-    if (children.length > 0) {
-      const done = (await Promise.all(children.map((id) => store.getRun(run.workspace, id)))).filter(
-        (c) => c && c.status !== "running" && c.status !== "queued" && c.status !== "waiting",
-      );
-      for (const c of done) if (c) await deps.collaboration.notifyParent(childNotice(c, state), run.workspace).catch(() => undefined);
-    }
+    return commit(
+      [ev("run.waiting", { for: on })],
+      { status: "waiting", waitingFor: on, wakeAt: until, release: true },
+      { decision: true },
+    );
   }
 
   async function compensate(): Promise<void> {
@@ -683,28 +683,4 @@ async function cancelOpenChildren(deps: ExecutorDeps, _workspace: string, s: Wor
     .filter((r) => r.kind === "agent" && r.status === "started" && !s.children.has(r.detail.child_run_id as string))
     .map((r) => r.detail.child_run_id as string);
   if (open.length > 0) await deps.collaboration.cancelRuns(open, reason).catch(() => undefined);
-}
-
-function childNotice(
-  c: {
-    id: string;
-    agent: string;
-    status: string;
-    output: string | null;
-    error: { code: string; message: string } | null;
-    parentRunId: string | null;
-    parentCallId: string | null;
-    idempotencyKey: string | null;
-  },
-  _s: WorkflowState,
-) {
-  return {
-    parentRunId: c.parentRunId as string,
-    callId: c.parentCallId as string,
-    childRunId: c.id,
-    agent: c.agent,
-    status: c.status as "completed" | "failed" | "cancelled",
-    output: c.output,
-    error: c.error,
-  };
 }
