@@ -40,6 +40,7 @@ export async function workflowOverhead(quick: boolean): Promise<WorkflowBench> {
         team: null,
         clearance: "internal",
         inputSchema: null,
+        onEvents: [],
         steps: normalizeSteps(flow.steps),
         output: undefined,
         file: "workflows/adder.yaml",

@@ -199,6 +199,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
             })),
           }
         : {}),
+      ...(agent.on_events && agent.on_events.length > 0 ? { onEvents: [...new Set(agent.on_events)] } : {}),
       ...(agent.schedules && agent.schedules.length > 0
         ? {
             schedules: agent.schedules.map((s) => ({

@@ -49,6 +49,7 @@ export async function loadWorkflows(root: string, project: WorkflowContext, issu
       team: value.team ?? null,
       clearance: value.clearance ?? "internal",
       inputSchema: value.input ?? null,
+      onEvents: [...new Set(value.on_events ?? [])],
       steps,
       output: value.output,
       file,

@@ -343,6 +343,10 @@ export const agentFileSchema = z.strictObject({
       tool_result_tokens: z.int().min(128).optional(),
     })
     .optional(),
+  /** Named events (a workflow's emit step) that each start a run of this agent, with the event as its input. */
+  on_events: z
+    .array(z.string().regex(/^[a-z][a-z0-9_.-]*$/, 'event names are lower-case words joined by "." or "_", e.g. inventory.low_stock'))
+    .optional(),
   /** Runs started on a timetable: each occurrence of the cron expression (in its time zone) starts one run. */
   schedules: z
     .array(

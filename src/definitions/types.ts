@@ -90,6 +90,8 @@ export interface AgentDefinition {
   memory?: AgentMemorySettings;
   /** Bounds of the prompt within the model's window (runtime/context-window.ts); absent = the defaults. */
   context?: AgentContextSettings;
+  /** Events that start a run of the agent each time one is emitted: none when absent. */
+  onEvents?: string[];
   /** Runs started on a timetable (triggers/): none when absent. */
   schedules?: ScheduleDefinition[];
   /** Runs started by other systems, POST /v1/hooks/<name> (triggers/): none when absent. */

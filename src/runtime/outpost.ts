@@ -611,7 +611,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
         },
         log: this.log,
         wake: () => this.wake(),
-        emitEvent: (workspace, name, payload) => this.deliverEvent(workspace, name, payload),
+        emitEvent: (workspace, name, payload, key, from) => this.deliverEvent(workspace, name, payload, key, from),
       };
       await (isWorkflowRun(claimed.run.agent) ? executeWorkflow(deps, claimed, control) : executeRun(deps, claimed, control));
     } finally {
@@ -620,8 +620,37 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     }
   }
 
-  /** A named event: delivered to every run of the workspace waiting for it. */
-  private async deliverEvent(workspace: string, name: string, payload: unknown): Promise<{ delivered: number; started: number }> {
+  /**
+   * A named event: delivered to every run of the workspace waiting for it, and a run started for each agent and
+   * workflow subscribed to it (`on_events:`), once per emission (`key`, the emitting step's idempotency key).
+   */
+  private async deliverEvent(
+    workspace: string,
+    name: string,
+    payload: unknown,
+    key: string,
+    from: string,
+  ): Promise<{ delivered: number; started: number }> {
+    let started = 0;
+    const subscribers = [
+      ...[...this.project.agents.values()]
+        .filter((a) => a.onEvents?.includes(name))
+        .map((a) => ({ agent: a.name, input: JSON.stringify({ event: name, payload }, null, 2) })),
+      ...[...(this.project.workflows?.values() ?? [])]
+        .filter((w) => w.onEvents.includes(name))
+        .map((w) => ({ agent: `${WORKFLOW_PREFIX}${w.name}`, input: JSON.stringify(payload ?? {}) })),
+    ];
+    for (const s of subscribers) {
+      const { created } = await this.store.createRun({
+        workspace,
+        agent: s.agent,
+        input: s.input,
+        idempotencyKey: `event:${key}:${s.agent}`,
+        startedBy: `event:${name}`,
+      });
+      if (created) started++;
+    }
+    if (started > 0) this.log.info({ event: name, from, runs: started }, "event started subscribed runs");
     let delivered = 0;
     let before: string | undefined;
     for (;;) {
@@ -636,8 +665,8 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       if (page.length < 200) break;
       before = page[page.length - 1].id;
     }
-    if (delivered > 0) this.wake();
-    return { delivered, started: 0 };
+    if (delivered > 0 || started > 0) this.wake();
+    return { delivered, started };
   }
 
   readonly workflows: WorkflowsHost = {

@@ -126,6 +126,10 @@ export const workflowFileSchema = z.strictObject({
   clearance: z.enum(["public", "internal", "confidential", "restricted"]).optional(),
   /** JSON Schema of the input a run is started with. */
   input: jsonSchema.optional(),
+  /** Named events that each start a run of the workflow, with the event's payload as its input. */
+  on_events: z
+    .array(z.string().regex(/^[a-z][a-z0-9_.-]*$/, 'event names are lower-case words joined by "." or "_", e.g. inventory.low_stock'))
+    .optional(),
   steps: z.array(stepSchema).min(1),
   /** The run's output; default: the last top-level step's. */
   output: z.unknown().optional(),
@@ -172,6 +176,8 @@ export interface WorkflowDefinition {
   team: string | null;
   clearance: "public" | "internal" | "confidential" | "restricted";
   inputSchema: Record<string, unknown> | null;
+  /** Events that start a run each (none: []). */
+  onEvents: string[];
   steps: Step[];
   output: unknown;
   /** Relative to the project root. */

@@ -46,6 +46,7 @@ function definition(input: WorkflowInput): WorkflowDefinition {
     team: null,
     clearance: "internal",
     inputSchema: w.input ?? null,
+    onEvents: w.on_events ?? [],
     steps: normalizeSteps(w.steps),
     output: w.output,
     file: `workflows/${w.name}.yaml`,
@@ -362,5 +363,41 @@ describe("workflow waits", () => {
     expect(await versionOf(old.id)).not.toBe(await versionOf(fresh.id));
     expect(applied.filter((a) => a.key.startsWith(old.id)).map((a) => a.input)).toEqual([{ v: 1 }]);
     expect(applied.filter((a) => a.key.startsWith(fresh.id)).map((a) => a.input)).toEqual([{ v: 2 }, { v: 2 }]);
+  });
+
+  it("emits an event: the runs waiting for it get it, and each subscribed agent and workflow starts once", async () => {
+    const p = withWorkflows(
+      project(TOOLS),
+      {
+        name: "stock",
+        steps: [{ id: "low", emit: { event: "inventory.low_stock", payload: { sku: "{{ input.sku }}", left: 2 } } }],
+        output: "{{ steps.low.output }}",
+      },
+      {
+        name: "reorder",
+        on_events: ["inventory.low_stock"],
+        steps: [{ id: "order", tool: "note", arguments: { reorder: "{{ input.sku }}" } }],
+      },
+      { name: "watcher", steps: [{ id: "hear", wait: { event: "inventory.low_stock" } }], output: "{{ steps.hear.output }}" },
+    );
+    (p.agents.get("clerk") as { onEvents?: string[] }).onEvents = ["inventory.low_stock"];
+    const heard: string[] = [];
+    const o = await start(
+      p,
+      createScriptedClient("m", (req) => {
+        heard.push(String(req.messages.find((m) => m.role === "user")?.content));
+        return "Noted.";
+      }),
+    );
+    const watcher = await startFlow(o, "watcher");
+    await until(o, watcher.id, (r) => r.status === "waiting");
+    const emitted = await finish(o, (await startFlow(o, "stock", { sku: "SKU-7" })).id);
+    expect(JSON.parse(emitted.output as string)).toEqual({ delivered: 1, started: 2 });
+    expect(JSON.parse((await finish(o, watcher.id)).output as string)).toEqual({ sku: "SKU-7", left: 2 });
+    const started = (await o.listRuns({ limit: 50 })).items.filter((r) => r.agent === "clerk" || r.agent === "workflow:reorder");
+    expect(started.map((r) => r.agent).sort()).toEqual(["clerk", "workflow:reorder"]);
+    for (const r of started) expect((await finish(o, r.id)).status).toBe("completed");
+    expect(JSON.parse(heard[0])).toEqual({ event: "inventory.low_stock", payload: { sku: "SKU-7", left: 2 } });
+    expect(applied.filter((a) => a.tool === "note").map((a) => a.input)).toEqual([{ reorder: "SKU-7" }]);
   });
 });

@@ -694,7 +694,7 @@ export function registerClosingTools(tools: SystemTools): void {
       input: {
         month,
         refunds: z.number().int().min(0).describe("How many refunds were reconciled."),
-        refunds_total_cents: z.number().int().min(0),
+        refunds_total_cents: z.number().int().min(0).describe("Their total, in cents (from reconcile_refunds)."),
         note: reason("What the controller approved."),
       },
     },
