@@ -162,7 +162,7 @@ describe("Acme business systems over MCP", () => {
         write: ["create_ticket", "add_note", "reply_to_customer", "set_ticket_status"],
       },
       warehouse: {
-        read: ["get_order", "list_orders", "track_shipment", "search_products", "get_stock"],
+        read: ["get_order", "list_orders", "track_shipment", "search_products", "get_stock", "list_low_stock"],
         write: ["reserve_stock", "create_reship", "file_carrier_claim", "update_delivery_estimate", "create_purchase_order"],
       },
       ledger: {
@@ -447,11 +447,17 @@ describe("Acme business systems over MCP", () => {
           { sku: a.sku, quantity: 10 },
           { sku: b.sku, quantity: 10 },
         ],
+        total: 10_000,
       },
       "mixed_suppliers",
       /one supplier/,
     );
-    const po = await ok(warehouse, "create_purchase_order", { location: "CMH", items: [{ sku: a.sku, quantity: 40 }], note: "restock" });
+    const po = await ok(warehouse, "create_purchase_order", {
+      location: "CMH",
+      items: [{ sku: a.sku, quantity: 40 }],
+      total: (a.costCents * 40) / 100,
+      note: "restock",
+    });
     expect(po.purchase_order).toMatchObject({
       id: "PO-2031",
       supplier: a.supplier,
@@ -460,6 +466,27 @@ describe("Acme business systems over MCP", () => {
     });
     const stock = await ok(warehouse, "get_stock", { sku: a.sku });
     expect(stock.incoming).toContainEqual(expect.objectContaining({ id: "PO-2031", quantity: 40, location: "CMH" }));
+
+    // Below the reorder point: two lines as seeded, one purchase order each (supplier and centre).
+    const low = await ok(warehouse, "list_low_stock", {});
+    expect(low).toMatchObject({ reorder_points_checked: 16, below_reorder_point: 2 });
+    expect(low.purchase_orders).toMatchObject([
+      { supplier: "Ember Supply Co.", location: "CMH", items: [{ sku: "ACM-1002", quantity: 20 }], total: 1946.8 },
+      { supplier: "Nimbus Supply Co.", location: "DFW", items: [{ sku: "ACM-1031", quantity: 30 }], total: 5609.7 },
+    ]);
+    expect(low.purchase_orders[1].lines[0]).toMatchObject({ available: 7, incoming: 0, reorder_point: 10, unit_cost: 186.99 });
+    const [ember, nimbus] = low.purchase_orders as Array<{ location: string; items: unknown[]; total: number }>;
+    await fails(
+      warehouse,
+      "create_purchase_order",
+      { location: nimbus.location, items: nimbus.items, total: 4999 },
+      "total_understated",
+      /cost 5609\.70 USD, more than the total of 4999\.00/,
+    );
+    await ok(warehouse, "create_purchase_order", { location: ember.location, items: ember.items, total: ember.total });
+    // Ordered is incoming: the line is no longer low.
+    const after = await ok(warehouse, "list_low_stock", { location: "CMH" });
+    expect(after).toMatchObject({ reorder_points_checked: 5, below_reorder_point: 0, purchase_orders: [] });
   });
 
   it("ledger writes: refunds up to what was paid, goodwill within policy, corrected invoices", async () => {
@@ -717,7 +744,7 @@ describe("Acme business systems over MCP", () => {
       (state.helpdesk?.tickets.open ?? 0) + (state.helpdesk?.tickets.pending ?? 0) + (state.helpdesk?.tickets.solved ?? 0),
     );
     expect(state.helpdesk?.tickets_created).toBe(2);
-    expect(state.warehouse).toMatchObject({ reships: 2, carrier_claims: 2, delivery_estimate_updates: 2, purchase_orders_created: 1 });
+    expect(state.warehouse).toMatchObject({ reships: 2, carrier_claims: 2, delivery_estimate_updates: 2, purchase_orders_created: 2 });
     expect(state.ledger).toMatchObject({ refunds: 3, goodwill_credits: 2, corrected_invoices: 2 });
     expect(Object.values(state.scenarios).every((s) => s.done)).toBe(true);
     const drift = rows(

@@ -21,7 +21,8 @@ import {
 export { BASE_DATE };
 
 /** Bump when the generated data changes: databases seeded by another version refuse to open. */
-export const SEED_VERSION = 1;
+/** Raised when the seeded data changes shape (2: reorder points), so an older data folder says so instead of misbehaving. */
+export const SEED_VERSION = 2;
 
 export const CUSTOMER_COUNT = 1200;
 export const PRODUCT_COUNT = 240;
@@ -186,6 +187,14 @@ export interface Payment {
   receivedAt: string;
 }
 
+/** The fewest units Acme wants available (plus incoming) of a product at a fulfilment centre, and how many it orders then. */
+export interface ReorderPoint {
+  sku: string;
+  location: string;
+  minimum: number;
+  orderQuantity: number;
+}
+
 export interface AcmeData {
   customers: Customer[];
   products: Product[];
@@ -194,6 +203,7 @@ export interface AcmeData {
   reservations: Reservation[];
   orders: Order[];
   purchaseOrders: PurchaseOrder[];
+  reorderPoints: ReorderPoint[];
   tickets: Ticket[];
   invoices: Invoice[];
   payments: Payment[];
@@ -360,8 +370,34 @@ function generate(): AcmeData {
   const purchaseOrders = generatePurchaseOrders(rnd, products, outOfStock);
   const tickets = generateTickets(rnd, orders, customers, products, customerById);
   const { invoices, payments } = generateBilling(rnd, orders, productBySku);
-  return { customers, products, locations: LOCATIONS, stock, reservations, orders, purchaseOrders, tickets, invoices, payments };
+  return {
+    customers,
+    products,
+    locations: LOCATIONS,
+    stock,
+    reservations,
+    orders,
+    purchaseOrders,
+    reorderPoints: REORDER_POINTS,
+    tickets,
+    invoices,
+    payments,
+  };
 }
+
+/**
+ * The lines Acme keeps a minimum of (its monitors and best sellers). As seeded, two fall below theirs — Ember's 27"
+ * monitor at Columbus (an order of about $1,900) and Nimbus' 34" ultrawide at Dallas (about $5,600, over the $5,000
+ * a purchase order may commit without finance): the nightly stock check's first night.
+ */
+const REORDER_POINTS: ReorderPoint[] = [
+  ...["RNO", "CMH", "DFW"].map((location) => ({ sku: "ACM-1002", location, minimum: 10, orderQuantity: 20 })),
+  ...["RNO", "CMH", "DFW"].map((location) => ({ sku: "ACM-1004", location, minimum: 10, orderQuantity: 20 })),
+  ...["RNO", "CMH", "DFW"].map((location) => ({ sku: "ACM-1014", location, minimum: 8, orderQuantity: 20 })),
+  { sku: "ACM-1031", location: "DFW", minimum: 10, orderQuantity: 30 },
+  ...["RNO", "CMH", "DFW"].map((location) => ({ sku: "ACM-1001", location, minimum: 25, orderQuantity: 100 })),
+  ...["RNO", "CMH", "DFW"].map((location) => ({ sku: "ACM-1005", location, minimum: 25, orderQuantity: 60 })),
+];
 
 function isFixtureSku(sku: string): boolean {
   return FIXTURE_PRODUCTS.some((p) => p.sku === sku);

@@ -145,6 +145,13 @@ CREATE TABLE IF NOT EXISTS purchase_orders (
   expected_at TEXT NOT NULL,
   note TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS reorder_points (
+  sku TEXT NOT NULL REFERENCES products (sku),
+  location TEXT NOT NULL REFERENCES locations (id),
+  minimum INTEGER NOT NULL CHECK (minimum > 0),
+  order_quantity INTEGER NOT NULL CHECK (order_quantity > 0),
+  PRIMARY KEY (sku, location)
+);
 CREATE TABLE IF NOT EXISTS purchase_order_lines (
   po_id TEXT NOT NULL REFERENCES purchase_orders (id),
   sku TEXT NOT NULL REFERENCES products (sku),
@@ -213,6 +220,8 @@ export function seedWarehouse(db: Db): void {
     po.run(p.id, p.supplier, p.location, p.status, p.createdAt, p.expectedAt);
     for (const l of p.lines) poLine.run(p.id, l.sku, l.quantity, l.unitCostCents);
   }
+  const reorder = db.prepare("INSERT INTO reorder_points VALUES (?, ?, ?, ?)");
+  for (const r of data.reorderPoints) reorder.run(r.sku, r.location, r.minimum, r.orderQuantity);
 }
 
 export function openWarehouse(file: string): OpenedDatabase {
@@ -554,6 +563,7 @@ export function registerWarehouseTools(tools: SystemTools): void {
         sku: p.sku,
         name: p.name,
         price: money(p.price_cents),
+        unit_cost: money(p.cost_cents),
         weight_grams: p.weight_grams,
         supplier: p.supplier,
         locations,
@@ -808,6 +818,64 @@ export function registerWarehouseTools(tools: SystemTools): void {
     },
   );
 
+  tools.read(
+    "list_low_stock",
+    {
+      title: "List stock below its reorder point",
+      description:
+        "Every product and fulfilment centre where units available plus units incoming (purchase orders still to arrive there) " +
+        "are below Acme's reorder point, grouped into the purchase orders that would restock them: one per supplier and centre, " +
+        "each line at its usual order quantity, with the order's total cost at today's unit costs (pass it as create_purchase_order's total).",
+      input: {
+        location: z.enum(["RNO", "CMH", "DFW"]).optional().describe("Only this fulfilment centre; default: all three."),
+      },
+    },
+    ({ location }) => {
+      const rows = db
+        .prepare(
+          `SELECT r.sku, r.location, r.minimum, r.order_quantity, p.name, p.supplier, p.cost_cents,
+                  s.on_hand - s.reserved AS available,
+                  COALESCE((SELECT SUM(l.quantity) FROM purchase_order_lines l JOIN purchase_orders po ON po.id = l.po_id
+                            WHERE l.sku = r.sku AND po.location = r.location AND po.status = 'ordered'), 0) AS incoming
+           FROM reorder_points r JOIN products p ON p.sku = r.sku JOIN stock s ON s.sku = r.sku AND s.location = r.location
+           WHERE ? IS NULL OR r.location = ? ORDER BY p.supplier, r.location, r.sku`,
+        )
+        .all(location ?? null, location ?? null) as Array<{
+        sku: string;
+        location: string;
+        minimum: number;
+        order_quantity: number;
+        name: string;
+        supplier: string;
+        cost_cents: number;
+        available: number;
+        incoming: number;
+      }>;
+      const low = rows.filter((r) => r.available + r.incoming < r.minimum);
+      const orders = new Map<string, typeof low>();
+      for (const r of low) orders.set(`${r.supplier}@${r.location}`, [...(orders.get(`${r.supplier}@${r.location}`) ?? []), r]);
+      return {
+        reorder_points_checked: rows.length,
+        below_reorder_point: low.length,
+        purchase_orders: [...orders.values()].map((lines) => ({
+          supplier: lines[0].supplier,
+          location: lines[0].location,
+          items: lines.map((r) => ({ sku: r.sku, quantity: r.order_quantity })),
+          lines: lines.map((r) => ({
+            sku: r.sku,
+            name: r.name,
+            available: r.available,
+            incoming: r.incoming,
+            reorder_point: r.minimum,
+            quantity: r.order_quantity,
+            unit_cost: money(r.cost_cents),
+          })),
+          total: money(lines.reduce((sum, r) => sum + r.cost_cents * r.order_quantity, 0)),
+        })),
+      };
+    },
+  );
+
   tools.write(
     "create_purchase_order",
     {
@@ -817,10 +885,16 @@ export function registerWarehouseTools(tools: SystemTools): void {
       input: {
         location: z.enum(["RNO", "CMH", "DFW"]).describe("The fulfilment centre to deliver to."),
         items: items("What to order: SKUs and quantities."),
+        total: z
+          .number()
+          .positive()
+          .describe(
+            "The order's total cost in USD at the unit costs get_stock or list_low_stock report. Approval is decided on this amount, so an order whose lines cost more is refused.",
+          ),
         note: z.string().max(2000).default("").describe("An optional note for the buyer."),
       },
     },
-    ({ location, items: wanted, note }) => {
+    ({ location, items: wanted, total, note }) => {
       const merged = new Map<string, number>();
       for (const item of wanted)
         merged.set(item.sku.trim().toUpperCase(), (merged.get(item.sku.trim().toUpperCase()) ?? 0) + item.quantity);
@@ -830,6 +904,13 @@ export function registerWarehouseTools(tools: SystemTools): void {
         throw new BusinessError(
           "mixed_suppliers",
           `One purchase order goes to one supplier, but these items come from ${suppliers.join(" and ")}: ${products.map((p) => `${p.sku} (${p.supplier})`).join(", ")}. Create one purchase order per supplier.`,
+        );
+      }
+      const cost = products.reduce((sum, p) => sum + p.cost_cents * merged.get(p.sku)!, 0);
+      if (cost > toCents(total, "total")) {
+        throw new BusinessError(
+          "total_understated",
+          `These lines cost ${money(cost).toFixed(2)} USD, more than the total of ${total.toFixed(2)} USD given: ${products.map((p) => `${merged.get(p.sku)} × ${p.sku} at ${money(p.cost_cents).toFixed(2)}`).join(", ")}. Give the order's full cost as total.`,
         );
       }
       const id = `PO-${(db.prepare("SELECT MAX(CAST(SUBSTR(id, 4) AS INTEGER)) AS n FROM purchase_orders").get() as { n: number }).n + 1}`;
@@ -846,7 +927,7 @@ export function registerWarehouseTools(tools: SystemTools): void {
           status: "ordered",
           expected_at: expected,
           lines,
-          total_cost: money(products.reduce((sum, p) => sum + p.cost_cents * merged.get(p.sku)!, 0)),
+          total_cost: money(cost),
           note,
         },
       };
