@@ -121,6 +121,58 @@ describe("scripted model from files", () => {
     expect(res.toolCalls).toEqual([{ id: "call_0_0", name: "payments.refund", arguments: '{"order_id": 42,' }]);
   });
 
+  it("for_each makes one call per element of a list, and passes to the answer when the list is empty", async () => {
+    writeScript(
+      "restock",
+      `dialogues:
+  - when: restock
+    turns:
+      - tool_calls: [{ name: stock.low }]
+      - tool_calls:
+          - name: stock.order
+            for_each: "\${last_tool_result.orders}"
+            args: { sku: "\${item.sku}", quantity: "\${item.quantity}", note: "restock of \${item.sku}" }
+      - text: "Restocked what was low."
+`,
+    );
+    const low = (orders: unknown[]): ChatMessage[] => [
+      { role: "user", content: "restock please" },
+      { role: "assistant", content: "", toolCalls: [{ id: "call_0_0", name: "stock.low", arguments: "{}" }] },
+      { role: "tool", toolCallId: "call_0_0", toolName: "stock.low", content: JSON.stringify({ orders }) },
+    ];
+    const two = await model.generate(
+      req(
+        low([
+          { sku: "A-1", quantity: 20 },
+          { sku: "B-2", quantity: 5 },
+        ]),
+        { agent: "restock" },
+      ),
+    );
+    expect(two.toolCalls).toEqual([
+      { id: "call_1_0", name: "stock.order", arguments: '{"sku":"A-1","quantity":20,"note":"restock of A-1"}' },
+      { id: "call_1_1", name: "stock.order", arguments: '{"sku":"B-2","quantity":5,"note":"restock of B-2"}' },
+    ]);
+    const none = await model.generate(req(low([]), { agent: "restock" }));
+    expect(none).toMatchObject({ text: "Restocked what was low.", toolCalls: [], finishReason: "stop" });
+  });
+
+  it("rejects a for_each that is not one reference, and item outside for_each", async () => {
+    writeScript(
+      "badloop",
+      `dialogues:
+  - turns:
+      - tool_calls:
+          - { name: a.b, for_each: "orders: \${last_tool_result.orders}", args: { x: "\${item.x}" } }
+          - { name: a.c, args: { x: "\${item.x}" } }
+      - text: done
+`,
+    );
+    const e = await failure(model.generate(req([{ role: "user", content: "go" }], { agent: "badloop" })));
+    expect(e.message).toMatch(/badloop\.yaml:4: dialogues\[0\]\.turns\[0\]\.tool_calls\[0\]\.for_each: for_each is one reference to a list/);
+    expect(e.message).toMatch(/tool_calls\[1\]\.args\.x: unknown variable \$\{item\}/);
+  });
+
   it("repeats a text-only last turn past the end of the dialogue", async () => {
     const res = await model.generate(
       req([

@@ -12,7 +12,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { ModelClient, ModelLocation, ModelPrice, ModelRequest, ModelResponse, TokenUsage, ToolCallRequest } from "../types.js";
 import { ModelError } from "../types.js";
-import { type CompiledDialogue, type CompiledScript, compileScript, parseScriptText, type ScriptObject } from "./script.js";
+import { type CompiledDialogue, type CompiledScript, type CompiledTurn, compileScript, parseScriptText, type ScriptObject } from "./script.js";
 import type { TemplateScope } from "./template.js";
 
 /** What an in-code script function returns: text, or a partial response. */
@@ -290,15 +290,27 @@ function play(script: CompiledScript, request: ModelRequest, model: string): Mod
     },
   };
 
+  let calls = callsOf(turn, scope);
+  if (calls.length === 0 && turn.toolCalls.length > 0 && !turn.text) {
+    // Every call was for_each over an empty list: nothing to do, so the dialogue answers.
+    const last = dialogue.turns[dialogue.turns.length - 1];
+    if (last.toolCalls.length > 0) {
+      throw new ModelError(
+        `${script.source}: dialogues[${dialogue.index}] turn ${conv.turn + 1} calls nothing (its for_each lists are empty), ` +
+          "and the dialogue's last turn calls tools rather than answering. End the dialogue with a turn with `text:`.",
+        "no_script",
+        false,
+      );
+    }
+    turn = last;
+    calls = [];
+  }
   const text = turn.text ? turn.text.render(scope) : "";
   let outputChars = text.length;
-  const toolCalls: ToolCallRequest[] = [];
-  for (let i = 0; i < turn.toolCalls.length; i++) {
-    const c = turn.toolCalls[i];
-    const args = c.args.render(scope);
-    outputChars += c.name.length + args.length;
-    toolCalls.push({ id: `call_${conv.assistantTurns}_${i}`, name: c.name, arguments: args });
-  }
+  const toolCalls: ToolCallRequest[] = calls.map((c, i) => {
+    outputChars += c.name.length + c.args.length;
+    return { id: `call_${conv.assistantTurns}_${i}`, name: c.name, arguments: c.args };
+  });
   return {
     text,
     toolCalls,
@@ -306,6 +318,20 @@ function play(script: CompiledScript, request: ModelRequest, model: string): Mod
     finishReason: toolCalls.length > 0 ? "tool-calls" : "stop",
     model,
   };
+}
+
+/** A turn's tool calls with their arguments rendered: a `for_each` call once per element of its list. */
+function callsOf(turn: CompiledTurn, scope: TemplateScope): Array<{ name: string; args: string }> {
+  const out: Array<{ name: string; args: string }> = [];
+  for (const c of turn.toolCalls) {
+    if (!c.forEach) {
+      out.push({ name: c.name, args: c.args.render(scope) });
+      continue;
+    }
+    const list = c.forEach.value?.(scope);
+    for (const item of Array.isArray(list) ? list : []) out.push({ name: c.name, args: c.args.render({ ...scope, item }) });
+  }
+  return out;
 }
 
 /** The latest tool result's JSON, or its raw text when it is not JSON. */

@@ -12,6 +12,11 @@ const toolCallSchema = z
     name: z.string().min(1, "a tool call needs a name, e.g. orders.lookup"),
     /** An object (strings interpolated) or a raw string sent as-is (e.g. malformed JSON, for tests). */
     args: z.union([z.record(z.string(), z.unknown()), z.string()]).optional(),
+    /**
+     * One call per element of a list, e.g. `"${last_tool_result.orders}"`; `${item.x}` in args reads the element.
+     * A turn whose calls all come to none (an empty list) passes to the dialogue's last turn, its answer.
+     */
+    for_each: z.string().optional(),
   })
   .strict();
 
@@ -40,6 +45,8 @@ export interface CompiledToolCall {
   name: string;
   /** Renders the raw argument text. */
   args: Template;
+  /** The list this call is made once per element of (a template that is one reference). */
+  forEach?: Template;
 }
 
 export interface CompiledTurn {
@@ -150,9 +157,10 @@ export function compileScript(input: unknown, source: string, locate: Locate = (
         errors.push(at(["dialogues", di, "when"], `invalid regular expression: ${(e as Error).message}`));
       }
     }
-    const template = (s: string, path: Path): Template => {
+    const withItem = new Set([...known, "item"]);
+    const template = (s: string, path: Path, roots: ReadonlySet<string> = known): Template => {
       try {
-        return compileTemplate(s, known);
+        return compileTemplate(s, roots);
       } catch (e) {
         errors.push(at(path, (e as Error).message));
         return compileTemplate("", known);
@@ -162,14 +170,20 @@ export function compileScript(input: unknown, source: string, locate: Locate = (
       const base: Path = ["dialogues", di, "turns", ti];
       const text = t.text === undefined ? undefined : template(t.text, [...base, "text"]);
       const toolCalls = (t.tool_calls ?? []).map((c, ci): CompiledToolCall => {
-        const argsPath: Path = [...base, "tool_calls", ci, "args"];
+        const callPath: Path = [...base, "tool_calls", ci];
+        const roots = c.for_each === undefined ? known : withItem;
         const args =
           typeof c.args === "string"
             ? { constant: c.args, usesToolResult: false, render: () => c.args as string }
-            : compileArgs(c.args ?? {}, argsPath, template);
-        return { name: c.name, args };
+            : compileArgs(c.args ?? {}, [...callPath, "args"], (s, p) => template(s, p, roots));
+        if (c.for_each === undefined) return { name: c.name, args };
+        const forEach = template(c.for_each, [...callPath, "for_each"]);
+        if (!forEach.value) errors.push(at([...callPath, "for_each"], 'for_each is one reference to a list, e.g. "${last_tool_result.orders}"'));
+        return { name: c.name, args, forEach };
       });
-      return { text, toolCalls, usesToolResult: (text?.usesToolResult ?? false) || toolCalls.some((c) => c.args.usesToolResult) };
+      const usesToolResult =
+        (text?.usesToolResult ?? false) || toolCalls.some((c) => c.args.usesToolResult || (c.forEach?.usesToolResult ?? false));
+      return { text, toolCalls, usesToolResult };
     });
     return { index: di, when, whenSource: d.when, turns };
   });

@@ -9,7 +9,12 @@ export interface TemplateScope {
   vars: Record<string, string | undefined>;
   /** The JSON of the latest tool result (parsed lazily; `undefined` when none). */
   lastToolResult(): unknown;
+  /** In a tool call with `for_each`: the element this call is for (`${item.sku}`). */
+  item?: unknown;
 }
+
+/** The variable roots whose fields a template may read. */
+const OBJECT_ROOTS = new Set(["last_tool_result", "item"]);
 
 type Part = string | { root: string; path: string[] };
 
@@ -37,7 +42,7 @@ export function compileTemplate(source: string, known: ReadonlySet<string>): Tem
     if (!known.has(root)) {
       throw new Error(`unknown variable \${${root}}; available here: ${[...known].map((k) => `\${${k}}`).join(", ")}`);
     }
-    if (root !== "last_tool_result" && path.length > 0) throw new Error(`\${${expr}}: only last_tool_result has fields`);
+    if (!OBJECT_ROOTS.has(root) && path.length > 0) throw new Error(`\${${expr}}: only last_tool_result and item have fields`);
     if (root === "last_tool_result") usesToolResult = true;
     if (m.index > last) parts.push(source.slice(last, m.index));
     parts.push({ root, path });
@@ -58,8 +63,8 @@ export function compileTemplate(source: string, known: ReadonlySet<string>): Tem
 }
 
 function resolve(part: { root: string; path: string[] }, scope: TemplateScope): unknown {
-  if (part.root !== "last_tool_result") return scope.vars[part.root];
-  let value = scope.lastToolResult();
+  if (!OBJECT_ROOTS.has(part.root)) return scope.vars[part.root];
+  let value = part.root === "item" ? scope.item : scope.lastToolResult();
   for (const key of part.path) {
     if (value === null || typeof value !== "object") return undefined;
     value = (value as Record<string, unknown>)[key];
