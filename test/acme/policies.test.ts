@@ -66,6 +66,24 @@ describe("Acme's policies", () => {
     });
   });
 
+  it("a purchase order over $5,000 needs an operator of finance", () => {
+    const order = (total: number) =>
+      engine.authorize(
+        toolCallRequest({
+          agent: "inventory",
+          tool: { name: "warehouse.create_purchase_order", classification: "internal", sideEffects: true },
+          args: { location: "DFW", items: [{ sku: "ACM-1031", quantity: 30 }], total },
+          connection: "warehouse",
+        }),
+      );
+    expect(order(1946.8)).toMatchObject({ effect: "allow", approval: null });
+    expect(order(5000)).toMatchObject({ effect: "allow", approval: null });
+    expect(order(5609.7)).toMatchObject({
+      effect: "allow",
+      approval: { role: "operator", group: "finance", policies: ["acme.purchase_order_over_5000_needs_finance"] },
+    });
+  });
+
   it("on a tainted run every side effect waits for an operator, and payouts over $500 are refused", () => {
     expect(refund("refunds", 14.95, true)).toMatchObject({ effect: "allow", approval: { role: "operator", group: null } });
     expect(refund("refunds", 9000, true)).toMatchObject({ effect: "deny", policies: ["acme.no_large_payouts_on_tainted_runs"] });

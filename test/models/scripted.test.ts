@@ -169,7 +169,9 @@ describe("scripted model from files", () => {
 `,
     );
     const e = await failure(model.generate(req([{ role: "user", content: "go" }], { agent: "badloop" })));
-    expect(e.message).toMatch(/badloop\.yaml:4: dialogues\[0\]\.turns\[0\]\.tool_calls\[0\]\.for_each: for_each is one reference to a list/);
+    expect(e.message).toMatch(
+      /badloop\.yaml:4: dialogues\[0\]\.turns\[0\]\.tool_calls\[0\]\.for_each: for_each is one reference to a list/,
+    );
     expect(e.message).toMatch(/tool_calls\[1\]\.args\.x: unknown variable \$\{item\}/);
   });
 
