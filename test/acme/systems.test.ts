@@ -159,7 +159,7 @@ describe("Acme business systems over MCP", () => {
     const expected: Record<SystemName, { read: string[]; write: string[] }> = {
       helpdesk: {
         read: ["find_customer", "get_customer", "get_ticket", "list_tickets"],
-        write: ["create_ticket", "add_note", "reply_to_customer", "set_ticket_status"],
+        write: ["create_ticket", "add_note", "reply_to_customer", "triage_ticket", "set_ticket_status"],
       },
       warehouse: {
         read: ["get_order", "list_orders", "track_shipment", "search_products", "get_stock", "list_low_stock"],

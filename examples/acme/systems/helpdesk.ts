@@ -53,6 +53,12 @@ CREATE TABLE IF NOT EXISTS messages (
   created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_ticket ON messages (ticket_id, id);
+CREATE TABLE IF NOT EXISTS ticket_triage (
+  ticket_id TEXT PRIMARY KEY REFERENCES tickets (id),
+  queue TEXT NOT NULL CHECK (queue IN ('customer-service', 'logistics', 'finance')),
+  reason TEXT NOT NULL,
+  triaged_at TEXT NOT NULL
+);
 `;
 
 export function seedHelpdesk(db: Db): void {
@@ -161,6 +167,7 @@ export function registerHelpdeskTools(tools: SystemTools): void {
   });
   const ticketView = (t: TicketRow) => ({
     ...ticketSummary(t),
+    triage: (db.prepare("SELECT queue, reason, triaged_at FROM ticket_triage WHERE ticket_id = ?").get(t.id) as object | undefined) ?? null,
     customer: customerView(getCustomer(t.customer_id)),
     messages: (q.messages.all(t.id) as MessageRow[]).map(messageView),
   });
@@ -333,6 +340,31 @@ export function registerHelpdeskTools(tools: SystemTools): void {
       const m = addMessage(t.id, "agent", author_name, message);
       q.setStatus.run(status, m.created_at, t.id);
       return { ticket_id: t.id, previous_status: t.status, status, reply: messageView(m) };
+    },
+  );
+
+  tools.write(
+    "triage_ticket",
+    {
+      title: "Triage a ticket",
+      description:
+        "Put a ticket in the queue of the department that will work it (customer-service: orders, questions, complaints; logistics: deliveries, damaged or missing items, stock; finance: refunds, invoices, charges) and set its priority. Records why as an internal note. Triaging again moves it.",
+      input: {
+        ticket_id: ticketId,
+        queue: z.enum(["customer-service", "logistics", "finance"]).describe("The department's queue."),
+        priority: priority.describe("low, normal, high or urgent."),
+        reason: z.string().trim().min(1).max(500).describe("Why this queue and priority, in one line (staff see it)."),
+      },
+    },
+    ({ ticket_id, queue, priority: prio, reason }) => {
+      const t = getTicket(ticket_id);
+      const at = now();
+      db.prepare(
+        "INSERT INTO ticket_triage VALUES (?, ?, ?, ?) ON CONFLICT (ticket_id) DO UPDATE SET queue = excluded.queue, reason = excluded.reason, triaged_at = excluded.triaged_at",
+      ).run(t.id, queue, reason, at);
+      db.prepare("UPDATE tickets SET priority = ?, updated_at = ? WHERE id = ?").run(prio, at, t.id);
+      addMessage(t.id, "internal", "Acme Triage", `Triaged to ${queue}, priority ${prio}: ${reason}`);
+      return { ticket_id: t.id, queue, priority: prio, previous_priority: t.priority };
     },
   );
 
