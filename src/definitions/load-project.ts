@@ -23,6 +23,7 @@ import {
   agentFileSchema,
   BUILTIN_TOOL_NAMES,
   type CandidateInput,
+  emitToolName,
   type LimitsInput,
   type ProjectFile,
   projectFileSchema,
@@ -143,6 +144,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     agentLines.set(agent.name, where);
     const model = checkAgentModel(agent, source, defaultModel, settings.aliases, issues);
     const toolRefs = checkAgentTools(agent, source, tools, connections, loaded.incomplete, issues);
+    for (const event of new Set(agent.emits ?? [])) toolRefs.push({ name: emitToolName(event) });
     (agent.webhooks ?? []).forEach((hook, i) => {
       const owner = webhookOwners.get(hook.name);
       if (owner === undefined) {
@@ -200,6 +202,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
           }
         : {}),
       ...(agent.on_events && agent.on_events.length > 0 ? { onEvents: [...new Set(agent.on_events)] } : {}),
+      ...(agent.emits && agent.emits.length > 0 ? { emits: [...new Set(agent.emits)] } : {}),
       ...(agent.schedules && agent.schedules.length > 0
         ? {
             schedules: agent.schedules.map((s) => ({

@@ -306,6 +306,16 @@ export const agentToolRefSchema = z.union([
   z.strictObject({ name: toolRefName, approval: z.enum(["required", "none"]).optional() }),
 ]);
 
+/** Event names are tool-name shaped, so an agent's `emit.<event>` tool is named after the event itself. */
+export const eventName = z
+  .string()
+  .regex(
+    /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/,
+    'event names are lower-case words of letters, digits and "_", joined by dots, e.g. inventory.low_stock',
+  );
+/** The tool an agent emits an event through (agents' `emits:`). */
+export const emitToolName = (event: string) => `emit.${event}`;
+
 export const agentFileSchema = z.strictObject({
   name: name("agent names", "support"),
   description: z.string().optional(),
@@ -343,10 +353,10 @@ export const agentFileSchema = z.strictObject({
       tool_result_tokens: z.int().min(128).optional(),
     })
     .optional(),
-  /** Named events (a workflow's emit step) that each start a run of this agent, with the event as its input. */
-  on_events: z
-    .array(z.string().regex(/^[a-z][a-z0-9_.-]*$/, 'event names are lower-case words joined by "." or "_", e.g. inventory.low_stock'))
-    .optional(),
+  /** Named events (a workflow's emit step, an agent's emit tool) that each start a run of this agent, with the event as its input. */
+  on_events: z.array(eventName).optional(),
+  /** Events this agent may emit: each becomes a tool `emit.<event>` that starts the runs subscribed to it. */
+  emits: z.array(eventName).optional(),
   /** Runs started on a timetable: each occurrence of the cron expression (in its time zone) starts one run. */
   schedules: z
     .array(

@@ -92,6 +92,8 @@ export interface AgentDefinition {
   context?: AgentContextSettings;
   /** Events that start a run of the agent each time one is emitted: none when absent. */
   onEvents?: string[];
+  /** Events the agent may emit, each through its tool `emit.<event>` (tools/events.ts): none when absent. */
+  emits?: string[];
   /** Runs started on a timetable (triggers/): none when absent. */
   schedules?: ScheduleDefinition[];
   /** Runs started by other systems, POST /v1/hooks/<name> (triggers/): none when absent. */

@@ -47,6 +47,7 @@ import {
   artifactsTool,
   builtinTools,
   collaborationTools,
+  eventTools,
   mcpSource,
   openApiSource,
   ToolRegistry,
@@ -266,6 +267,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
           ]
         : []),
       ...collaborationTools(options.project),
+      ...eventTools(options.project, (workspace, event, payload, key, from) => this.deliverEvent(workspace, event, payload, key, from)),
       ...options.project.tools.values(),
     ]) {
       fixed.set(t.name, t);

@@ -9,6 +9,7 @@
  */
 import { z } from "zod";
 import { DURATION_HINT, parseDuration } from "../definitions/duration.js";
+import { eventName } from "../definitions/schemas.js";
 import { parseApproval } from "../security/policy/policy-set.js";
 import { expressionProblem } from "./expressions.js";
 
@@ -100,7 +101,7 @@ export const stepSchema: z.ZodType<StepInput> = z.lazy(() =>
         z.strictObject({ until: expr("until") }),
       ]),
     }),
-    z.strictObject({ ...common, emit: z.strictObject({ event: z.string().min(1), payload: z.unknown().optional() }) }),
+    z.strictObject({ ...common, emit: z.strictObject({ event: eventName, payload: z.unknown().optional() }) }),
     z.strictObject({
       ...common,
       if: expr("if"),
@@ -127,9 +128,7 @@ export const workflowFileSchema = z.strictObject({
   /** JSON Schema of the input a run is started with. */
   input: jsonSchema.optional(),
   /** Named events that each start a run of the workflow, with the event's payload as its input. */
-  on_events: z
-    .array(z.string().regex(/^[a-z][a-z0-9_.-]*$/, 'event names are lower-case words joined by "." or "_", e.g. inventory.low_stock'))
-    .optional(),
+  on_events: z.array(eventName).optional(),
   steps: z.array(stepSchema).min(1),
   /** The run's output; default: the last top-level step's. */
   output: z.unknown().optional(),

@@ -55,7 +55,7 @@ async function deliver(payload: string, delivery: string, secret = SECRET) {
     },
     body: payload,
   });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: (await res.json()) as { run_id: string; duplicate?: boolean } };
 }
 
 const triageOf = (ticket: string) => {

@@ -87,8 +87,8 @@ describe("Acme's nightly stock check", () => {
       arguments: { location: "DFW", items: [{ sku: "ACM-1031", quantity: 30 }], total: 5609.7 },
     });
 
-    await expect(outpost.decideApprovalAs("acme", operator([]), approval.id, { decision: "approve" })).rejects.toThrow(/finance/);
-    await outpost.decideApprovalAs("acme", operator(["finance"]), approval.id, { decision: "approve", reason: "Q1 demand" });
+    await expect(outpost.as(operator([])).decideApproval(approval.id, { decision: "approve" })).rejects.toThrow(/finance/);
+    await outpost.as(operator(["finance"])).decideApproval(approval.id, { decision: "approve", reason: "Q1 demand" });
     await until("the check to finish", async () => (isTerminal((await outpost.getRun(run.id)).status) ? true : null), 60_000);
     expect(await outpost.getRun(run.id)).toMatchObject({ status: "completed", output: expect.stringMatching(/on order/) });
     expect(newPurchaseOrders().map((p) => `${p.location} ${p.lines}`)).toEqual(["CMH 20 x ACM-1002", "DFW 30 x ACM-1031"]);

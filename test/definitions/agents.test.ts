@@ -237,7 +237,7 @@ limits:
     ]);
     expect(issues[0].message).toMatch(/^YAML syntax error: /);
     expect(issues[1].message).toBe(
-      "the file is empty — expected a mapping with the fields name, description, instructions, model, tools, delegates, handoffs, fan_out, limits, clearance, memory, context, on_events, schedules, webhooks",
+      "the file is empty — expected a mapping with the fields name, description, instructions, model, tools, delegates, handoffs, fan_out, limits, clearance, memory, context, on_events, emits, schedules, webhooks",
     );
   });
 });

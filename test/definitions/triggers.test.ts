@@ -76,4 +76,21 @@ webhooks:
       'agents/b.yaml:4 webhooks[0].name: webhook "hook" is already agent a\'s — webhook names are the URL (/v1/hooks/<name>): unique across the project',
     ]);
   });
+  it("reads emits: and on_events:, giving an emitting agent one emit tool per event, and names a bad event name", async () => {
+    const root = await writeProject({
+      "outpost.yaml": MINIMAL_SETTINGS,
+      "agents/inventory.yaml": agent("inventory", "emits: [inventory.low_stock, inventory.low_stock]\n"),
+      "agents/buyer.yaml": agent("buyer", "on_events: [inventory.low_stock]\n"),
+    });
+    const p = await loadProject(root);
+    expect(p.agents.get("inventory")).toMatchObject({ emits: ["inventory.low_stock"], tools: [{ name: "emit.inventory.low_stock" }] });
+    expect(p.agents.get("buyer")?.onEvents).toEqual(["inventory.low_stock"]);
+    const issues = await issuesOf({
+      "outpost.yaml": MINIMAL_SETTINGS,
+      "agents/a.yaml": agent("a", "emits: [Inventory-Low]\n"),
+    });
+    expect(issues.map(formatIssue)).toEqual([
+      'agents/a.yaml:3 emits[0]: event names are lower-case words of letters, digits and "_", joined by dots, e.g. inventory.low_stock',
+    ]);
+  });
 });

@@ -400,4 +400,39 @@ describe("workflow waits", () => {
     expect(JSON.parse(heard[0])).toEqual({ event: "inventory.low_stock", payload: { sku: "SKU-7", left: 2 } });
     expect(applied.filter((a) => a.tool === "note").map((a) => a.input)).toEqual([{ reorder: "SKU-7" }]);
   });
+  it("an agent emits through its emit tool: each subscriber starts once, waiting runs wake, other events stay undelivered", async () => {
+    const p = withWorkflows(
+      project(TOOLS, {}, ["emit.inventory.low_stock"]),
+      {
+        name: "reorder",
+        on_events: ["inventory.low_stock"],
+        steps: [{ id: "order", tool: "note", arguments: { reorder: "{{ input.sku }}" } }],
+      },
+      { name: "watcher", steps: [{ id: "hear", wait: { event: "inventory.low_stock" } }], output: "{{ steps.hear.output }}" },
+      { name: "other", steps: [{ id: "hear", wait: { event: "inventory.restocked" } }] },
+    );
+    (p.agents.get("clerk") as { emits?: string[] }).emits = ["inventory.low_stock"];
+    const o = await start(
+      p,
+      createScriptedClient("m", (req) =>
+        req.messages.some((m) => m.role === "tool")
+          ? "Reported."
+          : { toolCalls: [{ name: "emit.inventory.low_stock", arguments: { payload: { sku: "SKU-9", available: 1 } } }] },
+      ),
+    );
+    const watcher = await startFlow(o, "watcher");
+    const other = await startFlow(o, "other");
+    await until(o, watcher.id, (r) => r.status === "waiting");
+    await until(o, other.id, (r) => r.status === "waiting");
+    const run = await o.as(caller).startRun({ agent: "clerk", input: "SKU-9 is nearly gone" });
+    expect((await finish(o, run.id)).status).toBe("completed");
+    const result = (await o.getEvents(run.id)).find((e) => e.type === "tool.completed")?.data.output;
+    expect(JSON.parse(String(result))).toEqual({ event: "inventory.low_stock", runs_started: 1, runs_woken: 1 });
+    expect(JSON.parse((await finish(o, watcher.id)).output as string)).toEqual({ sku: "SKU-9", available: 1 });
+    const reorder = (await o.listRuns({ limit: 50 })).items.filter((r) => r.agent === "workflow:reorder");
+    expect(reorder).toHaveLength(1);
+    await finish(o, reorder[0].id);
+    expect(applied.filter((a) => a.tool === "note").map((a) => a.input)).toEqual([{ reorder: "SKU-9" }]);
+    expect((await o.getRun(other.id)).status).toBe("waiting");
+  });
 });

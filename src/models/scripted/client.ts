@@ -12,7 +12,14 @@ import { readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { ModelClient, ModelLocation, ModelPrice, ModelRequest, ModelResponse, TokenUsage, ToolCallRequest } from "../types.js";
 import { ModelError } from "../types.js";
-import { type CompiledDialogue, type CompiledScript, type CompiledTurn, compileScript, parseScriptText, type ScriptObject } from "./script.js";
+import {
+  type CompiledDialogue,
+  type CompiledScript,
+  type CompiledTurn,
+  compileScript,
+  parseScriptText,
+  type ScriptObject,
+} from "./script.js";
 import type { TemplateScope } from "./template.js";
 
 /** What an in-code script function returns: text, or a partial response. */

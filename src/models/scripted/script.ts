@@ -178,7 +178,8 @@ export function compileScript(input: unknown, source: string, locate: Locate = (
             : compileArgs(c.args ?? {}, [...callPath, "args"], (s, p) => template(s, p, roots));
         if (c.for_each === undefined) return { name: c.name, args };
         const forEach = template(c.for_each, [...callPath, "for_each"]);
-        if (!forEach.value) errors.push(at([...callPath, "for_each"], 'for_each is one reference to a list, e.g. "${last_tool_result.orders}"'));
+        if (!forEach.value)
+          errors.push(at([...callPath, "for_each"], 'for_each is one reference to a list, e.g. "${last_tool_result.orders}"'));
         return { name: c.name, args, forEach };
       });
       const usesToolResult =
