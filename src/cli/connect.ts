@@ -8,6 +8,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import type { OutpostApi } from "../core/api.js";
 import { OutpostError } from "../core/errors.js";
+import type { WorkflowsApi } from "../workflows/views.js";
 import { UsageError } from "./errors.js";
 import { quote } from "./hints.js";
 
@@ -19,6 +20,7 @@ export interface ConnectionOptions {
 
 export interface Connection {
   api: OutpostApi;
+  workflows: WorkflowsApi;
   kind: "server" | "local";
   /** Flags to repeat in suggested follow-up commands so they reach the same runs. */
   flags: string;
@@ -62,7 +64,8 @@ export function localFlags(opts: ConnectionOptions): string {
  */
 export async function withConnection<T>(
   opts: ConnectionOptions,
-  options: { workers: boolean },
+  /** `workers: false` opens the store without executing runs, and needs existing data unless `requireData` is false. */
+  options: { workers: boolean; requireData?: boolean },
   fn: (connection: Connection) => Promise<T>,
 ): Promise<T> {
   const url = serverUrl(opts);
@@ -71,12 +74,12 @@ export async function withConnection<T>(
     const apiKey = process.env.OUTPOST_API_KEY || undefined;
     const api = createClient(url, { apiKey });
     const explicit = opts.server !== undefined;
-    return fn({ api, kind: "server", flags: explicit ? `--server ${url}` : "", where: url });
+    return fn({ api, workflows: api, kind: "server", flags: explicit ? `--server ${url}` : "", where: url });
   }
 
   const projectDir = path.resolve(opts.project ?? ".");
   const dataDir = path.resolve(opts.data ?? DEFAULT_DATA_DIR);
-  if (!options.workers && !existsSync(dataDir)) {
+  if (!options.workers && options.requireData !== false && !existsSync(dataDir)) {
     throw new OutpostError(
       "not_found",
       `there is no Outpost data in ${dataDir}`,
@@ -116,7 +119,12 @@ export async function withConnection<T>(
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    return await fn({ api: outpost, kind: "local", flags: localFlags(opts), where: dataDir });
+    const [{ workflowsApi }, { localCaller }] = await Promise.all([
+      import("../workflows/views.js"),
+      import("../security/identity/index.js"),
+    ]);
+    const workflows = workflowsApi(outpost.workflows, localCaller(project.workspace));
+    return await fn({ api: outpost, workflows, kind: "local", flags: localFlags(opts), where: dataDir });
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);

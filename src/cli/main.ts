@@ -21,6 +21,7 @@ import { registerSecrets } from "./commands/secrets.js";
 import { registerTriggers } from "./commands/triggers.js";
 import { registerUp } from "./commands/up.js";
 import { registerValidate } from "./commands/validate.js";
+import { registerWorkflows } from "./commands/workflows.js";
 import { EXIT_OK, EXIT_USAGE, reportError } from "./errors.js";
 import { isServing } from "./lifecycle.js";
 import { cliVersion } from "./version.js";
@@ -58,6 +59,7 @@ Get started:
   registerKnowledge(program);
   registerContext(program);
   registerTriggers(program);
+  registerWorkflows(program);
   registerBudgets(program);
   registerAudit(program);
   registerDemo(program);

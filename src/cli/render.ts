@@ -54,6 +54,18 @@ export function describeEvent(ev: EventView): string {
       return d.reason ? str(d.reason) : "";
     case "event.received":
       return `${d.name} ${short(d.payload, 60)}`;
+    case "workflow.started":
+      return `${d.workflow} (version ${str(d.version).slice(0, 12)}) ← ${short(d.input, 60)}`;
+    case "step.started":
+      return `${d.path} (${d.kind}${d.attempt > 1 ? `, attempt ${d.attempt}` : ""})`;
+    case "step.completed":
+      return `${d.path} → ${short(d.output, 70)}`;
+    case "step.failed":
+      return `${d.path}: ${d.error?.message ?? "failed"}${d.retry_at ? ` (again at ${d.retry_at})` : ""}`;
+    case "workflow.compensating":
+      return `${d.failed} failed: undoing the completed steps`;
+    case "step.compensated":
+      return `${d.path} undone by ${d.tool}${d.is_error ? " (error)" : ""}`;
     case "context.compacted":
       return `${formatInt(d.replaced?.messages ?? 0)} messages (${formatInt(d.replaced?.tokens ?? 0)} tok) → summary of ${formatInt(d.tokens ?? 0)} tok`;
     case "run.completed":
@@ -180,6 +192,24 @@ export class LivePrinter {
         }
         break;
       }
+      case "step.started":
+        this.spinner.stop();
+        out.line(`▸  step ${out.bold(str(d.path))} ${out.dim(`${d.kind}${d.attempt > 1 ? `, attempt ${d.attempt}` : ""}`)}`);
+        break;
+      case "step.completed":
+        this.spinner.stop();
+        out.line(`   ${out.dim(`↳ ${short(d.output, 120)}`)}`);
+        break;
+      case "step.failed":
+        this.spinner.stop();
+        out.line(`   ${out.red(`✗ ${describeEvent(ev)}`)}`);
+        break;
+      case "workflow.compensating":
+        out.line(out.yellow(`↺  ${describeEvent(ev)}`));
+        break;
+      case "step.compensated":
+        out.line(`   ${d.is_error ? out.red(`✗ ${describeEvent(ev)}`) : out.dim(`↺ ${describeEvent(ev)}`)}`);
+        break;
       case "delegation.started":
         this.children.set(str(d.child_run_id), str(d.agent));
         out.line(out.dim(`   ↳ ${d.agent} is on it (run ${d.child_run_id})`));

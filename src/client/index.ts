@@ -31,6 +31,7 @@ import type {
   RememberedView,
 } from "../core/memory-api.js";
 import type { FiringView, TriggersApi, TriggerView } from "../core/triggers-api.js";
+import type { WorkflowsApi, WorkflowView } from "../workflows/views.js";
 import { parseSse } from "./sse.js";
 
 /** An API key as `GET /v1/keys` lists it: never the key itself. */
@@ -108,7 +109,7 @@ const codeForStatus = (status: number): ErrorCode =>
 /** How many times in a row the event stream may drop without progress before giving up. */
 const MAX_STREAM_RETRIES = 5;
 
-export function createClient(baseUrl: string, options: ClientOptions = {}): OutpostApi & KeysApi & MemoryApi & TriggersApi {
+export function createClient(baseUrl: string, options: ClientOptions = {}): OutpostApi & KeysApi & MemoryApi & TriggersApi & WorkflowsApi {
   const base = baseUrl.replace(/\/+$/, "");
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
   const unavailable = () =>
@@ -348,6 +349,12 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
       },
     removeKnowledge: async (scope, name) =>
       (await send("DELETE", "/v1/knowledge", { query: { scope, name } })) as { name: string; scope: string; chunks: number },
+    listWorkflows: async () => (await send("GET", "/v1/workflows")) as { workflows: WorkflowView[] },
+    startWorkflow: async (name, request = {}) =>
+      (await send("POST", `/v1/workflows/${seg(name)}/runs`, {
+        body: request.input !== undefined ? { input: request.input } : {},
+        ...(request.idempotency_key ? { headers: { "idempotency-key": request.idempotency_key } } : {}),
+      })) as RunView,
     listTriggers: async () => (await send("GET", "/v1/triggers")) as { triggers: TriggerView[] },
     listFirings: async (trigger, request = {}) =>
       (await send("GET", `/v1/triggers/${seg(trigger)}/firings`, { query: { limit: request.limit } })) as { firings: FiringView[] },

@@ -18,7 +18,7 @@ import { connectionOf } from "../runtime/governance.js";
 import { actionHash } from "../security/approvals/index.js";
 import { sha256Hex } from "../security/canonical.js";
 import { connectorUseRequest, toolCallRequest } from "../security/policy/index.js";
-import type { PolicyRequest } from "../security/types.js";
+import { classificationLevel, type PolicyRequest } from "../security/types.js";
 import { type ApprovalRequestInput, type AuditEntryInput, type ClaimedRun, CommitConflict, type RunPatch } from "../store/types.js";
 import { ToolOutcomeUnknown, ToolUnavailable } from "../tools/source.js";
 import type { Step, WorkflowDefinition } from "./definition.js";
@@ -279,12 +279,7 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
             [
               ...decided,
               started({ arguments: parsed.data }),
-              stepFailed(
-                path,
-                attempt,
-                "policy_denied",
-                `policy denied ${step.tool}${denied.policies.length > 0 ? ` (${denied.policies.join(", ")})` : ""}`,
-              ),
+              stepFailed(path, attempt, "policy_denied", `policy denied ${step.tool}: ${denialReason(denied.policies, tool, definition)}`),
             ],
             {},
             { audit },
@@ -683,4 +678,14 @@ async function cancelOpenChildren(deps: ExecutorDeps, _workspace: string, s: Wor
     .filter((r) => r.kind === "agent" && r.status === "started" && !s.children.has(r.detail.child_run_id as string))
     .map((r) => r.detail.child_run_id as string);
   if (open.length > 0) await deps.collaboration.cancelRuns(open, reason).catch(() => undefined);
+}
+
+/** Why a tool step was refused, with what to change when it is the workflow's own clearance. */
+function denialReason(policies: string[], tool: ToolDefinition, definition: WorkflowDefinition): string {
+  if (policies.length > 0) return `forbidden by ${policies.join(", ")}`;
+  const cls = tool.classification ?? "internal";
+  if (classificationLevel(cls) > classificationLevel(definition.clearance)) {
+    return `no policy permits it — the tool's data is ${cls}, above the workflow's clearance ${definition.clearance}; raise clearance: in ${definition.file}`;
+  }
+  return "no policy permits it";
 }

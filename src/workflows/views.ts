@@ -21,6 +21,20 @@ export interface WorkflowsHost {
   startWorkflowAs(caller: Caller, name: string, request: { input?: unknown; idempotency_key?: string }): Promise<RunView>;
 }
 
+/** Workflows as one caller sees them: the HTTP client, and the local CLI (workflowsApi). */
+export interface WorkflowsApi {
+  listWorkflows(): Promise<{ workflows: WorkflowView[] }>;
+  startWorkflow(name: string, request?: { input?: unknown; idempotency_key?: string }): Promise<RunView>;
+}
+
+/** A host's workflows as `caller` sees them. */
+export function workflowsApi(host: WorkflowsHost, caller: Caller): WorkflowsApi {
+  return {
+    listWorkflows: async () => ({ workflows: host.listWorkflows() }),
+    startWorkflow: (name, request = {}) => host.startWorkflowAs(caller, name, request),
+  };
+}
+
 export interface StepView {
   id: string;
   kind: Step["kind"];

@@ -2,7 +2,10 @@
  * createClient against the real server + runtime: the same flows as the HTTP
  * tests, through the OutpostApi interface.
  */
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "../../src/client/index.js";
 import type { EventView, OutpostApi } from "../../src/core/api.js";
@@ -228,5 +231,32 @@ describe("createClient", () => {
     while (listeners.has(run.id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(listeners.has(run.id)).toBe(false);
     await client.cancelRun(run.id);
+  });
+});
+
+describe("createClient: workflows", () => {
+  it("lists workflows and starts one, a retried start with the same key answering the same run", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "outpost-client-wf-"));
+    const root = path.join(dir, "shop");
+    cpSync(path.resolve(import.meta.dirname, "../fixtures/shop"), root, { recursive: true });
+    mkdirSync(path.join(root, "workflows"));
+    writeFileSync(
+      path.join(root, "workflows", "look.yaml"),
+      "name: look\nclearance: confidential\nsteps:\n  - { id: order, tool: orders.lookup, arguments: { order_id: '{{ input.id }}' } }\n",
+    );
+    const own = await startStack({ project: root });
+    try {
+      const api = createClient(own.url);
+      expect((await api.listWorkflows()).workflows.map((w) => w.name)).toEqual(["look"]);
+      const run = await api.startWorkflow("look", { input: { id: "1041" }, idempotency_key: "close-1" });
+      expect(run.agent).toBe("workflow:look");
+      expect((await api.startWorkflow("look", { input: { id: "1041" }, idempotency_key: "close-1" })).id).toBe(run.id);
+      expect((await waitForRun((id) => api.getRun(id), run.id, terminal)).status).toBe("completed");
+      const unknown = await rejection(api.startWorkflow("nope"));
+      expect(unknown).toMatchObject({ code: "not_found", hint: "known workflows: look" });
+    } finally {
+      await own.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
