@@ -86,6 +86,8 @@ export interface ExecutorDeps {
   toolSpecsFor(agent: AgentDefinition): ToolSpec[];
   /** Policy on every action, approvals bound to it; absent = all allowed (embedding without governance). */
   governanceFor?(run: RunRecord): Governance;
+  /** How long a workflow's approval waits to be decided (default DEFAULT_APPROVAL_TTL_MS); agents' is governance's. */
+  approvalTtlMs?: number;
   /** The engine `model.use` is asked of (the same as governance's). */
   policy?: PolicyEngine;
   /** Recall before each model call (runtime/recall-step.ts); absent = no memory in prompts. */

@@ -581,6 +581,8 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     const control = new RunControl();
     if (this.closed) control.shutdown();
     this.controls.set(claimed.run.id, control);
+    const ttl = this.options.approvalTtlMs ?? this.project.approvalTtlMs;
+    const approvalTtl = ttl !== undefined ? { approvalTtlMs: ttl } : {};
     try {
       const deps: Parameters<typeof executeRun>[0] = {
         store: this.store,
@@ -598,9 +600,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
             engine: this.policy,
             workspace: run.workspace,
             runId: run.id,
-            ...((this.options.approvalTtlMs ?? this.project.approvalTtlMs) !== undefined
-              ? { approvalTtlMs: this.options.approvalTtlMs ?? this.project.approvalTtlMs }
-              : {}),
+            ...approvalTtl,
           }),
         ...(this.budgets ? { budgets: this.budgetsForRuns(this.budgets) } : {}),
         redact: (text) => this.redactor.redact(text),
@@ -614,6 +614,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
         log: this.log,
         wake: () => this.wake(),
         emitEvent: (workspace, name, payload, key, from) => this.deliverEvent(workspace, name, payload, key, from),
+        ...approvalTtl,
       };
       await (isWorkflowRun(claimed.run.agent) ? executeWorkflow(deps, claimed, control) : executeRun(deps, claimed, control));
     } finally {

@@ -10,12 +10,13 @@
  */
 import { z } from "zod";
 import type { WaitingFor } from "../core/api.js";
+import { OutpostError } from "../core/errors.js";
 import { ev, type NewEvent, type RunEvent } from "../core/events.js";
 import { newId } from "../core/ids.js";
 import type { ToolDefinition } from "../definitions/types.js";
 import type { ExecutorDeps, RunControl } from "../runtime/executor.js";
 import { connectionOf } from "../runtime/governance.js";
-import { actionHash } from "../security/approvals/index.js";
+import { actionHash, DEFAULT_APPROVAL_TTL_MS } from "../security/approvals/index.js";
 import { sha256Hex } from "../security/canonical.js";
 import { connectorUseRequest, toolCallRequest } from "../security/policy/index.js";
 import { classificationLevel, type PolicyRequest } from "../security/types.js";
@@ -176,6 +177,7 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
       if (w.kind === "start") await start(w);
       else if (w.kind === "resume") await resume(w.path, w.step, w.record.key, w.record.detail, w.record.attempt);
       else if (w.kind === "settle") await settle(w);
+      else if (w.kind === "expire") await expire(w.approval);
     } catch (err) {
       if (err instanceof ExpressionError) {
         await commit([ev("step.failed", { path: w.path, attempt: 1, error: { code: "expression_failed", message: err.message } })]);
@@ -399,24 +401,40 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
     ]);
   }
 
+  /** Nobody decided in time: the store marks the approval expired (unless someone decided just now) and logs it. */
+  async function expire(approvalId: string): Promise<void> {
+    try {
+      await store.applyExternal(run.workspace, { kind: "approval", approvalId, decision: "expire", reason: null, by: null });
+    } catch (err) {
+      if (!(err instanceof OutpostError && err.code === "conflict")) throw err;
+    }
+    log = await store.getEvents(run.id); // the store appended to the log: read it back
+    state = foldWorkflow(log);
+    committedSeq = state.lastSeq;
+  }
+
   async function wait(waits: Extract<Work, { kind: "wait" }>[]): Promise<boolean> {
     const approvals = waits.flatMap((w) => ("approval" in w.on ? [w.on.approval] : []));
     const events = waits.flatMap((w) => ("event" in w.on ? [w.on.event] : []));
     const children = waits.flatMap((w) => ("child" in w.on ? [w.on.child] : []));
     const times = waits.flatMap((w) => ("until" in w.on ? [w.on.until] : []));
+    // An approval's expiry wakes the run too, to record it.
+    const expiries = waits.flatMap((w) => ("approval" in w.on && w.on.expiresAt !== undefined ? [w.on.expiresAt] : []));
+    const wakeAt = times.length + expiries.length > 0 ? Math.min(...times, ...expiries) : null;
     const until = times.length > 0 ? Math.min(...times) : null;
     const iso = until !== null ? new Date(until).toISOString() : undefined;
     let on: WaitingFor;
-    if (waits.length === 1 && approvals.length === 1) on = { kind: "approval", approval_id: approvals[0] };
-    else if (waits.length === 1 && events.length === 1) on = { kind: "event", event: events[0] };
+    if (waits.length === 1 && approvals.length === 1) {
+      on = {
+        kind: "approval",
+        approval_id: approvals[0],
+        ...(expiries.length > 0 ? { expires_at: new Date(expiries[0]).toISOString() } : {}),
+      };
+    } else if (waits.length === 1 && events.length === 1) on = { kind: "event", event: events[0] };
     else if (waits.length === 1 && children.length === 1) on = { kind: "children", run_ids: children, mode: "all" };
     else if (waits.length === 1 && iso) on = { kind: "timer", until: iso };
     else on = { kind: "any", approvals, events, run_ids: children, ...(iso ? { until: iso } : {}) };
-    return commit(
-      [ev("run.waiting", { for: on })],
-      { status: "waiting", waitingFor: on, wakeAt: until, release: true },
-      { decision: true },
-    );
+    return commit([ev("run.waiting", { for: on })], { status: "waiting", waitingFor: on, wakeAt, release: true }, { decision: true });
   }
 
   async function compensate(): Promise<void> {
@@ -557,6 +575,9 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
     policies: string[],
   ) {
     const hash = actionHash({ workspace: run.workspace, runId: run.id, callKey: key, agent: run.agent, tool, arguments: args });
+    // Undecided by then, it expires (a denial), as an agent's does: approvals.expire_after in outpost.yaml.
+    const expiresAt = Date.now() + (deps.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS);
+    const expires = new Date(expiresAt).toISOString();
     const event = ev("approval.requested", {
       approval_id: id,
       call_id: path,
@@ -564,27 +585,15 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
       arguments: args,
       action_hash: hash,
       approver,
+      expires_at: expires,
       ...(policies.length > 0 ? { policies } : {}),
     });
     const audit: AuditEntryInput = {
       kind: "approval.requested",
       actor,
-      data: { approval_id: id, run_id: run.id, agent: run.agent, tool, action_hash: hash, approver, expires_at: null },
+      data: { approval_id: id, run_id: run.id, agent: run.agent, tool, action_hash: hash, approver, expires_at: expires },
     };
-    return { record: approvalRecord(id, path, key, tool, args, approver, policies, hash), event, audit };
-  }
-
-  function approvalRecord(
-    id: string,
-    path: string,
-    key: string,
-    tool: string,
-    args: unknown,
-    approver: { role: string; group: string | null },
-    policies: string[],
-    hash: string,
-  ): ApprovalRequestInput {
-    return {
+    const record: ApprovalRequestInput = {
       id,
       callId: path,
       agent: run.agent,
@@ -596,7 +605,9 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
       approverGroup: approver.group,
       policies,
       actionHash: hash,
+      expiresAt,
     };
+    return { record, event, audit };
   }
 
   function executed(tool: string, key: string, args: unknown, isError: boolean): AuditEntryInput {

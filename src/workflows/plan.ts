@@ -36,6 +36,8 @@ export interface WorkflowState {
   children: Map<string, { status: string; output: string | null; error: { code: string; message: string } | null }>;
   /** approval.decided by approval id. */
   approvals: Map<string, { decision: "approve" | "deny" | "expire"; by: string | null; reason: string | null }>;
+  /** When each requested approval expires undecided (epoch ms), from approval.requested. */
+  approvalExpiry: Map<string, number>;
   events: { name: string; payload: unknown; seq: number }[];
   compensating: { failed: string; error: { code: string; message: string } } | null;
   compensated: Set<string>;
@@ -53,6 +55,7 @@ export function foldWorkflow(events: RunEvent[]): WorkflowState {
     steps: new Map(),
     children: new Map(),
     approvals: new Map(),
+    approvalExpiry: new Map(),
     events: [],
     compensating: null,
     compensated: new Set(),
@@ -103,6 +106,9 @@ export function applyWorkflowEvent(s: WorkflowState, e: RunEvent): void {
     case "child.finished":
       s.children.set(e.data.child_run_id, { status: e.data.status, output: e.data.output, error: e.data.error });
       break;
+    case "approval.requested":
+      if (e.data.expires_at) s.approvalExpiry.set(e.data.approval_id, Date.parse(e.data.expires_at));
+      break;
     case "approval.decided":
       s.approvals.set(e.data.approval_id, { decision: e.data.decision, by: e.data.by, reason: e.data.reason });
       break;
@@ -128,7 +134,7 @@ export function applyWorkflowEvent(s: WorkflowState, e: RunEvent): void {
 }
 
 /** What a waiting step waits on. */
-export type Awaiting = { approval: string } | { event: string } | { child: string } | { until: number };
+export type Awaiting = { approval: string; expiresAt?: number } | { event: string } | { child: string } | { until: number };
 
 /** One piece of work the plan asks for. */
 export type Work =
@@ -138,7 +144,9 @@ export type Work =
   | { kind: "resume"; path: string; step: Step; record: StepRecord; scope: Scope }
   /** What it waited for came: record how the step ended. */
   | { kind: "settle"; path: string; step: Step; record: StepRecord; scope: Scope; outcome: Outcome }
-  | { kind: "wait"; path: string; on: Awaiting };
+  | { kind: "wait"; path: string; on: Awaiting }
+  /** Its approval was not decided in time: record the expiry (a denial), then settle. */
+  | { kind: "expire"; path: string; approval: string };
 
 export type Outcome =
   | { kind: "child"; status: string; output: string | null; error: { code: string; message: string } | null }
@@ -214,7 +222,7 @@ function one(step: Step, path: string, scope: Scope, s: WorkflowState, now: numb
     }
     case "approval": {
       const decided = s.approvals.get(r.detail.approval_id as string);
-      if (!decided) return pending({ kind: "wait", path, on: { approval: r.detail.approval_id as string } });
+      if (!decided) return awaitApproval(s, path, r.detail.approval_id as string, now);
       return pending({ kind: "settle", path, step, record: r, scope, outcome: { kind: "approval", ...decided } });
     }
     case "tool":
@@ -222,7 +230,7 @@ function one(step: Step, path: string, scope: Scope, s: WorkflowState, now: numb
       // A call a policy sent for approval waits for it; approved, it runs (resume); refused, the step fails (settle).
       const approvalId = r.detail.approval_id as string | undefined;
       const decided = approvalId ? s.approvals.get(approvalId) : undefined;
-      if (approvalId && !decided) return pending({ kind: "wait", path, on: { approval: approvalId } });
+      if (approvalId && !decided) return awaitApproval(s, path, approvalId, now);
       if (decided && decided.decision !== "approve") {
         return pending({ kind: "settle", path, step, record: r, scope, outcome: { kind: "approval", ...decided } });
       }
@@ -247,6 +255,13 @@ function one(step: Step, path: string, scope: Scope, s: WorkflowState, now: numb
 }
 
 /** Completed steps with an undo, last completed first, not yet undone: what a failed workflow compensates. */
+/** An undecided approval: waited for until it expires, then expired. */
+function awaitApproval(s: WorkflowState, path: string, approval: string, now: number): Walk {
+  const expiresAt = s.approvalExpiry.get(approval);
+  if (expiresAt !== undefined && now >= expiresAt) return { status: "pending", work: [{ kind: "expire", path, approval }] };
+  return { status: "pending", work: [{ kind: "wait", path, on: { approval, ...(expiresAt !== undefined ? { expiresAt } : {}) } }] };
+}
+
 export function toCompensate(definition: WorkflowDefinition, s: WorkflowState): { path: string; step: Step; record: StepRecord }[] {
   const byId = new Map<string, Step>();
   const index = (steps: Step[]) => {

@@ -793,7 +793,7 @@ describe("the server process", () => {
     await first.ready;
     expect(existsSync(path.join(data, "acme", "helpdesk.db"))).toBe(true);
     expect(first.output().stdout).toBe("");
-    expect(first.output().stderr).toMatch(/\[acme-helpdesk\] ready: 8 tools/);
+    expect(first.output().stderr).toMatch(/\[acme-helpdesk\] ready: 9 tools/);
     first.child.stdin.end();
     expect(await first.exited).toBe(0);
 

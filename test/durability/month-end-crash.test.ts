@@ -148,7 +148,10 @@ describe("Acme's month-end close under SIGKILL at every step", () => {
       for (const [i, e] of events.entries()) expect(e.seq).toBe(i + 1);
       expect(events.filter((e) => e.type === "workflow.started")).toHaveLength(1);
       const done = events.filter((e) => e.type === "step.completed").map((e) => e.data.path);
-      expect(done.sort()).toEqual(["controller", "explain", "mismatches", "post", "reconcile"]);
+      // Each step started once and each leaf completed once (a branch is complete when its arm is: no event of its own).
+      const begun = events.filter((e) => e.type === "step.started").map((e) => e.data.path);
+      expect(begun.sort()).toEqual(["controller", "explain", "mismatches", "post", "reconcile"]);
+      expect(done.sort()).toEqual(["controller", "explain", "post", "reconcile"]);
       expect(events.some((e) => e.type === "workflow.compensating")).toBe(false);
       expect(events.find((e) => e.type === "step.completed" && e.data.path === "explain")?.data.output).toEqual({
         summary: expect.stringContaining("RF-K1"),

@@ -303,6 +303,33 @@ describe("workflow waits", () => {
     expect(applied).toHaveLength(1);
   });
 
+  it("an approval nobody decides in time expires: the step fails, the approval is marked expired, nothing ran", async () => {
+    const flow: WorkflowInput = {
+      name: "payout",
+      steps: [
+        { id: "ok", approval: { message: "Pay?" } },
+        { id: "pay", tool: "note", arguments: { paid: true } },
+      ],
+    };
+    const o = await start(
+      withWorkflows(project(TOOLS), flow),
+      createScriptedClient("m", () => "unused"),
+      { approvalTtlMs: 400, pollMs: 50 },
+    );
+    const run = await startFlow(o, "payout");
+    const waiting = await until(o, run.id, (r) => r.status === "waiting");
+    expect(waiting.waiting_for).toMatchObject({ kind: "approval", expires_at: expect.any(String) });
+    const [asked] = await o.listApprovals({ status: "pending" });
+    expect(Date.parse(asked.expires_at ?? "")).toBeGreaterThan(Date.parse(asked.created_at));
+    const failed = await finish(o, run.id);
+    expect(failed).toMatchObject({ status: "failed", error: { code: "step_failed" } });
+    expect(failed.error?.message).toMatch(/step ok failed: the approval expired before anyone decided/);
+    expect((await o.listApprovals({ status: "expired" })).map((a) => a.id)).toEqual([asked.id]);
+    expect(applied).toEqual([]);
+    // Too late: deciding it now changes nothing.
+    await expect(o.decideApproval(asked.id, { decision: "approve" })).rejects.toThrow(/expired|already/);
+  });
+
   it("waits for a named event and for a time, and in parallel for both at once", async () => {
     const o = await start(
       withWorkflows(project(TOOLS), {
