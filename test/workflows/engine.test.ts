@@ -5,29 +5,13 @@
  * versioning (a run finishes on the definition it started with).
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { z } from "zod";
 import type { RunView } from "../../src/core/api.js";
-import type { Project, ToolDefinition } from "../../src/definitions/types.js";
 import { createScriptedClient } from "../../src/models/index.js";
 import type { Outpost } from "../../src/runtime/index.js";
 import { localCaller } from "../../src/security/identity/index.js";
-import { normalizeSteps, type WorkflowDefinition, type WorkflowInput, workflowFileSchema } from "../../src/workflows/definition.js";
+import type { WorkflowInput } from "../../src/workflows/definition.js";
 import { finish, outposts, project, sleep, start } from "../runtime/fixtures.js";
-
-/** Calls per tool and idempotency key: what a system would have applied. */
-const applied: { tool: string; key: string; input: unknown }[] = [];
-
-function tool(name: string, run: (input: Record<string, unknown>) => unknown = (i) => i): ToolDefinition {
-  return {
-    name,
-    description: name,
-    input: z.record(z.string(), z.unknown()),
-    handler: async ({ input, idempotencyKey }) => {
-      applied.push({ tool: name, key: idempotencyKey, input });
-      return run(input as Record<string, unknown>);
-    },
-  };
-}
+import { applied, definition, tool, withWorkflows } from "./fixtures.js";
 
 const failing = { ...tool("ledger_post"), handler: async () => Promise.reject(new Error("the ledger refused the entry: period closed")) };
 const TOOLS = [
@@ -37,26 +21,6 @@ const TOOLS = [
   tool("release"),
   failing,
 ];
-
-function definition(input: WorkflowInput): WorkflowDefinition {
-  const w = workflowFileSchema.parse(input);
-  return {
-    name: w.name,
-    description: "",
-    team: null,
-    clearance: "internal",
-    inputSchema: w.input ?? null,
-    onEvents: w.on_events ?? [],
-    steps: normalizeSteps(w.steps),
-    output: w.output,
-    file: `workflows/${w.name}.yaml`,
-  };
-}
-
-function withWorkflows(p: Project, ...workflows: WorkflowInput[]): Project {
-  p.workflows = new Map(workflows.map((w) => [w.name, definition(w)]));
-  return p;
-}
 
 const caller = localCaller("test");
 const startFlow = (o: Outpost, name: string, input: unknown = {}) => o.startWorkflowAs(caller, name, { input });
