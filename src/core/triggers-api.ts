@@ -1,10 +1,12 @@
 /** Triggers as API clients see them (the server's views; triggers/ builds them). */
 
 export interface TriggerView {
-  /** `schedule:<agent>.<name>` or `webhook:<name>`. */
+  /** `schedule:<agent>.<name>`, `webhook:<name>`, or `event:<event>:<subscriber>` (an on_events: subscription). */
   id: string;
-  kind: "schedule" | "webhook";
+  kind: "schedule" | "webhook" | "event";
+  /** The agent (or `workflow:<name>`) it starts. */
   agent: string;
+  /** The schedule's or webhook's name; the event's. */
   name: string;
   /** Schedules: the expression, its time zone and the missed-firing policy (null for webhooks). */
   cron: string | null;

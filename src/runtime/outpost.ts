@@ -55,7 +55,7 @@ import {
   type ToolSourceDeps,
   type ToolSourceStatus,
 } from "../tools/index.js";
-import { Triggers } from "../triggers/index.js";
+import { type EventSubscription, Triggers } from "../triggers/index.js";
 import { executeWorkflow, isWorkflowRun, WORKFLOW_PREFIX } from "../workflows/executor.js";
 import { type WorkflowsHost, type WorkflowView, workflowView } from "../workflows/views.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
@@ -236,16 +236,17 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       storage: store.domain,
       workspace: options.project.workspace,
       agents: options.project.agents.values(),
+      subscriptions: eventSubscriptions(options.project),
       startRun: async (r) => {
         const { run, created } = await this.store.createRun({
-          workspace: options.project.workspace,
+          workspace: r.workspace ?? options.project.workspace,
           agent: r.agent,
           input: r.input,
           idempotencyKey: r.idempotencyKey,
           startedBy: r.startedBy,
         });
         if (created) this.wake();
-        return run;
+        return { id: run.id, created };
       },
       ...(options.clock ? { clock: options.clock } : {}),
       secret: (name) => this.vault.get(options.project.workspace, name),
@@ -634,25 +635,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     key: string,
     from: string,
   ): Promise<{ delivered: number; started: number }> {
-    let started = 0;
-    const subscribers = [
-      ...[...this.project.agents.values()]
-        .filter((a) => a.onEvents?.includes(name))
-        .map((a) => ({ agent: a.name, input: JSON.stringify({ event: name, payload }, null, 2) })),
-      ...[...(this.project.workflows?.values() ?? [])]
-        .filter((w) => w.onEvents.includes(name))
-        .map((w) => ({ agent: `${WORKFLOW_PREFIX}${w.name}`, input: JSON.stringify(payload ?? {}) })),
-    ];
-    for (const s of subscribers) {
-      const { created } = await this.store.createRun({
-        workspace,
-        agent: s.agent,
-        input: s.input,
-        idempotencyKey: `event:${key}:${s.agent}`,
-        startedBy: `event:${name}`,
-      });
-      if (created) started++;
-    }
+    const started = await this.triggers.fireEvent(workspace, name, payload, key);
     if (started > 0) this.log.info({ event: name, from, runs: started }, "event started subscribed runs");
     let delivered = 0;
     let before: string | undefined;
@@ -1155,3 +1138,23 @@ function subtree(id: string, all: RunRecord[]): RunRecord[] {
 }
 
 const isTerminalEvent = (t: string) => t === "run.completed" || t === "run.failed" || t === "run.cancelled";
+
+/** Who an emitted event starts: each agent and workflow whose on_events: lists it, with the input each is given. */
+function eventSubscriptions(project: Project): EventSubscription[] {
+  return [
+    ...[...project.agents.values()].flatMap((a) =>
+      (a.onEvents ?? []).map((event) => ({
+        event,
+        agent: a.name,
+        input: (payload: unknown) => JSON.stringify({ event, payload }, null, 2),
+      })),
+    ),
+    ...[...(project.workflows?.values() ?? [])].flatMap((w) =>
+      w.onEvents.map((event) => ({
+        event,
+        agent: `${WORKFLOW_PREFIX}${w.name}`,
+        input: (payload: unknown) => JSON.stringify(payload ?? {}),
+      })),
+    ),
+  ];
+}

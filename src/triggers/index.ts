@@ -29,12 +29,28 @@ export interface TriggerDeps {
   storage: DomainStorage;
   workspace: string;
   agents: Iterable<AgentDefinition>;
-  /** Creates the firing's run, idempotent by key: the same key again returns the same run. */
-  startRun(request: { agent: string; input: string; idempotencyKey: string; startedBy: string }): Promise<{ id: string }>;
+  /** Creates the firing's run, idempotent by key: the same key again returns the same run (`created` false). In the
+   * Triggers' workspace unless another is named (an event emitted by a run of that workspace). */
+  startRun(request: {
+    agent: string;
+    input: string;
+    idempotencyKey: string;
+    startedBy: string;
+    workspace?: string;
+  }): Promise<{ id: string; created?: boolean }>;
+  /** Who runs when an event is emitted (agents' and workflows' on_events:), and the input each is given. */
+  subscriptions?: EventSubscription[];
   clock?: () => number;
   /** A vault secret's value (a webhook's signing secret), or null when it is not set. */
   secret?(name: string): Promise<string | null>;
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+}
+
+export interface EventSubscription {
+  event: string;
+  /** The agent, or `workflow:<name>`. */
+  agent: string;
+  input(payload: unknown): string;
 }
 
 /** A delivery as the server received it. */
@@ -60,6 +76,7 @@ interface Schedule {
 
 export const scheduleId = (agent: string, name: string) => `schedule:${agent}.${name}`;
 export const webhookId = (name: string) => `webhook:${name}`;
+export const subscriptionId = (event: string, agent: string) => `event:${event}:${agent}`;
 
 export class Triggers {
   private readonly schedules: Schedule[];
@@ -89,6 +106,45 @@ export class Triggers {
   }
 
   private readonly webhooks: Map<string, Webhook>;
+
+  /**
+   * An event emitted in `workspace` (a workflow's emit step, an agent's emit tool), keyed by the emitting step: starts
+   * one run of each subscriber, once per key, and records it as that subscription's firing. Returns the runs it
+   * started (a retried emit starts none). The run comes first and the firing after, so a crash between leaves
+   * nothing half done: the retry finds the run by its key and records the firing.
+   */
+  async fireEvent(workspace: string, event: string, payload: unknown, key: string): Promise<number> {
+    let started = 0;
+    for (const s of this.deps.subscriptions ?? []) {
+      if (s.event !== event) continue;
+      const run = await this.deps.startRun({
+        workspace,
+        agent: s.agent,
+        input: s.input(payload),
+        idempotencyKey: `event:${key}:${s.agent}`,
+        startedBy: `event:${event}`,
+      });
+      if (run.created) started++;
+      const now = this.clock();
+      await this.deps.storage.write((trx) =>
+        trx
+          .insertInto("trigger_firings")
+          .values({
+            workspace,
+            trigger: subscriptionId(event, s.agent),
+            firing_key: key,
+            fire_at: now,
+            status: "started",
+            run_id: run.id,
+            detail: null,
+            created_at: now,
+          })
+          .onConflict((oc) => oc.columns(["workspace", "trigger", "firing_key"]).doNothing())
+          .execute(),
+      );
+    }
+    return started;
+  }
 
   /**
    * A delivery to POST /v1/hooks/<name>: authenticated (signed with the webhook's secret, or by an API key),
@@ -385,6 +441,24 @@ export class Triggers {
         last_firing: last ?? null,
       });
     }
+    for (const sub of this.deps.subscriptions ?? []) {
+      const id = subscriptionId(sub.event, sub.agent);
+      const [last] = await this.firings(id, 1);
+      out.push({
+        id,
+        kind: "event",
+        agent: sub.agent,
+        name: sub.event,
+        cron: null,
+        timezone: null,
+        missed: null,
+        input: null,
+        path: null,
+        signed: null,
+        next_at: null,
+        last_firing: last ?? null,
+      });
+    }
     return out;
   }
 
@@ -406,7 +480,11 @@ export class Triggers {
   }
 
   ids(): string[] {
-    return [...this.schedules.map((s) => s.id), ...[...this.webhooks.values()].map((h) => h.id)];
+    return [
+      ...this.schedules.map((s) => s.id),
+      ...[...this.webhooks.values()].map((h) => h.id),
+      ...(this.deps.subscriptions ?? []).map((x) => subscriptionId(x.event, x.agent)),
+    ];
   }
 }
 

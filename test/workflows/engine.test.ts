@@ -389,6 +389,16 @@ describe("workflow waits", () => {
     expect(started.map((r) => r.agent).sort()).toEqual(["clerk", "workflow:reorder"]);
     for (const r of started) expect((await finish(o, r.id)).status).toBe("completed");
     expect(JSON.parse(heard[0])).toEqual({ event: "inventory.low_stock", payload: { sku: "SKU-7", left: 2 } });
+    // Each subscription is a trigger, its firing the run it started.
+    const subscriptions = (await o.triggers.list()).filter((t) => t.kind === "event");
+    expect(subscriptions.map((t) => [t.id, t.agent, t.name])).toEqual([
+      ["event:inventory.low_stock:clerk", "clerk", "inventory.low_stock"],
+      ["event:inventory.low_stock:workflow:reorder", "workflow:reorder", "inventory.low_stock"],
+    ]);
+    const clerk = started.find((r) => r.agent === "clerk");
+    expect((await o.triggers.firings("event:inventory.low_stock:clerk")).map((f) => [f.status, f.run_id])).toEqual([
+      ["started", clerk?.id],
+    ]);
     expect(applied.filter((a) => a.tool === "note").map((a) => a.input)).toEqual([{ reorder: "SKU-7" }]);
   });
   it("an agent emits through its emit tool: each subscriber starts once, waiting runs wake, other events stay undelivered", async () => {

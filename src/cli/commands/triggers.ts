@@ -1,5 +1,5 @@
 /**
- * `outpost triggers ls | firings ID`: what starts runs without a person asking (schedules), when each fires next,
+ * `outpost triggers ls | firings ID`: what starts runs without a person asking (schedules, webhooks, events), when each fires next,
  * and each firing with the run it started or why it was skipped. On the local store or a server (--server).
  */
 import type { Command } from "commander";
@@ -13,7 +13,9 @@ import { parseLimit } from "./runs.js";
 type Json = { json?: boolean };
 
 export function registerTriggers(program: Command): void {
-  const triggers = program.command("triggers").description("schedules and webhooks: when each fires next, and what each firing started");
+  const triggers = program
+    .command("triggers")
+    .description("schedules, webhooks and event subscriptions: when each fires next, and what each firing started");
 
   const ls = triggers
     .command("ls")
@@ -24,13 +26,17 @@ export function registerTriggers(program: Command): void {
     await withMemory(opts, async ({ triggers: api, flags }) => {
       const { triggers: list } = await api.listTriggers();
       if (opts.json) return out.line(JSON.stringify(list, null, 2));
-      if (list.length === 0) return out.line(out.dim("no triggers: add schedules: or webhooks: to an agent's YAML"));
+      if (list.length === 0) return out.line(out.dim("no triggers: add schedules:, webhooks: or on_events: to an agent's YAML"));
       out.line(
         table(
           ["TRIGGER", "WHEN", "NEXT", "LAST"],
           list.map((t) => [
             t.id,
-            t.kind === "schedule" ? `${t.cron} (${t.timezone})` : `POST ${t.path}${t.signed ? " (signed)" : ""}`,
+            t.kind === "schedule"
+              ? `${t.cron} (${t.timezone})`
+              : t.kind === "webhook"
+                ? `POST ${t.path}${t.signed ? " (signed)" : ""}`
+                : `on event ${t.name}`,
             t.next_at ?? "-",
             t.last_firing ? lastText(t.last_firing) : out.dim("never fired"),
           ]),
@@ -43,7 +49,7 @@ export function registerTriggers(program: Command): void {
   const firings = triggers
     .command("firings")
     .description("a trigger's firings, newest first: the run each started, or why it was skipped")
-    .argument("<id>", "the trigger, as triggers ls shows it (schedule:AGENT.NAME, webhook:NAME)")
+    .argument("<id>", "the trigger, as triggers ls shows it (schedule:AGENT.NAME, webhook:NAME, event:EVENT:SUBSCRIBER)")
     .option("--limit <n>", "at most this many (default 50)")
     .option("--json", "print JSON");
   addConnectionOptions(firings).action(async (id: string, opts: ConnectionOptions & Json & { limit?: string }) => {

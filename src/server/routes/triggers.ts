@@ -26,7 +26,7 @@ const trigger = {
   required: ["id", "kind", "agent", "name", "cron", "timezone", "missed", "input", "path", "signed", "next_at", "last_firing"],
   properties: {
     id: { type: "string", description: "schedule:<agent>.<name> or webhook:<name>" },
-    kind: { type: "string", enum: ["schedule", "webhook"] },
+    kind: { type: "string", enum: ["schedule", "webhook", "event"] },
     agent: { type: "string" },
     name: { type: "string" },
     cron: nullableString,
