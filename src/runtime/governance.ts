@@ -3,7 +3,7 @@
  * audit entries a commit carries. Pure functions over the project, the policy engine and the run's state;
  * decide() calls them, the executor commits what they produce.
  */
-import type { NewEvent } from "../core/events.js";
+import type { EventDataOf, NewEvent } from "../core/events.js";
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
 import { type MemoryScopeResolution, memoryRequests, resolveMemoryScopes } from "../memory/index.js";
 import { actionHash, DEFAULT_APPROVAL_TTL_MS } from "../security/approvals/index.js";
@@ -110,6 +110,48 @@ export interface ModelFacts {
   location: string;
 }
 
+/** The audit entry of a policy decision: who, what, the effect and why — the classification facts, not the arguments
+ * (those stay in the run's log). Agents' and workflows' runs alike. */
+export function policyDecisionEntry(runId: string, d: EventDataOf<"policy.decided">): AuditEntryInput {
+  const r = d.request;
+  return {
+    kind: "policy.decision",
+    actor: `agent:${r.agent}`,
+    data: {
+      run_id: runId,
+      agent: r.agent,
+      on_behalf_of: r.on_behalf_of,
+      action: r.action,
+      resource: { type: r.resource.type, id: r.resource.id },
+      effect: d.effect,
+      policies: d.policies,
+      approval: d.approval,
+      classification: r.context.classification ?? r.resource.attributes?.classification ?? null,
+      run_classification: r.context.run_classification ?? null,
+      tainted: r.context.tainted ?? false,
+      ...(typeof r.context.amount_cents === "number" ? { amount_cents: r.context.amount_cents } : {}),
+      ...(r.resource.type === "Model" ? { location: r.resource.attributes?.location ?? null } : {}),
+    },
+  };
+}
+
+/** The audit entry of an approval asked for, bound to the action's hash. */
+export function approvalRequestedEntry(runId: string, agent: string, d: EventDataOf<"approval.requested">): AuditEntryInput {
+  return {
+    kind: "approval.requested",
+    actor: `agent:${agent}`,
+    data: {
+      approval_id: d.approval_id,
+      run_id: runId,
+      agent,
+      tool: d.tool,
+      action_hash: d.action_hash ?? null,
+      approver: d.approver ?? null,
+      expires_at: d.expires_at ?? null,
+    },
+  };
+}
+
 /**
  * The audit entries for a batch of events about to be committed: decisions, approval requests, executed
  * tool calls, model use, injection findings and budget refusals. Written in the commit's own transaction.
@@ -119,44 +161,11 @@ export function auditEntriesFor(s: RunState, runId: string, events: NewEvent[], 
   const actor = `agent:${s.agent}`;
   for (const e of events) {
     switch (e.type) {
-      case "policy.decided": {
-        const r = e.data.request;
-        out.push({
-          kind: "policy.decision",
-          actor: `agent:${r.agent}`,
-          data: {
-            run_id: runId,
-            agent: r.agent,
-            on_behalf_of: r.on_behalf_of,
-            action: r.action,
-            resource: { type: r.resource.type, id: r.resource.id },
-            effect: e.data.effect,
-            policies: e.data.policies,
-            approval: e.data.approval,
-            // The classification fields, not the arguments themselves (those stay in the run's log).
-            classification: r.context.classification ?? r.resource.attributes?.classification ?? null,
-            run_classification: r.context.run_classification ?? null,
-            tainted: r.context.tainted ?? false,
-            ...(typeof r.context.amount_cents === "number" ? { amount_cents: r.context.amount_cents } : {}),
-            ...(r.resource.type === "Model" ? { location: r.resource.attributes?.location ?? null } : {}),
-          },
-        });
+      case "policy.decided":
+        out.push(policyDecisionEntry(runId, e.data));
         break;
-      }
       case "approval.requested":
-        out.push({
-          kind: "approval.requested",
-          actor,
-          data: {
-            approval_id: e.data.approval_id,
-            run_id: runId,
-            agent: s.agent,
-            tool: e.data.tool,
-            action_hash: e.data.action_hash ?? null,
-            approver: e.data.approver ?? null,
-            expires_at: e.data.expires_at ?? null,
-          },
-        });
+        out.push(approvalRequestedEntry(runId, s.agent, e.data));
         break;
       case "tool.completed": {
         if (e.data.model_error) break;

@@ -11,11 +11,11 @@
 import { z } from "zod";
 import type { WaitingFor } from "../core/api.js";
 import { OutpostError } from "../core/errors.js";
-import { ev, type NewEvent, type RunEvent } from "../core/events.js";
+import { type EventDataOf, ev, type NewEvent, type RunEvent } from "../core/events.js";
 import { newId } from "../core/ids.js";
 import type { ToolDefinition } from "../definitions/types.js";
 import type { ExecutorDeps, RunControl } from "../runtime/executor.js";
-import { connectionOf } from "../runtime/governance.js";
+import { approvalRequestedEntry, connectionOf, policyDecisionEntry } from "../runtime/governance.js";
 import { actionHash, DEFAULT_APPROVAL_TTL_MS } from "../security/approvals/index.js";
 import { sha256Hex } from "../security/canonical.js";
 import { connectorUseRequest, toolCallRequest } from "../security/policy/index.js";
@@ -532,7 +532,7 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
     const engine = deps.policy;
     return requests.map((request) => {
       const d = engine.authorize(request);
-      const event = ev("policy.decided", {
+      const data: EventDataOf<"policy.decided"> = {
         request: {
           action: request.action,
           agent: request.agent,
@@ -544,27 +544,15 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
         policies: d.policies,
         approval: d.approval,
         policies_sha256: engine.hash,
-      });
-      const audit: AuditEntryInput = {
-        kind: "policy.decision",
-        actor,
-        data: {
-          run_id: run.id,
-          agent: run.agent,
-          on_behalf_of: state.by,
-          action: request.action,
-          resource: { type: request.resource.type, id: request.resource.id },
-          effect: d.effect,
-          policies: d.policies,
-          approval: d.approval,
-        },
       };
+      const event = ev("policy.decided", data);
+      const audit = policyDecisionEntry(run.id, data);
       return { effect: d.effect, policies: d.policies, approval: d.approval, event, audit };
     });
   }
 
   /** An approval bound to the action's hash: its record, the log's approval.requested (which a decision is checked
-   * against) and its audit entry. No expiry: a workflow's approver may take days, and the run holds nothing meanwhile. */
+   * against) and its audit entry. */
   function approvalRequest(
     id: string,
     path: string,
@@ -578,7 +566,7 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
     // Undecided by then, it expires (a denial), as an agent's does: approvals.expire_after in outpost.yaml.
     const expiresAt = Date.now() + (deps.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS);
     const expires = new Date(expiresAt).toISOString();
-    const event = ev("approval.requested", {
+    const data: EventDataOf<"approval.requested"> = {
       approval_id: id,
       call_id: path,
       tool,
@@ -587,12 +575,9 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
       approver,
       expires_at: expires,
       ...(policies.length > 0 ? { policies } : {}),
-    });
-    const audit: AuditEntryInput = {
-      kind: "approval.requested",
-      actor,
-      data: { approval_id: id, run_id: run.id, agent: run.agent, tool, action_hash: hash, approver, expires_at: expires },
     };
+    const event = ev("approval.requested", data);
+    const audit = approvalRequestedEntry(run.id, run.agent, data);
     const record: ApprovalRequestInput = {
       id,
       callId: path,

@@ -101,6 +101,24 @@ describe("Acme's month-end close", () => {
       { month: MONTH, refunds: 1, refunds_cents: 1495 },
     ]);
     db.close();
+
+    // What an auditor reads: the posting's decision with its data class, the approval asked (and until when), the
+    // posting executed — each with the workflow as the actor.
+    await outpost.audit.flush();
+    const entries = await outpost.audit.list("acme", { runId: run.id });
+    const posting = entries.find(
+      (e) => e.kind === "policy.decision" && (e.data.resource as { id: string }).id === "ledger.post_closing_entries",
+    );
+    expect(posting).toMatchObject({
+      actor: "agent:workflow:month-end-close",
+      data: { effect: "allow", classification: "confidential", run_classification: "confidential", tainted: false },
+    });
+    expect(entries.find((e) => e.kind === "approval.requested")).toMatchObject({
+      data: { tool: "workflow.approval", approver: { role: "operator", group: "finance" }, expires_at: expect.any(String) },
+    });
+    expect(entries.filter((e) => e.kind === "tool.executed").map((e) => e.data.tool)).toEqual(
+      expect.arrayContaining(["ledger.reconcile_refunds", "ledger.post_closing_entries"]),
+    );
   }, 60_000);
 
   it("refuses to close a month twice: the posting step fails, naming why, and the ledger keeps one closing", async () => {
