@@ -237,6 +237,10 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       workspace: options.project.workspace,
       agents: options.project.agents.values(),
       subscriptions: eventSubscriptions(options.project),
+      audit: (entries) =>
+        void this.audit
+          .record(options.project.workspace, entries)
+          .catch((err) => this.log.warn({ err: (err as Error)?.message }, "audit entry lost")),
       startRun: async (r) => {
         const { run, created } = await this.store.createRun({
           workspace: r.workspace ?? options.project.workspace,

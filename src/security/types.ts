@@ -91,6 +91,8 @@ export interface PolicyEngine {
  * - `budget.blocked` {run_id, agent, cap, limit, spent}
  * - `guardrail.injection` {run_id, tool, findings} · `guardrail.egress_blocked` {url, connection}
  * - `definitions.loaded` {definitions_sha256, policies_sha256, files}
+ * - `webhook.delivered` {webhook, delivery_id, run_id, agent, signed, duplicate, payload_sha256} ·
+ *   `webhook.refused` {webhook, reason} (a signature that did not check out)
  * Actors: `agent:<name>`, `key:<id>`, `user:<sub>`, `local`, `system`.
  */
 export type AuditKind =
@@ -119,4 +121,7 @@ export type AuditKind =
   | "memory.recalled"
   // memory/: a knowledge document ingested (chunks added, rewritten or dropped) or removed
   | "knowledge.ingested"
-  | "knowledge.removed";
+  | "knowledge.removed"
+  // triggers/: a webhook delivery that started a run, or one whose signature was refused
+  | "webhook.delivered"
+  | "webhook.refused";

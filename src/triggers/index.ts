@@ -12,6 +12,8 @@ import { z } from "zod";
 import { OutpostError } from "../core/errors.js";
 import type { FiringView, TriggersApi, TriggerView } from "../core/triggers-api.js";
 import type { AgentDefinition, ScheduleDefinition, WebhookDefinition } from "../definitions/types.js";
+import type { AuditRecordInput } from "../security/audit/index.js";
+import { sha256Hex } from "../security/canonical.js";
 import type { TriggerFiringsTable } from "../store/schema.js";
 import type { DomainStorage } from "../store/types.js";
 import { nextOccurrence, plan } from "./schedule.js";
@@ -38,6 +40,8 @@ export interface TriggerDeps {
     startedBy: string;
     workspace?: string;
   }): Promise<{ id: string; created?: boolean }>;
+  /** Writes audit entries (a delivery taken, a signature refused); absent: none. */
+  audit?(entries: AuditRecordInput[]): void;
   /** Who runs when an event is emitted (agents' and workflows' on_events:), and the input each is given. */
   subscriptions?: EventSubscription[];
   clock?: () => number;
@@ -59,6 +63,8 @@ export interface Delivery {
   body: string;
   /** Whether the request carried a valid API key that may start runs (then no signature is needed). */
   authenticated: boolean;
+  /** That key's principal (`key:<id>`), for the audit log. */
+  caller?: string;
 }
 
 interface Webhook {
@@ -182,8 +188,11 @@ export class Triggers {
         );
       }
       const problem = signatureProblem(signed, secret, d.body, this.clock());
-      if (problem)
+      if (problem) {
+        // A forged or replayed delivery is worth a trace: someone knows the URL and tries.
+        this.deps.audit?.([{ kind: "webhook.refused", actor: "system", data: { webhook: name, reason: problem } }]);
         throw new OutpostError("unauthorized", `webhook ${name}: ${problem}`, "sign each delivery as the README's Webhooks section shows");
+      }
     } else if (!d.authenticated) {
       throw new OutpostError("unauthorized", `webhook ${name} needs a signed delivery (${SIGNATURE_HEADER}) or an API key`);
     }
@@ -254,6 +263,22 @@ export class Triggers {
       startedBy: hook.id,
     });
     await this.markStarted(hook.id, deliveryId, run.id);
+    this.deps.audit?.([
+      {
+        kind: "webhook.delivered",
+        actor: d.caller ?? `webhook:${name}`,
+        runId: run.id,
+        data: {
+          webhook: name,
+          delivery_id: deliveryId,
+          run_id: run.id,
+          agent: hook.agent,
+          signed: signed !== undefined,
+          duplicate: !inserted,
+          payload_sha256: sha256Hex(d.body),
+        },
+      },
+    ]);
     return { run_id: run.id, delivery_id: deliveryId, duplicate: !inserted };
   }
 

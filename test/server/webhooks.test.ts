@@ -137,4 +137,24 @@ describe("POST /v1/hooks/{name}", () => {
       last_firing: { status: "started" },
     });
   });
+  it("records each delivery in the audit log — by the webhook's signature or the key that sent it — and each refused signature", async () => {
+    const body = JSON.stringify({ ticket_id: "T-5002", subject: "Where is my parcel?" });
+    const signedOne = await deliver(body, { ...signed(body), "x-outpost-delivery": "a-1" });
+    const byKey = await deliver(body, { authorization: `Bearer ${operator}`, "x-outpost-delivery": "a-2" });
+    await deliver(body, { ...signed(body, Date.now(), "whsec_forged"), "x-outpost-delivery": "a-3" });
+    await stack.outpost.audit.flush();
+    const delivered = await stack.outpost.audit.list("acme", { kind: "webhook.delivered" });
+    const of = (runId: string) => delivered.find((e) => e.data.run_id === runId);
+    expect(of(signedOne.body.run_id)).toMatchObject({
+      actor: "webhook:helpdesk-ticket",
+      runId: signedOne.body.run_id,
+      data: { webhook: "helpdesk-ticket", delivery_id: "a-1", agent: "support", signed: true, duplicate: false },
+    });
+    expect(of(byKey.body.run_id)).toMatchObject({ actor: expect.stringMatching(/^key:/), data: { delivery_id: "a-2", signed: false } });
+    expect(String(of(byKey.body.run_id)?.data.payload_sha256)).toMatch(/^[0-9a-f]{64}$/);
+    const refused = await stack.outpost.audit.list("acme", { kind: "webhook.refused" });
+    expect(refused.map((e) => e.data.reason)).toContain(
+      "the signature does not match the body (wrong secret, or the body was changed on the way)",
+    );
+  });
 });

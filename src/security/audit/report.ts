@@ -188,6 +188,7 @@ function summarise(rows: Row[]) {
       default:
         if (r.kind === "guardrail.injection") blockedAs(`prompt injection in output of ${str(d.tool) ?? "a tool"}`);
         else if (r.kind === "guardrail.egress_blocked") blockedAs(`egress to ${str(d.url) ?? "?"} blocked`);
+        else if (r.kind === "webhook.refused") blockedAs(`webhook ${str(d.webhook) ?? "?"} delivery refused: ${str(d.reason) ?? ""}`);
         else if (r.kind.startsWith("guardrail.")) blockedAs(r.kind);
     }
   }

@@ -39,7 +39,12 @@ export async function registerHookRoutes(server: FastifyInstance, triggers: Trig
           throw new OutpostError("not_found", `there is no webhook "${request.params.name}" in workspace ${caller.workspace}`);
         }
         const body = typeof request.body === "string" ? request.body : "";
-        const result = await triggers.deliver(request.params.name, { headers: request.headers, body, authenticated: caller !== undefined });
+        const result = await triggers.deliver(request.params.name, {
+          headers: request.headers,
+          body,
+          authenticated: caller !== undefined,
+          ...(caller ? { caller: caller.id } : {}),
+        });
         return reply.code(202).send(result);
       },
     );
