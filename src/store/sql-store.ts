@@ -471,6 +471,27 @@ export abstract class SqlStore implements Store {
     );
   }
 
+  async withdrawApprovals(workspace: string, runId: string, reason: string): Promise<string[]> {
+    return this.write(async (trx) => {
+      const run = await this.lockRun(trx, runId);
+      if (!run || run.workspace !== workspace || !["completed", "failed", "cancelled"].includes(run.status)) return [];
+      const pending = await trx
+        .selectFrom("approvals")
+        .select("id")
+        .where("run_id", "=", runId)
+        .where("status", "=", "pending")
+        .execute();
+      if (pending.length === 0) return [];
+      await trx
+        .updateTable("approvals")
+        .set({ status: "denied", reason, decided_by: "outpost", decided_at: Date.now() })
+        .where("run_id", "=", runId)
+        .where("status", "=", "pending")
+        .execute();
+      return pending.map((p) => p.id);
+    });
+  }
+
   async applyExternal(workspace: string, input: ExternalInput): Promise<ExternalResult> {
     return this.write(async (trx) => {
       const now = Date.now();

@@ -275,6 +275,9 @@ export interface Store {
   commit(request: CommitRequest): Promise<CommitResult>;
   /** Approvals, external events, cancels and child results: appended under the run's lock, waking it where due. */
   applyExternal(workspace: string, input: ExternalInput): Promise<ExternalResult>;
+  /** A run that ended (failed, cancelled) leaves no approval waiting: its pending ones are denied with `reason`.
+   * Nothing for a run still going. Returns the ids denied. */
+  withdrawApprovals(workspace: string, runId: string, reason: string): Promise<string[]>;
 
   /** Children (direct) of a run, in creation order. */
   listChildRuns(workspace: string, parentRunId: string): Promise<RunRecord[]>;

@@ -95,7 +95,10 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
   };
   const fail = async (error: StepError): Promise<void> => {
     await commit([ev("run.failed", { error: redacted(error) })], { status: "failed", error: redacted(error), release: true });
+    await withdraw(`the workflow run failed: ${redacted(error).message}`);
   };
+  /** A branch still waiting for a person when the run ended: its approval is withdrawn, not left pending. */
+  const withdraw = (reason: string) => store.withdrawApprovals(run.workspace, run.id, reason).catch(() => []);
   const redacted = (e: StepError): StepError => ({ code: e.code, message: deps.redact ? deps.redact(e.message) : e.message });
 
   // ---- the definition it runs: recorded once, at its first claim
@@ -132,6 +135,7 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
         error: { code: "cancelled", message: reason },
         release: true,
       });
+      await withdraw(`the workflow run was cancelled: ${reason}`);
       return;
     }
     if (state.compensating) {

@@ -294,6 +294,33 @@ describe("workflow waits", () => {
     await expect(o.decideApproval(asked.id, { decision: "approve" })).rejects.toThrow(/expired|already/);
   });
 
+  it("a run that fails while a branch waits for a person withdraws that approval", async () => {
+    const flow: WorkflowInput = {
+      name: "split",
+      steps: [
+        {
+          id: "both",
+          parallel: [
+            [{ id: "ask", approval: { message: "Go?" } }],
+            [{ id: "post", tool: "ledger_post", arguments: { x: 1 }, retry: { attempts: 1 } }],
+          ],
+        },
+      ],
+    };
+    const o = await start(
+      withWorkflows(project(TOOLS), flow),
+      createScriptedClient("m", () => "unused"),
+    );
+    const run = await startFlow(o, "split");
+    const failed = await finish(o, run.id);
+    expect(failed.status).toBe("failed");
+    expect(failed.error?.message).toMatch(/step post failed: .*period closed/);
+    expect(await o.listApprovals({ status: "pending" })).toEqual([]);
+    const [withdrawn] = await o.listApprovals({ status: "denied" });
+    expect(withdrawn).toMatchObject({ run_id: run.id, decided_by: "outpost" });
+    expect(withdrawn.reason).toMatch(/^the workflow run failed: step post failed/);
+  });
+
   it("waits for a named event and for a time, and in parallel for both at once", async () => {
     const o = await start(
       withWorkflows(project(TOOLS), {
