@@ -60,7 +60,7 @@ describe("outpost run on the local store (test/fixtures/shop, scripted model)", 
 
     const decided = await runCli(["approvals", "ls", "--all", ...local]);
     expect(decided.stdout).toMatch(new RegExp(`${approvalId}\\s+approved`));
-  });
+  }, 90_000); // six CLI processes, each a cold Node start: slow on a loaded machine
 
   it("cancels a waiting run: its approval can no longer be granted", async () => {
     const run = await runCli(["run", "support", "please refund order 1043", ...local]);

@@ -40,7 +40,7 @@ const data = path.join(dir, "data");
 const local = ["--project", project, "--data", data];
 afterAll(() => removeDir(dir));
 
-describe("outpost workflows", () => {
+describe("outpost workflows", { timeout: 90_000 }, () => {
   it("lists the project's workflows with their steps", async () => {
     const r = await runCli(["workflows", "ls", ...local]);
     expect(r.stderr).toBe("");
