@@ -475,12 +475,7 @@ export abstract class SqlStore implements Store {
     return this.write(async (trx) => {
       const run = await this.lockRun(trx, runId);
       if (!run || run.workspace !== workspace || !["completed", "failed", "cancelled"].includes(run.status)) return [];
-      const pending = await trx
-        .selectFrom("approvals")
-        .select("id")
-        .where("run_id", "=", runId)
-        .where("status", "=", "pending")
-        .execute();
+      const pending = await trx.selectFrom("approvals").select("id").where("run_id", "=", runId).where("status", "=", "pending").execute();
       if (pending.length === 0) return [];
       await trx
         .updateTable("approvals")
