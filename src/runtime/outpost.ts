@@ -426,6 +426,8 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
         (err) => this.log.error({ err }, "scheduler error"),
       );
       this.scheduler.start();
+      // Other processes' new work wakes this one at once (PostgreSQL); the poll stays the fallback.
+      this.store.onWork?.(() => this.wake());
       // Repairs for crash gaps: children whose result did not reach their parent, runs whose parent has ended.
       let tick = 0;
       this.sweeper = setInterval(() => {

@@ -25,12 +25,23 @@ const types = {
     oid === INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
 };
 
+/** The channel a store NOTIFYs when a run became runnable, and idle workers LISTEN on. */
+const WORK_CHANNEL = "outpost_work";
+/** How long a lost LISTEN connection waits before it connects again. */
+const RELISTEN_MS = 1_000;
+
 export class PostgresStore extends SqlStore {
   readonly kind = "postgres" as const;
   private queue: Pending[] = [];
   private flushing = false;
+  private readonly workListeners: (() => void)[] = [];
+  private listener: pg.Client | null = null;
+  private closed = false;
 
-  constructor(db: Kysely<Database>) {
+  constructor(
+    db: Kysely<Database>,
+    private readonly url?: string,
+  ) {
     super(db);
   }
 
@@ -40,7 +51,66 @@ export class PostgresStore extends SqlStore {
     pool.on("error", () => undefined);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     await migrate(db);
-    return new PostgresStore(db);
+    return new PostgresStore(db, url);
+  }
+
+  /**
+   * Wakes `listener` whenever any process on this database made a run runnable (LISTEN/NOTIFY), so idle workers
+   * claim at once instead of at their next poll. One connection per store, connected again after it is lost (a
+   * restart, a failover); polling stays the fallback for due timers and dead workers' leases.
+   */
+  onWork(listener: () => void): void {
+    this.workListeners.push(listener);
+    if (this.workListeners.length === 1) void this.listen();
+  }
+
+  private async listen(): Promise<void> {
+    if (this.closed || !this.url) return;
+    const client = new pg.Client({ connectionString: this.url });
+    const again = () => {
+      if (this.listener !== client) return;
+      this.listener = null;
+      client.removeAllListeners();
+      void client.end().catch(() => undefined);
+      if (!this.closed) setTimeout(() => void this.listen(), RELISTEN_MS).unref();
+    };
+    this.listener = client;
+    client.on("error", again);
+    client.on("end", again);
+    client.on("notification", () => {
+      for (const l of this.workListeners) l();
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${WORK_CHANNEL}`);
+      // Work that came while it was not listening: look once.
+      for (const l of this.workListeners) l();
+    } catch {
+      again();
+    }
+  }
+
+  /** Tells every listening process that a run may be claimed (fire and forget: polling covers a lost one). */
+  private signalWork(): void {
+    if (this.closed) return;
+    void sql`SELECT pg_notify(${WORK_CHANNEL}, '')`.execute(this.db).catch(() => undefined);
+  }
+
+  override async createRun(input: Parameters<SqlStore["createRun"]>[0]): ReturnType<SqlStore["createRun"]> {
+    const r = await super.createRun(input);
+    if (r.created) this.signalWork();
+    return r;
+  }
+
+  override async applyExternal(...args: Parameters<SqlStore["applyExternal"]>): ReturnType<SqlStore["applyExternal"]> {
+    const r = await super.applyExternal(...args);
+    if (r.woke) this.signalWork();
+    return r;
+  }
+
+  override async releaseLease(runId: string, leaseToken: string): Promise<void> {
+    await super.releaseLease(runId, leaseToken);
+    this.signalWork(); // handed back on shutdown: another worker takes it now
   }
 
   protected write<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
@@ -220,6 +290,14 @@ export class PostgresStore extends SqlStore {
 
   async close(): Promise<void> {
     while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    this.closed = true;
+    const listener = this.listener;
+    this.listener = null;
+    if (listener) {
+      listener.removeAllListeners();
+      listener.on("error", () => undefined);
+      await listener.end().catch(() => undefined);
+    }
     await this.db.destroy();
   }
 }

@@ -271,6 +271,9 @@ export interface Store {
   releaseAllLeases(): Promise<number>;
   /** Hand a run back without changing it (worker shutdown). */
   releaseLease(runId: string, leaseToken: string): Promise<void>;
+  /** Calls `listener` when another process may have made a run runnable (PostgreSQL: LISTEN/NOTIFY); absent where
+   * one process owns the store (SQLite), which wakes itself. */
+  onWork?(listener: () => void): void;
   /** Commits of concurrent runs are grouped into one transaction; each caller waits for its own. */
   commit(request: CommitRequest): Promise<CommitResult>;
   /** Approvals, external events, cancels and child results: appended under the run's lock, waking it where due. */
