@@ -232,11 +232,12 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       },
     });
     this.context = { cache: new ContextCache(store.domain), types: options.project.context ?? new Map() };
+    const subscriptions = eventSubscriptions(options.project);
     this.triggers = new Triggers({
       storage: store.domain,
       workspace: options.project.workspace,
       agents: options.project.agents.values(),
-      subscriptions: eventSubscriptions(options.project),
+      subscriptions,
       audit: (entries) =>
         void this.audit
           .record(options.project.workspace, entries)
@@ -272,7 +273,9 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
           ]
         : []),
       ...collaborationTools(options.project),
-      ...eventTools(options.project, (workspace, event, payload, key, from) => this.deliverEvent(workspace, event, payload, key, from)),
+      ...eventTools(options.project, subscriptions, (workspace, event, payload, key, from) =>
+        this.deliverEvent(workspace, event, payload, key, from),
+      ),
       ...options.project.tools.values(),
     ]) {
       fixed.set(t.name, t);

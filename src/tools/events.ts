@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { emitToolName } from "../definitions/schemas.js";
 import type { Project, ToolDefinition } from "../definitions/types.js";
+import type { EventSubscription } from "../triggers/index.js";
 
 /** Delivers an event in a workspace: what Outpost does for a workflow's emit step too. */
 export type EmitEvent = (
@@ -16,13 +17,10 @@ export type EmitEvent = (
   from: string,
 ) => Promise<{ delivered: number; started: number }>;
 
-export function eventTools(project: Project, emit: EmitEvent): ToolDefinition[] {
+export function eventTools(project: Project, subscriptions: readonly EventSubscription[], emit: EmitEvent): ToolDefinition[] {
   const events = new Set([...project.agents.values()].flatMap((a) => a.emits ?? []));
   return [...events].map((event): ToolDefinition => {
-    const subscribers = [
-      ...[...project.agents.values()].filter((a) => a.onEvents?.includes(event)).map((a) => `agent ${a.name}`),
-      ...[...(project.workflows?.values() ?? [])].filter((w) => w.onEvents.includes(event)).map((w) => `workflow ${w.name}`),
-    ];
+    const subscribers = subscriptions.filter((s) => s.event === event).map((s) => s.agent);
     return {
       name: emitToolName(event),
       description:

@@ -14,6 +14,7 @@ import { loadProject } from "../../src/definitions/index.js";
 import { createScriptedClient, type ModelRequest } from "../../src/models/index.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 import { localCaller } from "../../src/security/identity/index.js";
+import { addMismatchedRefund } from "../helpers/acme-ledger.js";
 import { until } from "../helpers/until.js";
 import { finish } from "../runtime/fixtures.js";
 
@@ -42,20 +43,7 @@ beforeAll(async () => {
   await until("the systems to be connected", async () => (outpost.connections().every((c) => c.state === "ready") ? true : null), 120_000);
   // A refund of November whose credit note is for less: the mismatch the close must catch.
   const db = ledger();
-  const invoice = db.prepare("SELECT id, order_id, customer_id FROM invoices LIMIT 1").get() as {
-    id: string;
-    order_id: string;
-    customer_id: string;
-  };
-  db.prepare("INSERT INTO credit_notes VALUES ('CN-T1', ?, ?, 'refund', 1000, 'shipping fee', '2026-11-15T10:00:00Z')").run(
-    invoice.id,
-    invoice.customer_id,
-  );
-  db.prepare("INSERT INTO refunds VALUES ('RF-T1', ?, ?, ?, 1495, 'shipping fee', 'CN-T1', '2026-11-15T10:00:00Z')").run(
-    invoice.order_id,
-    invoice.id,
-    invoice.customer_id,
-  );
+  addMismatchedRefund(db, "T1");
   db.close();
 }, 150_000);
 afterAll(async () => {

@@ -34,7 +34,7 @@ import {
   WorkerProcess,
 } from "./fixtures/acme.js";
 import type { Hold } from "./fixtures/acme-worker.js";
-import { logProblems, sleep } from "./fixtures/checks.js";
+import { logProblems, rand, sleep } from "./fixtures/checks.js";
 import { removeDir, tempDir } from "./fixtures/project.js";
 
 /** 3 top runs; children: shipments (→ inventory) and refunds; shipments and refunds; invoicing. */
@@ -101,8 +101,6 @@ const t0 = Date.now();
 const trace = (text: string) => {
   if (TRACE) process.stderr.write(`${String(Date.now() - t0).padStart(6)} ${text}\n`);
 };
-
-const rand = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1));
 
 const dataDir = tempDir("acme-data");
 const systemsDir = path.join(dataDir, "acme");

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { EventView } from "../../src/core/api.js";
 import { loadProject } from "../../src/definitions/index.js";
 import { startOutpost } from "../../src/runtime/outpost.js";
-import { logProblems, readJsonLines, sleep } from "./fixtures/checks.js";
+import { logProblems, rand, readJsonLines, sleep } from "./fixtures/checks.js";
 import { prepareWorkerCommand, WorkerProcess } from "./fixtures/harness.js";
 import {
   LEDGER_ANSWER,
@@ -37,8 +37,6 @@ afterAll(() => {
   removeDir(dataDir);
   if (bundleDir) removeDir(bundleDir);
 });
-
-const rand = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1));
 
 /** `event <run> <seq> <type> <detail>` → the run and ledger index of a tool.called line, if it is one. */
 function called(line: string): { run: string; i: number } | null {

@@ -15,6 +15,7 @@ import { openLedger } from "../../examples/acme/systems/ledger.js";
 import { loadProject } from "../../src/definitions/index.js";
 import { startOutpost } from "../../src/runtime/outpost.js";
 import { localCaller } from "../../src/security/identity/index.js";
+import { addMismatchedRefund } from "../helpers/acme-ledger.js";
 import { ACME_DIR, go, killGroup, prepareAcmeWorkerCommand, procAvailable, systemProcesses, WorkerProcess } from "./fixtures/acme.js";
 import type { Hold } from "./fixtures/acme-worker.js";
 import { sleep } from "./fixtures/checks.js";
@@ -57,20 +58,7 @@ afterAll(() => {
 function seedLedger(): void {
   const { db } = openLedger(path.join(dataDir, "acme", "ledger.db"));
   try {
-    const invoice = db.prepare("SELECT id, order_id, customer_id FROM invoices LIMIT 1").get() as {
-      id: string;
-      order_id: string;
-      customer_id: string;
-    };
-    db.prepare("INSERT INTO credit_notes VALUES ('CN-K1', ?, ?, 'refund', 1000, 'shipping fee', '2026-11-15T10:00:00Z')").run(
-      invoice.id,
-      invoice.customer_id,
-    );
-    db.prepare("INSERT INTO refunds VALUES ('RF-K1', ?, ?, ?, 1495, 'shipping fee', 'CN-K1', '2026-11-15T10:00:00Z')").run(
-      invoice.order_id,
-      invoice.id,
-      invoice.customer_id,
-    );
+    addMismatchedRefund(db, "K1");
   } finally {
     db.close();
   }

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { loadProject } from "../../src/definitions/index.js";
 import { startOutpost } from "../../src/runtime/outpost.js";
 import { localCaller } from "../../src/security/identity/index.js";
-import { readJsonLines, sleep } from "./fixtures/checks.js";
+import { rand, readJsonLines, sleep } from "./fixtures/checks.js";
 import { prepareWorkerCommand, WorkerProcess } from "./fixtures/harness.js";
 import { LEDGER_TOOL, removeDir, tempDir, writeFiles } from "./fixtures/project.js";
 
@@ -58,8 +58,6 @@ afterAll(() => {
   removeDir(dataDir);
   if (bundleDir) removeDir(bundleDir);
 });
-
-const rand = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1));
 
 describe("workflows under SIGKILL", () => {
   it(`completes ${RUNS} workflow runs through ${TARGET_KILLS} kills, every step applied once`, async () => {

@@ -2,7 +2,7 @@
 import readline from "node:readline";
 import type { Command } from "commander";
 import type { RunView } from "../../core/api.js";
-import { addConnectionOptions, type ConnectionOptions, withConnection } from "../connect.js";
+import { addConnectionOptions, type Connection, type ConnectionOptions, withConnection } from "../connect.js";
 import { EXIT_FAILED, EXIT_OK, Exit, UsageError } from "../errors.js";
 import { followRun } from "../follow.js";
 import { command } from "../hints.js";
@@ -41,37 +41,52 @@ Examples:
     );
   addConnectionOptions(cmd).action(async (agent: string, message: string, opts: RunOptions) => {
     if (!message.trim()) throw new UsageError("the message is empty", `e.g. outpost run ${agent} "hello"`);
-    const code = await withConnection(opts, { workers: true }, async ({ api, flags, kind }) => {
+    const code = await withConnection(opts, { workers: true }, async (connection) => {
+      const { api, flags, kind } = connection;
       const started = await api.startRun({ agent, input: message, ...(opts.session ? { session_id: opts.session } : {}) });
       if (kind === "server") detachOnInterrupt(started.id, flags);
-      if (opts.json) {
-        const { run } = await followRun(api, started.id, { stopWhenWaiting: !opts.wait });
-        out.line(JSON.stringify(run, null, 2));
-        return exitCodeOf(run);
-      }
-      const printer = new LivePrinter({ flags, showStart: true });
-      let run: RunView;
-      if (opts.wait && kind === "local") {
-        // This process holds the local store, so nobody else can decide: ask here.
-        const rl = readline.createInterface({ input: process.stdin, terminal: false });
-        try {
-          run = await followAskingApprovals(api, started.id, printer, lineReader(rl), whoAmI() ?? "cli");
-        } finally {
-          rl.close();
-        }
-      } else {
-        ({ run } = await followRun(api, started.id, {
-          stopWhenWaiting: !opts.wait,
-          onEvent: (ev) => printer.handle(ev),
-          onChildApproval: (c) => printer.childApproval(c),
-        }));
-      }
-      printer.summary(run);
-      if (run.status === "waiting" && kind === "server") out.line(out.dim(`follow it: ${command(["runs", "tail", run.id], flags)}`));
+      const { run, live } = await watchRun(connection, started.id, opts);
+      if (live && run.status === "waiting" && kind === "server")
+        out.line(out.dim(`follow it: ${command(["runs", "tail", run.id], flags)}`));
       return exitCodeOf(run);
     });
     throw new Exit(code);
   });
+}
+
+/**
+ * Follows a run just started until it ends or waits: printed as JSON at the end (`json`), or live with a summary.
+ * With `wait`, it follows through waits; locally, where nobody else can decide, it asks for approvals here.
+ */
+export async function watchRun(
+  connection: Connection,
+  runId: string,
+  opts: { json?: boolean; wait?: boolean },
+): Promise<{ run: RunView; live: boolean }> {
+  const { api, flags, kind } = connection;
+  if (opts.json) {
+    const { run } = await followRun(api, runId, { stopWhenWaiting: !opts.wait });
+    out.line(JSON.stringify(run, null, 2));
+    return { run, live: false };
+  }
+  const printer = new LivePrinter({ flags, showStart: true });
+  let run: RunView;
+  if (opts.wait && kind === "local") {
+    const rl = readline.createInterface({ input: process.stdin, terminal: false });
+    try {
+      run = await followAskingApprovals(api, runId, printer, lineReader(rl), whoAmI() ?? "cli");
+    } finally {
+      rl.close();
+    }
+  } else {
+    ({ run } = await followRun(api, runId, {
+      stopWhenWaiting: !opts.wait,
+      onEvent: (ev) => printer.handle(ev),
+      onChildApproval: (c) => printer.childApproval(c),
+    }));
+  }
+  printer.summary(run);
+  return { run, live: true };
 }
 
 /** Ctrl+C stops watching, not the run: it goes on on the server. */

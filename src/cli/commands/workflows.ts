@@ -3,19 +3,13 @@
  * On the local store or a server (--server).
  */
 import { readFileSync } from "node:fs";
-import readline from "node:readline";
 import type { Command } from "commander";
-import type { RunView } from "../../core/api.js";
 import type { StepView } from "../../workflows/views.js";
 import { addConnectionOptions, type ConnectionOptions, withConnection } from "../connect.js";
 import { Exit, UsageError } from "../errors.js";
-import { followRun } from "../follow.js";
 import { command } from "../hints.js";
-import { followAskingApprovals, lineReader } from "../inline-approvals.js";
 import { out, table } from "../output.js";
-import { LivePrinter } from "../render.js";
-import { whoAmI } from "../whoami.js";
-import { exitCodeOf } from "./run.js";
+import { exitCodeOf, watchRun } from "./run.js";
 
 interface StartOptions extends ConnectionOptions {
   input?: string;
@@ -67,30 +61,14 @@ Example:
     );
   addConnectionOptions(start).action(async (name: string, opts: StartOptions) => {
     const input = inputOf(opts);
-    const code = await withConnection(opts, { workers: true }, async ({ api, workflows: flows, flags, kind }) => {
+    const code = await withConnection(opts, { workers: true }, async (connection) => {
+      const { workflows: flows, flags } = connection;
       const started = await flows.startWorkflow(name, {
         ...(input !== undefined ? { input } : {}),
         ...(opts.idempotencyKey ? { idempotency_key: opts.idempotencyKey } : {}),
       });
-      if (opts.json) {
-        const { run } = await followRun(api, started.id, { stopWhenWaiting: !opts.wait });
-        out.line(JSON.stringify(run, null, 2));
-        return exitCodeOf(run);
-      }
-      const printer = new LivePrinter({ flags, showStart: true });
-      let run: RunView;
-      if (opts.wait && kind === "local") {
-        const rl = readline.createInterface({ input: process.stdin, terminal: false });
-        try {
-          run = await followAskingApprovals(api, started.id, printer, lineReader(rl), whoAmI() ?? "cli");
-        } finally {
-          rl.close();
-        }
-      } else {
-        ({ run } = await followRun(api, started.id, { stopWhenWaiting: !opts.wait, onEvent: (ev) => printer.handle(ev) }));
-      }
-      printer.summary(run);
-      if (run.status === "waiting") out.line(out.dim(`follow it: ${command(["runs", "tail", run.id], flags)}`));
+      const { run, live } = await watchRun(connection, started.id, opts);
+      if (live && run.status === "waiting") out.line(out.dim(`follow it: ${command(["runs", "tail", run.id], flags)}`));
       return exitCodeOf(run);
     });
     throw new Exit(code);
