@@ -21,6 +21,7 @@ import { registerSecrets } from "./commands/secrets.js";
 import { registerTriggers } from "./commands/triggers.js";
 import { registerUp } from "./commands/up.js";
 import { registerValidate } from "./commands/validate.js";
+import { registerWorker } from "./commands/worker.js";
 import { registerWorkflows } from "./commands/workflows.js";
 import { EXIT_OK, EXIT_USAGE, reportError } from "./errors.js";
 import { isServing } from "./lifecycle.js";
@@ -49,6 +50,7 @@ Get started:
   registerInit(program);
   registerValidate(program);
   registerUp(program);
+  registerWorker(program);
   registerRun(program);
   registerChat(program);
   registerRuns(program);

@@ -266,6 +266,7 @@ export async function validateProject(dir: string, options: LoadOptions = {}): P
     ...(embedder ? { embedder } : {}),
     ...(context.size > 0 ? { context } : {}),
     ...(workflows.size > 0 ? { workflows } : {}),
+    ...(settings.file.scheduling ? { maxRunningPerWorkspace: settings.file.scheduling.max_running_per_workspace } : {}),
     ...(settings.file.approvals ? { approvalTtlMs: settings.file.approvals.expire_after } : {}),
     ...(auth ? { auth } : {}),
     ...(settings.file.egress ? { egress: { allow: settings.file.egress.allow } } : {}),
@@ -421,6 +422,7 @@ function mergeLimits(base: AgentLimits, input: LimitsInput | undefined): AgentLi
     maxDepth: input.max_depth ?? base.maxDepth,
     maxHandoffs: input.max_handoffs ?? base.maxHandoffs,
     maxToolOutput: input.max_tool_output ?? base.maxToolOutput,
+    ...((input.max_running ?? base.maxRunning) !== undefined ? { maxRunning: input.max_running ?? base.maxRunning } : {}),
   };
 }
 

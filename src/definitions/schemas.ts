@@ -59,6 +59,7 @@ export const limitsSchema = z.strictObject({
   max_depth: z.int().nonnegative().optional(),
   max_handoffs: z.int().nonnegative().optional(),
   max_tool_output: z.int().min(1000).optional(),
+  max_running: z.int().positive().optional(),
 });
 
 export const candidateSchema = z
@@ -269,6 +270,8 @@ export const projectFileShape = {
   /** Spend caps (security/budgets); the per-run caps are the agents' limits max_usd / max_tokens. */
   budgets: z.array(budgetSchema).optional(),
   /** Who may call the API besides API keys (OIDC tokens), and how often (per key or token subject). */
+  /** Shared workers (store/fair-claim.ts): runs one workspace may execute at once; queued runs beyond it wait. */
+  scheduling: z.strictObject({ max_running_per_workspace: z.int().positive() }).optional(),
   /** How long an approval request stays open before it expires (a denial); default 24h. */
   approvals: z.strictObject({ expire_after: duration }).optional(),
   auth: z

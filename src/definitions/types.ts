@@ -62,6 +62,8 @@ export interface AgentLimits {
   maxHandoffs: number;
   /** Tool output beyond this many characters is stored as an artifact; the model sees a preview (default 16 000). */
   maxToolOutput: number;
+  /** Runs of this agent one workspace may execute at once, across every worker; more wait queued (default: no cap). */
+  maxRunning?: number;
 }
 
 export interface AgentToolRef {
@@ -369,6 +371,8 @@ export interface Project {
   context?: Map<string, ContextEntityType>;
   /** Spend caps per workspace, team and agent (outpost.yaml `budgets:`; none when absent). */
   budgets?: BudgetCap[];
+  /** Runs one workspace may execute at once, across every worker (outpost.yaml `scheduling.max_running_per_workspace`). */
+  maxRunningPerWorkspace?: number;
   /** How long an approval request stays open, in ms (outpost.yaml `approvals.expire_after`; default 24 h). */
   approvalTtlMs?: number;
   /** outpost.yaml `auth:` (absent: API keys only, the default rate limit). */

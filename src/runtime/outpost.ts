@@ -41,6 +41,7 @@ import { checkPolicies, createPolicyEngine, type ProjectPolicyEngine } from "../
 import type { SecurityServices } from "../security/services.js";
 import type { Caller } from "../security/types.js";
 import { Redactor, Vault, VaultSecrets } from "../security/vault/index.js";
+import type { ClaimCaps } from "../store/fair-claim.js";
 import { type ApprovalRecord, type ChildNotice, openStore, type RunRecord, type Store } from "../store/index.js";
 import {
   artifactPreview,
@@ -125,6 +126,8 @@ export interface Outpost extends OutpostApi {
   /** Starts a run of a workflow as `caller` (in its workspace): answered at once, the run goes on in the background. */
   startWorkflowAs(caller: Caller, name: string, request: { input?: unknown; idempotency_key?: string }): Promise<RunView>;
   describeModels(): { agent: string; model: string }[];
+  /** Runs this process is executing now (0 for an API-only process). */
+  executing(): number;
   /** The state of each connection (MCP server, OpenAPI document). */
   connections(): ({ name: string; kind: "mcp" | "openapi" } & ToolSourceStatus)[];
   /** Tell other processes where this one serves its API (embedded mode: written to the data folder's lock). */
@@ -424,6 +427,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
           leaseMs: this.options.leaseMs ?? 30_000,
           pollMs: this.options.pollMs ?? 500,
           batch: 256,
+          caps: claimCaps(this.project),
         },
         (claimed) => this.execute(claimed),
         (err) => this.log.error({ err }, "scheduler error"),
@@ -1106,6 +1110,10 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     return { id: s.id, workspace: s.workspace, agent: s.agent, created_at: iso(s.createdAt), messages };
   }
 
+  executing(): number {
+    return this.scheduler?.running ?? 0;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -1118,6 +1126,14 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     await this.store.close();
     this.lock.release();
   }
+}
+
+/** outpost.yaml `scheduling` and the agents' `limits.max_running`, for the claims of every worker. */
+function claimCaps(project: Project): ClaimCaps | undefined {
+  const perAgent: Record<string, number> = {};
+  for (const a of project.agents.values()) if (a.limits.maxRunning !== undefined) perAgent[a.name] = a.limits.maxRunning;
+  if (project.maxRunningPerWorkspace === undefined && Object.keys(perAgent).length === 0) return undefined;
+  return { ...(project.maxRunningPerWorkspace !== undefined ? { perWorkspace: project.maxRunningPerWorkspace } : {}), perAgent };
 }
 
 /** What looks like injected instructions in what a caller sent (a customer's message, pasted mail): the run starts tainted. */

@@ -4,6 +4,7 @@
  * arrives and polls as a fallback (due timers, expired leases of dead workers).
  * Leases are renewed by heartbeat while runs execute.
  */
+import type { ClaimCaps } from "../store/fair-claim.js";
 import type { ClaimedRun, Store } from "../store/types.js";
 
 export interface SchedulerOptions {
@@ -13,6 +14,8 @@ export interface SchedulerOptions {
   pollMs: number;
   /** Claims per round trip. */
   batch: number;
+  /** What a workspace, and an agent in it, may execute at once across every worker. */
+  caps?: ClaimCaps;
 }
 
 export class Scheduler {
@@ -63,7 +66,12 @@ export class Scheduler {
       if (free > 0) {
         this.woken = false;
         try {
-          claimed = await this.store.claimRuns(this.options.owner, Math.min(free, this.options.batch), this.options.leaseMs);
+          claimed = await this.store.claimRuns(
+            this.options.owner,
+            Math.min(free, this.options.batch),
+            this.options.leaseMs,
+            this.options.caps,
+          );
         } catch (err) {
           this.onError(err);
         }

@@ -7,6 +7,7 @@ import { Kysely, PostgresDialect, type Selectable, sql, type Transaction } from 
 import pg from "pg";
 import { EVENT_SCHEMA_VERSION } from "../core/events.js";
 import { newId } from "../core/ids.js";
+import { type ClaimCandidate, type ClaimCaps, hasCaps, pickFair, type RunningCount, saturated } from "./fair-claim.js";
 import { migrate } from "./migrate.js";
 import type { Database, RunsTable } from "./schema.js";
 import { approvalColumns, newLeaseToken, SqlStore, toRunRecord } from "./sql-store.js";
@@ -27,6 +28,8 @@ const types = {
 
 /** The channel a store NOTIFYs when a run became runnable, and idle workers LISTEN on. */
 const WORK_CHANNEL = "outpost_work";
+/** The advisory lock claims under caps take in turn (any constant: it names this lock in pg_locks). */
+const CLAIM_LOCK = 7_700_001;
 /** How long a lost LISTEN connection waits before it connects again. */
 const RELISTEN_MS = 1_000;
 
@@ -256,36 +259,74 @@ export class PostgresStore extends SqlStore {
     return { lastSeq, at, cancelRequested: row.cancel_requested };
   }
 
-  async claimRuns(owner: string, limit: number, leaseMs: number): Promise<ClaimedRun[]> {
+  async claimRuns(owner: string, limit: number, leaseMs: number, caps?: ClaimCaps): Promise<ClaimedRun[]> {
     const now = Date.now();
     const token = newLeaseToken();
-    // In-flight runs whose lease lapsed first, then due timers, then queued runs that are first in their session;
-    // each kind through its own index, rows other workers hold skipped.
-    const { rows } = await sql<Selectable<RunsTable> & { old_status: string }>`
-      WITH lapsed AS (
-        SELECT id, status FROM runs WHERE status = 'running' AND lease_expires_at IS NULL
-        LIMIT ${limit} FOR UPDATE SKIP LOCKED),
-      expired AS (
-        SELECT id, status FROM runs WHERE status = 'running' AND lease_expires_at < ${now}
-        ORDER BY lease_expires_at LIMIT ${limit} FOR UPDATE SKIP LOCKED),
-      due AS (
-        SELECT id, status FROM runs WHERE status = 'waiting' AND wake_at <= ${now}
-        ORDER BY wake_at LIMIT ${limit} FOR UPDATE SKIP LOCKED),
-      queued AS (
-        SELECT r.id, r.status FROM runs r WHERE r.status = 'queued'
+    return this.db.transaction().execute(async (trx) => {
+      // Caps count what every worker runs: claims under caps take turns, so two cannot both fill the last slot.
+      if (hasCaps(caps)) await sql`SELECT pg_advisory_xact_lock(${CLAIM_LOCK})`.execute(trx);
+      // In-flight runs whose lease lapsed first, then due timers, each through its own index, rows other workers hold skipped.
+      const resumed = (
+        await sql<{ id: string }>`
+          WITH lapsed AS (
+            SELECT id FROM runs WHERE status = 'running' AND lease_expires_at IS NULL LIMIT ${limit} FOR UPDATE SKIP LOCKED),
+          expired AS (
+            SELECT id FROM runs WHERE status = 'running' AND lease_expires_at < ${now}
+            ORDER BY lease_expires_at LIMIT ${limit} FOR UPDATE SKIP LOCKED),
+          due AS (
+            SELECT id FROM runs WHERE status = 'waiting' AND wake_at <= ${now} ORDER BY wake_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+          SELECT id FROM lapsed UNION ALL SELECT id FROM expired UNION ALL SELECT id FROM due LIMIT ${limit}`.execute(trx)
+      ).rows.map((r) => r.id);
+      const ids = [...resumed];
+      if (ids.length < limit) ids.push(...(await this.claimQueued(trx, limit - ids.length, caps ?? {})));
+      if (ids.length === 0) return [];
+      // Rows as they were before the claim (the executor tells a resumed run from a fresh one by its status).
+      const before = await trx.selectFrom("runs").selectAll().where("id", "in", ids).execute();
+      await trx
+        .updateTable("runs")
+        .set({ status: "running", lease_owner: owner, lease_token: token, lease_expires_at: now + leaseMs, updated_at: now })
+        .where("id", "in", ids)
+        .execute();
+      return before.sort((a, b) => (a.id < b.id ? -1 : 1)).map((row) => ({ run: toRunRecord(row), leaseToken: token }));
+    });
+  }
+
+  /**
+   * Queued runs first in their session, fairly across workspaces (fair-claim.ts): each workspace with queued runs
+   * (found through runs_queued_by_workspace, one index probe each) offers its oldest that no cap holds back.
+   */
+  private async claimQueued(trx: Transaction<Database>, limit: number, caps: ClaimCaps): Promise<string[]> {
+    const capped = hasCaps(caps);
+    const running = capped ? await this.runningCounts(trx) : [];
+    const full = saturated(running, caps);
+    const skipAgents = [...full.agents].flatMap(([w, agents]) => agents.map((a) => ({ w, a })));
+    const { rows } = await sql<ClaimCandidate>`
+      WITH RECURSIVE ws(w) AS (
+        (SELECT workspace FROM runs WHERE status = 'queued' ORDER BY workspace LIMIT 1)
+        UNION ALL
+        SELECT (SELECT workspace FROM runs WHERE status = 'queued' AND workspace > ws.w ORDER BY workspace LIMIT 1)
+        FROM ws WHERE ws.w IS NOT NULL)
+      SELECT q.id, q.workspace, q.agent FROM ws CROSS JOIN LATERAL (
+        SELECT r.id, r.workspace, r.agent FROM runs r
+        WHERE r.workspace = ws.w AND r.status = 'queued'
+          AND r.workspace <> ALL(${[...full.workspaces]}::text[])
+          AND NOT EXISTS (SELECT 1 FROM unnest(${skipAgents.map((s) => s.w)}::text[], ${skipAgents.map((s) => s.a)}::text[]) AS f(w, a)
+                          WHERE f.w = r.workspace AND f.a = r.agent)
           AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.session_id = r.session_id AND p.session_seq < r.session_seq
                           AND p.status IN ('queued', 'running', 'waiting'))
-        ORDER BY r.id LIMIT ${limit} FOR UPDATE OF r SKIP LOCKED),
-      picked AS (
-        SELECT id, status AS old_status FROM (SELECT * FROM lapsed UNION ALL SELECT * FROM expired UNION ALL SELECT * FROM due UNION ALL SELECT * FROM queued) k
-        LIMIT ${limit})
-      UPDATE runs SET status = 'running', lease_owner = ${owner}, lease_token = ${token},
-        lease_expires_at = ${now + leaseMs}, updated_at = ${now}
-      FROM picked WHERE runs.id = picked.id
-      RETURNING runs.*, picked.old_status`.execute(this.db);
-    return rows
-      .sort((a, b) => (a.id < b.id ? -1 : 1))
-      .map((row) => ({ run: { ...toRunRecord(row), status: row.old_status as ClaimedRun["run"]["status"] }, leaseToken: token }));
+        ORDER BY r.id LIMIT ${limit} FOR UPDATE OF r SKIP LOCKED) q
+      WHERE ws.w IS NOT NULL`.execute(trx);
+    if (rows.length === 0) return [];
+    // One workspace and no caps (the common case): its oldest, without counting what runs.
+    const several = rows.some((r) => r.workspace !== rows[0].workspace);
+    if (!capped && !several) return rows.slice(0, limit).map((r) => r.id);
+    return pickFair(rows, capped ? running : await this.runningCounts(trx), caps, limit).map((c) => c.id);
+  }
+
+  private async runningCounts(trx: Transaction<Database>): Promise<RunningCount[]> {
+    const { rows } = await sql<RunningCount>`
+      SELECT workspace, agent, count(*)::int AS n FROM runs WHERE status = 'running' GROUP BY workspace, agent`.execute(trx);
+    return rows;
   }
 
   async close(): Promise<void> {

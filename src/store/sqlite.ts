@@ -9,6 +9,7 @@ import type { RunEvent } from "../core/events.js";
 import { EVENT_SCHEMA_VERSION } from "../core/events.js";
 import { newId } from "../core/ids.js";
 import { type Checkpointer, startCheckpointer } from "./checkpointer.js";
+import { type ClaimCandidate, type ClaimCaps, hasCaps, pickFair, type RunningCount, saturated } from "./fair-claim.js";
 import type { Database, RunsTable } from "./schema.js";
 import {
   approvalColumns,
@@ -97,21 +98,33 @@ export class SqliteStore extends SqlStore {
          VALUES (@id, @workspace, @agent, @session_id, @session_seq, @status, @input, 0, 0, 0, 0, @last_seq, @idempotency_key,
            @created_at, @updated_at, @parent_run_id, @parent_call_id, @root_run_id, @depth, @parent_notified, @started_by)`,
       ),
-      // In-flight runs whose lease lapsed first, then due timers, then queued runs that are first in their session.
+      // In-flight runs whose lease lapsed first, then due timers (queued runs: claimQueued).
       // Ids only: an empty claim (the common case) must cost microseconds, and rows are read for claimed runs alone.
-      claimable: raw.prepare(
+      resumable: raw.prepare(
         `SELECT id FROM (SELECT id FROM runs WHERE status = 'running' AND lease_expires_at IS NULL LIMIT @limit)
          UNION ALL
          SELECT id FROM (SELECT id FROM runs WHERE status = 'running' AND lease_expires_at < @now ORDER BY lease_expires_at LIMIT @limit)
          UNION ALL
          SELECT id FROM (SELECT id FROM runs WHERE status = 'waiting' AND wake_at <= @now ORDER BY wake_at LIMIT @limit)
-         UNION ALL
-         SELECT id FROM (SELECT r.id FROM runs r WHERE r.status = 'queued'
-                          AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.session_id = r.session_id AND p.session_seq < r.session_seq
-                                          AND p.status IN ('queued', 'running', 'waiting'))
-                         ORDER BY r.id LIMIT @limit)
          LIMIT @limit`,
       ),
+      // The workspaces with queued runs, one probe of runs_queued_by_workspace each.
+      queuedWorkspaces: raw.prepare(
+        `WITH RECURSIVE ws(w) AS (
+           SELECT min(workspace) FROM runs INDEXED BY runs_queued_by_workspace WHERE status = 'queued'
+           UNION ALL
+           SELECT (SELECT min(workspace) FROM runs INDEXED BY runs_queued_by_workspace WHERE status = 'queued' AND workspace > ws.w) FROM ws WHERE ws.w IS NOT NULL)
+         SELECT w FROM ws WHERE w IS NOT NULL`,
+      ),
+      // A workspace's oldest queued runs that are first in their session, but for agents at their cap (@skip: JSON).
+      queuedIn: raw.prepare(
+        `SELECT r.id, r.workspace, r.agent FROM runs r INDEXED BY runs_queued_by_workspace WHERE r.workspace = @workspace AND r.status = 'queued'
+           AND r.agent NOT IN (SELECT value FROM json_each(@skip))
+           AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.session_id = r.session_id AND p.session_seq < r.session_seq
+                           AND p.status IN ('queued', 'running', 'waiting'))
+         ORDER BY r.id LIMIT @limit`,
+      ),
+      runningCounts: raw.prepare("SELECT workspace, agent, count(*) AS n FROM runs WHERE status = 'running' GROUP BY workspace, agent"),
       runById: raw.prepare("SELECT * FROM runs WHERE id = ?"),
       // Forced onto the small partial index: without statistics SQLite would walk every finished run by status.
       unnotified: raw.prepare(
@@ -318,17 +331,35 @@ export class SqliteStore extends SqlStore {
     );
   }
 
-  async claimRuns(owner: string, limit: number, leaseMs: number): Promise<ClaimedRun[]> {
+  async claimRuns(owner: string, limit: number, leaseMs: number, caps?: ClaimCaps): Promise<ClaimedRun[]> {
     return this.syncWrite(() => {
       const now = Date.now();
       const token = newLeaseToken();
-      const ids = this.stmts.claimable.pluck().all({ now, limit }) as string[];
+      const ids = this.stmts.resumable.pluck().all({ now, limit }) as string[];
+      if (ids.length < limit) ids.push(...this.claimQueued(limit - ids.length, caps ?? {}));
       return ids.map((id) => {
         const row = this.stmts.runById.get(id) as Selectable<RunsTable>; // as it was before the claim
         this.stmts.claim.run(owner, token, now + leaseMs, now, id);
         return { run: toRunRecord(row), leaseToken: token };
       });
     });
+  }
+
+  /** Queued runs first in their session, fairly across workspaces and within caps (fair-claim.ts). */
+  private claimQueued(limit: number, caps: ClaimCaps): string[] {
+    const workspaces = this.stmts.queuedWorkspaces.pluck().all() as string[];
+    if (workspaces.length === 0) return [];
+    const capped = hasCaps(caps);
+    const running = capped || workspaces.length > 1 ? (this.stmts.runningCounts.all() as RunningCount[]) : [];
+    const full = saturated(running, caps);
+    const candidates = workspaces
+      .filter((w) => !full.workspaces.has(w))
+      .flatMap(
+        (workspace) =>
+          this.stmts.queuedIn.all({ workspace, skip: JSON.stringify(full.agents.get(workspace) ?? []), limit }) as ClaimCandidate[],
+      );
+    if (!capped && workspaces.length === 1) return candidates.map((c) => c.id);
+    return pickFair(candidates, running, caps, limit).map((c) => c.id);
   }
 
   async close(): Promise<void> {

@@ -11,6 +11,7 @@
 import type { Kysely, Transaction } from "kysely";
 import type { ApprovalStatus, RunStatus, WaitingFor } from "../core/api.js";
 import type { NewEvent, RunEvent } from "../core/events.js";
+import type { ClaimCaps } from "./fair-claim.js";
 import type { Database } from "./schema.js";
 
 export interface RunRecord {
@@ -263,9 +264,9 @@ export interface Store {
   getApproval(workspace: string, id: string): Promise<ApprovalRecord | null>;
   listApprovals(workspace: string, status?: ApprovalStatus): Promise<ApprovalRecord[]>;
 
-  /** Claim up to `limit` runnable runs: queued (first in their session), waiting with a due timer, or
-   * running with an expired lease. Each gets a fresh lease token. */
-  claimRuns(owner: string, limit: number, leaseMs: number): Promise<ClaimedRun[]>;
+  /** Claim up to `limit` runnable runs: running with an expired lease, waiting with a due timer, then queued (first
+   * in their session) fairly across workspaces and within `caps` (fair-claim.ts). Each gets a fresh lease token. */
+  claimRuns(owner: string, limit: number, leaseMs: number, caps?: ClaimCaps): Promise<ClaimedRun[]>;
   renewLeases(owner: string, runIds: string[], leaseMs: number): Promise<void>;
   /** Drop every lease (embedded mode at start, when this process owns the data folder exclusively). */
   releaseAllLeases(): Promise<number>;

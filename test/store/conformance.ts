@@ -347,6 +347,47 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         }
       });
 
+      it("a flood from one workspace does not starve another: claims take the least busy workspace first", async () => {
+        for (let i = 0; i < 30; i++) await create(`flood ${i}`);
+        const theirs = [await create("a", { workspace: OTHER }), await create("b", { workspace: OTHER })];
+        // Both idle: one each in turn, oldest first.
+        const first = await store.claimRuns("w1", 4, LEASE);
+        expect(first.map((c) => c.run.workspace).sort()).toEqual([OTHER, OTHER, W, W].sort());
+        // The flood's first runs, not any later ones.
+        expect(first.filter((c) => c.run.workspace === W).map((c) => c.run.input)).toEqual(["flood 0", "flood 1"]);
+        expect(first.filter((c) => c.run.workspace === OTHER).map((c) => c.run.id)).toEqual(theirs.map((r) => r.id));
+        // A tie goes to the oldest run: the flood's next.
+        const tie = await store.claimRuns("w2", 1, LEASE);
+        expect(tie.map((c) => c.run.input)).toEqual(["flood 2"]);
+        // The other workspace, with fewer running (2 against 3), goes first when it sends more, older floods or not.
+        const late = await create("c", { workspace: OTHER });
+        const second = await store.claimRuns("w2", 1, LEASE);
+        expect(second.map((c) => c.run.id)).toEqual([late.id]);
+        const rest = await store.claimRuns("w3", 100, LEASE);
+        expect(new Set([...first, ...tie, ...second, ...rest].map((c) => c.run.id)).size).toBe(33);
+      });
+
+      it("caps: no workspace, and no agent of a workspace, executes more than its limit at once", async () => {
+        for (let i = 0; i < 6; i++) await create(`r${i}`, { agent: "refunds" });
+        for (let i = 0; i < 6; i++) await create(`s${i}`, { agent: "support" });
+        for (let i = 0; i < 6; i++) await create(`o${i}`, { workspace: OTHER, agent: "refunds" });
+        const caps = { perWorkspace: 5, perAgent: { refunds: 2 } };
+        const first = await store.claimRuns("w1", 100, LEASE, caps);
+        const count = (claimed: ClaimedRun[], workspace: string, agent?: string) =>
+          claimed.filter((c) => c.run.workspace === workspace && (agent === undefined || c.run.agent === agent)).length;
+        expect(count(first, W)).toBe(5);
+        expect(count(first, W, "refunds")).toBe(2);
+        expect(count(first, OTHER)).toBe(2); // its agent's cap, not the workspace's
+        // Full: another worker gets nothing until something ends.
+        expect(await store.claimRuns("w2", 100, LEASE, caps)).toEqual([]);
+        const refund = first.find((c) => c.run.workspace === W && c.run.agent === "refunds") as ClaimedRun;
+        await commit(refund, [ev("run.completed", { output: "done" })], running({ status: "completed", output: "done", release: true }));
+        const next = await store.claimRuns("w2", 100, LEASE, caps);
+        expect(next.map((c) => [c.run.workspace, c.run.agent])).toEqual([[W, "refunds"]]);
+        // Without caps, everything left is claimable.
+        expect((await store.claimRuns("w3", 100, LEASE)).length).toBe(18 - 8);
+      });
+
       it("runs of one session execute in order: the next waits while an earlier one is active", async () => {
         const first = await create("one");
         const second = await create("two", { sessionId: first.sessionId });

@@ -1,4 +1,7 @@
-/** `outpost up`: the runtime and the HTTP server in one process. */
+/**
+ * `outpost up`: the runtime and the HTTP server in one process; with `--no-workers`, an API node only
+ * (runs are executed by `outpost worker` processes on the same PostgreSQL).
+ */
 import { existsSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
@@ -20,9 +23,40 @@ interface UpOptions {
   port: string;
   host: string;
   publicUrl?: string;
+  /** commander's negation of --no-workers. */
+  workers: boolean;
+  concurrency: string;
 }
 
 export const DEFAULT_PORT = 7700;
+/** Runs one process executes at once: model calls wait on the network, so many runs share a core. */
+export const DEFAULT_CONCURRENCY = 1_000;
+
+export function parseConcurrency(value: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > 100_000) {
+    throw new UsageError(
+      `--concurrency must be a whole number from ${min} to 100000, not "${value}"`,
+      "how many runs this process executes at once",
+    );
+  }
+  return n;
+}
+
+/** The PostgreSQL that API nodes and workers share; a split topology cannot run on the embedded SQLite. */
+export function sharedDatabaseUrl(what: string): string {
+  const url = process.env.OUTPOST_DATABASE_URL;
+  if (!url) {
+    throw new UsageError(
+      `${what} needs PostgreSQL, shared by every API node and worker: OUTPOST_DATABASE_URL is not set`,
+      "export OUTPOST_DATABASE_URL=postgres://user@host:5432/outpost (the embedded SQLite serves one process: use `outpost up`)",
+    );
+  }
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new UsageError(`OUTPOST_DATABASE_URL must be a postgres:// URL, not "${url.replace(/:[^:@/]*@/, ":***@")}"`);
+  }
+  return url;
+}
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -77,8 +111,12 @@ export function registerUp(program: Command): void {
       "--public-url <url>",
       "the URL clients reach this server at, for A2A agent cards (default: from each request's Host; env OUTPOST_PUBLIC_URL)",
     )
+    .option("--no-workers", "serve the API only; `outpost worker` processes on the same PostgreSQL execute the runs")
+    .option("--concurrency <n>", "runs this process executes at once", String(DEFAULT_CONCURRENCY))
     .action(async (opts: UpOptions) => {
       const port = parsePort(opts.port);
+      const concurrency = opts.workers ? parseConcurrency(opts.concurrency, 1) : 0;
+      if (!opts.workers) sharedDatabaseUrl("outpost up --no-workers");
       const [{ loadProject }, { startOutpost }, { createServer, listen }] = await Promise.all([
         import("../../definitions/index.js"),
         import("../../runtime/index.js"),
@@ -86,7 +124,7 @@ export function registerUp(program: Command): void {
       ]);
       const project = await loadProject(path.resolve(opts.project));
       const logger = await quietLogger(process.env.OUTPOST_LOG_LEVEL ?? "warn");
-      const outpost = await startOutpost({ project, dataDir: path.resolve(opts.data), logger, redactor: logger.redactor });
+      const outpost = await startOutpost({ project, dataDir: path.resolve(opts.data), logger, redactor: logger.redactor, concurrency });
       // First start: the workspace gets an admin key (OUTPOST_ADMIN_KEY was adopted by the runtime if set), shown once below.
       let adminKey: string | null = null;
       try {
@@ -159,6 +197,7 @@ export function registerUp(program: Command): void {
         url,
         project,
         storeKind: outpost.storeKind,
+        workers: concurrency,
         dataDir: path.resolve(opts.data),
         models: outpost.describeModels(),
         connections: outpost.connections(),
@@ -171,6 +210,8 @@ function printBanner(info: {
   url: string;
   project: import("../../definitions/types.js").Project;
   storeKind: string;
+  /** Runs this process executes at once; 0 = API only. */
+  workers: number;
   dataDir: string;
   models: { agent: string; model: string }[];
   connections: { name: string; kind: string; state: string; error?: string; tools: number }[];
@@ -186,6 +227,11 @@ function printBanner(info: {
   row("Docs", `${reach}/docs`);
   row("Project", `${project.root} (workspace ${project.workspace})`);
   row("Store", info.storeKind === "sqlite" ? `sqlite in ${info.dataDir}` : info.storeKind);
+  if (info.storeKind !== "sqlite")
+    row(
+      "Workers",
+      info.workers > 0 ? `${info.workers} runs at once in this process` : "none here: `outpost worker` processes execute the runs",
+    );
   out.line();
   // The runtime says what it resolved; the project tells what could be used instead.
   const resolved = new Map(info.models.map((m) => [m.agent, m.model]));
