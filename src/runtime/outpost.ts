@@ -86,6 +86,8 @@ export interface OutpostOptions {
   leaseMs?: number;
   /** Fallback poll for due timers and expired leases. Default 500 ms. */
   pollMs?: number;
+  /** Fallback poll of an event stream for what other processes committed (PostgreSQL notifies at once). Default 1 s. */
+  streamPollMs?: number;
   /** How calls whose outcome is unknown (their system went away mid-call) are retried with their key. */
   outcomeRetry?: OutcomeRetry;
   /** How long an approval request stays open before it expires (a denial). Default 24 h. */
@@ -140,6 +142,8 @@ export interface Outpost extends OutpostApi {
 }
 
 type Listener = (e: EventView) => void;
+/** What a stream's listener is given when another process appended to the run's log: read the store now. */
+const STORE_CHANGED: EventView = { run_id: "", seq: Number.MAX_SAFE_INTEGER, type: "store.changed", data: {}, at: "" };
 
 export async function startOutpost(options: OutpostOptions): Promise<Outpost> {
   const env = options.env ?? process.env;
@@ -321,6 +325,10 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     await this.recordDefinitions();
     await this.syncKnowledge();
     this.audit.start(this.options.auditIntervalMs ?? 1000);
+    // Runs executed by other processes: their streams here read the store when those commit, not at the next poll.
+    this.store.onEvents?.((runIds) => {
+      for (const id of runIds) for (const l of this.listeners.get(id) ?? []) l(STORE_CHANGED);
+    });
     // Connections come up together; one that cannot be reached reports it and keeps retrying (never blocks the start).
     await Promise.all(this.tools.listSources().map((source) => source.start()));
     try {
@@ -434,6 +442,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       );
       this.scheduler.start();
       // Other processes' new work wakes this one at once (PostgreSQL); the poll stays the fallback.
+      // (Streams follow other processes' commits in start(): an API-only node serves them too.)
       this.store.onWork?.(() => this.wake());
       // Repairs for crash gaps: children whose result did not reach their parent, runs whose parent has ended.
       let tick = 0;
@@ -979,7 +988,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
             continue;
           }
           if (e.seq <= last) continue;
-          if (e.seq > last + 1) break; // a gap: re-read from the store
+          if (e.seq > last + 1) break; // a gap, or STORE_CHANGED (another process committed): re-read from the store
           last = e.seq;
           yield e;
           if (isTerminalEvent(e.type)) return;
@@ -990,7 +999,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
           if (run && isTerminal(run.status) && run.lastSeq <= last) return;
           if (queue.length > 0) continue; // published while we looked
           await new Promise<void>((resolve) => {
-            const t = setTimeout(resolve, 1000); // fallback poll: events from other processes
+            const t = setTimeout(resolve, this.options.streamPollMs ?? 1000); // fallback: events from other processes
             notify = () => {
               clearTimeout(t);
               resolve();

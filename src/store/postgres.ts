@@ -28,6 +28,10 @@ const types = {
 
 /** The channel a store NOTIFYs when a run became runnable, and idle workers LISTEN on. */
 const WORK_CHANNEL = "outpost_work";
+/** The channel commits NOTIFY with the ids of runs whose logs grew (comma-separated), for event streams elsewhere. */
+const EVENTS_CHANNEL = "outpost_events";
+/** Run ids per notification: a payload must stay under PostgreSQL's 8,000 bytes. */
+const IDS_PER_NOTICE = 200;
 /** The advisory lock claims under caps take in turn (any constant: it names this lock in pg_locks). */
 const CLAIM_LOCK = 7_700_001;
 /** How long a lost LISTEN connection waits before it connects again. */
@@ -38,7 +42,9 @@ export class PostgresStore extends SqlStore {
   private queue: Pending[] = [];
   private flushing = false;
   private readonly workListeners: (() => void)[] = [];
+  private readonly eventListeners: ((runIds: string[]) => void)[] = [];
   private listener: pg.Client | null = null;
+  private listening = false;
   private closed = false;
 
   constructor(
@@ -64,7 +70,19 @@ export class PostgresStore extends SqlStore {
    */
   onWork(listener: () => void): void {
     this.workListeners.push(listener);
-    if (this.workListeners.length === 1) void this.listen();
+    this.startListening();
+  }
+
+  /** Tells `listener` which runs' logs grew, whichever process committed: streams on any API node follow at once. */
+  onEvents(listener: (runIds: string[]) => void): void {
+    this.eventListeners.push(listener);
+    this.startListening();
+  }
+
+  private startListening(): void {
+    if (this.listening) return; // one connection, kept (listen() connects again after a loss)
+    this.listening = true;
+    void this.listen();
   }
 
   private async listen(): Promise<void> {
@@ -80,13 +98,17 @@ export class PostgresStore extends SqlStore {
     this.listener = client;
     client.on("error", again);
     client.on("end", again);
-    client.on("notification", () => {
-      for (const l of this.workListeners) l();
+    client.on("notification", (n) => {
+      if (n.channel === WORK_CHANNEL) for (const l of this.workListeners) l();
+      else if (n.channel === EVENTS_CHANNEL && n.payload) {
+        const ids = n.payload.split(",");
+        for (const l of this.eventListeners) l(ids);
+      }
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${WORK_CHANNEL}`);
-      // Work that came while it was not listening: look once.
+      await client.query(`LISTEN ${WORK_CHANNEL}; LISTEN ${EVENTS_CHANNEL}`);
+      // Work that came while it was not listening: look once (streams poll as their fallback).
       for (const l of this.workListeners) l();
     } catch {
       again();
@@ -108,6 +130,7 @@ export class PostgresStore extends SqlStore {
   override async applyExternal(...args: Parameters<SqlStore["applyExternal"]>): ReturnType<SqlStore["applyExternal"]> {
     const r = await super.applyExternal(...args);
     if (r.woke) this.signalWork();
+    if (r.events.length > 0) void sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${r.run.id})`.execute(this.db).catch(() => undefined);
     return r;
   }
 
@@ -174,6 +197,11 @@ export class PostgresStore extends SqlStore {
     return this.db.transaction().execute(async (trx) => {
       const out: (CommitResult | CommitConflict)[] = new Array(batch.length);
       for (const i of order) out[i] = await this.applyOne(trx, batch[i].request, at);
+      // Delivered when this commits, to every listening process (a rolled-back batch tells no one).
+      const grown = batch.filter((p, i) => p.request.events.length > 0 && !(out[i] instanceof CommitConflict)).map((p) => p.request.runId);
+      for (let i = 0; i < grown.length; i += IDS_PER_NOTICE) {
+        await sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${grown.slice(i, i + IDS_PER_NOTICE).join(",")})`.execute(trx);
+      }
       return out;
     });
   }
