@@ -45,6 +45,8 @@ export class PostgresStore extends SqlStore {
   private readonly eventListeners: ((runIds: string[]) => void)[] = [];
   private listener: pg.Client | null = null;
   private listening = false;
+  /** The LISTEN connection is up and listens on channels(). */
+  private listenerReady = false;
   private closed = false;
 
   constructor(
@@ -70,19 +72,29 @@ export class PostgresStore extends SqlStore {
    */
   onWork(listener: () => void): void {
     this.workListeners.push(listener);
-    this.startListening();
+    if (this.workListeners.length === 1) this.startListening(WORK_CHANNEL);
   }
 
   /** Tells `listener` which runs' logs grew, whichever process committed: streams on any API node follow at once. */
   onEvents(listener: (runIds: string[]) => void): void {
     this.eventListeners.push(listener);
-    this.startListening();
+    if (this.eventListeners.length === 1) this.startListening(EVENTS_CHANNEL);
   }
 
-  private startListening(): void {
-    if (this.listening) return; // one connection, kept (listen() connects again after a loss)
-    this.listening = true;
-    void this.listen();
+  /** The channels this process has listeners for (an API-only node does not listen for work). */
+  private channels(): string[] {
+    return [...(this.eventListeners.length > 0 ? [EVENTS_CHANNEL] : []), ...(this.workListeners.length > 0 ? [WORK_CHANNEL] : [])];
+  }
+
+  /** One connection, kept (listen() connects again after a loss); a channel added later is listened on it. */
+  private startListening(channel: string): void {
+    if (!this.listening) {
+      this.listening = true;
+      void this.listen();
+    } else if (this.listenerReady && this.listener) {
+      const client = this.listener;
+      void client.query(`LISTEN ${channel}`).catch(() => undefined); // a failure here drops the connection: listen() again
+    }
   }
 
   private async listen(): Promise<void> {
@@ -91,6 +103,7 @@ export class PostgresStore extends SqlStore {
     const again = () => {
       if (this.listener !== client) return;
       this.listener = null;
+      this.listenerReady = false;
       client.removeAllListeners();
       void client.end().catch(() => undefined);
       if (!this.closed) setTimeout(() => void this.listen(), RELISTEN_MS).unref();
@@ -107,7 +120,12 @@ export class PostgresStore extends SqlStore {
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${WORK_CHANNEL}; LISTEN ${EVENTS_CHANNEL}`);
+      const done = new Set<string>();
+      for (let next = this.channels().find((c) => !done.has(c)); next; next = this.channels().find((c) => !done.has(c))) {
+        await client.query(`LISTEN ${next}`); // channels added meanwhile are taken too
+        done.add(next);
+      }
+      this.listenerReady = true;
       // Work that came while it was not listening: look once (streams poll as their fallback).
       for (const l of this.workListeners) l();
     } catch {
