@@ -283,6 +283,7 @@ export class PostgresStore extends SqlStore {
             data: JSON.stringify(e.data),
             at,
             v: EVENT_SCHEMA_VERSION,
+            lease: r.leaseToken,
           })),
         )
         .execute();

@@ -64,6 +64,9 @@ export interface EventsTable {
   at: number;
   /** Event schema version. */
   v: number;
+  /** The lease (one worker's claim of the run) the event was committed under; null for events a request appended.
+   * Fencing makes a run's leases follow each other, never interleave: the log shows who held it when. */
+  lease?: string | null;
 }
 
 export interface ApprovalsTable {

@@ -136,7 +136,7 @@ export class SqliteStore extends SqlStore {
         "UPDATE runs SET status = 'running', lease_owner = ?, lease_token = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?",
       ),
       events: raw.prepare("SELECT seq, type, data, at, v FROM events WHERE run_id = ? AND seq > ? ORDER BY seq"),
-      insertEvent: raw.prepare("INSERT INTO events (run_id, seq, type, data, at, v) VALUES (?, ?, ?, ?, ?, ?)"),
+      insertEvent: raw.prepare("INSERT INTO events (run_id, seq, type, data, at, v, lease) VALUES (?, ?, ?, ?, ?, ?, ?)"),
       insertApproval: raw.prepare(
         `INSERT INTO approvals (id, workspace, run_id, call_id, agent, tool, arguments, status, created_at,
            call_key, action_hash, expires_at, requested_by, approver_role, approver_group, policies)
@@ -209,7 +209,7 @@ export class SqliteStore extends SqlStore {
       const row = newRunRow(input, sessionId, sessionSeq, now);
       this.stmts.insertRun.run(row);
       const started = startedEvent(row, input);
-      this.stmts.insertEvent.run(row.id, 1, started.type, JSON.stringify(started.data), now, EVENT_SCHEMA_VERSION);
+      this.stmts.insertEvent.run(row.id, 1, started.type, JSON.stringify(started.data), now, EVENT_SCHEMA_VERSION, null);
       return { run: toRunRecord(row), created: true };
     });
   }
@@ -295,7 +295,7 @@ export class SqliteStore extends SqlStore {
     }
     for (let i = 0; i < r.events.length; i++) {
       const e = r.events[i];
-      this.stmts.insertEvent.run(r.runId, r.expectedSeq + i + 1, e.type, JSON.stringify(e.data), at, EVENT_SCHEMA_VERSION);
+      this.stmts.insertEvent.run(r.runId, r.expectedSeq + i + 1, e.type, JSON.stringify(e.data), at, EVENT_SCHEMA_VERSION, r.leaseToken);
     }
     if (r.approval) {
       const a = r.approval;

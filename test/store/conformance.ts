@@ -475,6 +475,17 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
           patch: running(),
         });
         expect(ok.lastSeq).toBe(2);
+        // The log records under which lease each event was committed: the takeover's, never the fenced holder's.
+        const leases = await store.domain.db
+          .selectFrom("events")
+          .select(["seq", "lease"])
+          .where("run_id", "=", run.id)
+          .orderBy("seq")
+          .execute();
+        expect(leases).toEqual([
+          { seq: 1, lease: null },
+          { seq: 2, lease: taken[0].leaseToken },
+        ]);
       });
 
       it("renewLeases extends only the owner's leases", async () => {
