@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // test/scale restarts PostgreSQL: its own tier (npm run test:scale), run alone after the others.
+    exclude: process.env.OUTPOST_TEST_SCALE ? ["**/node_modules/**"] : ["**/node_modules/**", "test/scale/**"],
     // Tests spawn real processes and servers; forks isolate native modules (better-sqlite3) cleanly.
     pool: "forks",
     testTimeout: 30_000,

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: platform overhead and throughput of durable runs on the
  * embedded store, the cost of a delegation and of an MCP tool call, governance's costs, memory recall at
- * 10k–1M items, and prompt tokens over a long session with and without compaction.
+ * 10k–1M items, prompt tokens over a long session with and without compaction, and scale-out on PostgreSQL.
  * Prints tables and writes BENCHMARKS.md (with the machine).
  * Not a test: nothing here asserts a time.
  *
@@ -9,7 +9,7 @@
  *   npm run bench -- --quick            every section, smaller (BENCHMARKS.md says so)
  *   npm run bench -- --only=delegation,mcp
  *                                       only these sections (steps | delegation | mcp | audit | policy | budgets |
- *                                       security | memory | compaction | workflows); prints their tables and Markdown and
+ *                                       security | memory | compaction | workflows | scale); prints their tables and Markdown and
  *                                       leaves BENCHMARKS.md as it is
  */
 import { spawn } from "node:child_process";
@@ -28,13 +28,26 @@ import { median, spread } from "./driver.js";
 import { type McpResult, mcpOverhead, p95, RUN_CALLS } from "./mcp.js";
 import { memoryRecall, memorySection, memorySizes } from "./memory.js";
 import { policyLatency, policySection } from "./policy.js";
+import { postgresReachable, scaleOut, scaleSection } from "./scale.js";
 import { securityOverhead, securitySection } from "./security.js";
 import { workflowOverhead, workflowsSection } from "./workflows.js";
 import { benchModel, benchProject, STEPS_PER_RUN } from "./workload.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
-const SECTIONS = ["steps", "delegation", "mcp", "audit", "policy", "budgets", "security", "memory", "compaction", "workflows"] as const;
+const SECTIONS = [
+  "steps",
+  "delegation",
+  "mcp",
+  "audit",
+  "policy",
+  "budgets",
+  "security",
+  "memory",
+  "compaction",
+  "workflows",
+  "scale",
+] as const;
 type Section = (typeof SECTIONS)[number];
 const only = onlyArgument();
 const runs = (section: Section) => only === null || only.has(section);
@@ -484,6 +497,14 @@ async function main() {
   if (runs("workflows")) {
     console.log("\nworkflow steps against agent steps; schedule firings");
     parts.push(workflowsSection(await workflowOverhead(quick)));
+  }
+  if (runs("scale")) {
+    console.log("\nscale-out on PostgreSQL (worker processes)");
+    const unreachable = await postgresReachable();
+    if (unreachable) {
+      console.log(`  skipped: PostgreSQL is not reachable (${unreachable})`);
+      parts.push(`## Scale-out on PostgreSQL\n\nNot measured: PostgreSQL was not reachable (${unreachable}).\n`);
+    } else parts.push(scaleSection(await scaleOut(quick)));
   }
   if (only) {
     // The sections' Markdown, to paste into BENCHMARKS.md by hand when only they were measured again.

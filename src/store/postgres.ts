@@ -58,8 +58,11 @@ export class PostgresStore extends SqlStore {
 
   static async open(url: string, options: { poolSize?: number } = {}): Promise<PostgresStore> {
     const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, types });
-    // An idle client losing its connection (server restart) must not crash the process.
+    // A client losing its connection (a server restart, a failover) must not crash the process: idle, the pool drops
+    // it; checked out (between a transaction's statements), the statement under way or the next one fails instead
+    // — a transient error the executor retries — and the pool drops it on release.
     pool.on("error", () => undefined);
+    pool.on("connect", (client) => client.on("error", () => undefined));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     await migrate(db);
     return new PostgresStore(db, url);
@@ -105,6 +108,7 @@ export class PostgresStore extends SqlStore {
       this.listener = null;
       this.listenerReady = false;
       client.removeAllListeners();
+      client.on("error", () => undefined); // a dying connection may report more than once
       void client.end().catch(() => undefined);
       if (!this.closed) setTimeout(() => void this.listen(), RELISTEN_MS).unref();
     };

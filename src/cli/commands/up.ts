@@ -7,6 +7,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import type { OutpostApi } from "../../core/api.js";
 import { OutpostError } from "../../core/errors.js";
+import { parseDuration } from "../../definitions/duration.js";
 import type { Outpost } from "../../runtime/index.js";
 import type { ServableApi } from "../../server/index.js";
 import { DEFAULT_DATA_DIR, quietLogger } from "../connect.js";
@@ -41,6 +42,20 @@ export function parseConcurrency(value: string, min: number): number {
     );
   }
   return n;
+}
+
+/** `--lease`: how long a worker holds a run without renewing it (renewed every third of it): a dead worker's runs
+ * are taken over after at most this long. Short leases take over sooner and renew more often. */
+export function parseLease(value: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch (e) {
+    throw new UsageError(`--lease: ${(e as Error).message}`, "e.g. --lease 30s");
+  }
+  if (ms < 1_000 || ms > 10 * 60_000)
+    throw new UsageError(`--lease must be from 1s to 10m, not ${value}`, "e.g. --lease 30s (the default)");
+  return ms;
 }
 
 /** The PostgreSQL that API nodes and workers share; a split topology cannot run on the embedded SQLite. */

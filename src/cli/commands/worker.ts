@@ -9,12 +9,13 @@ import { DEFAULT_DATA_DIR, quietLogger } from "../connect.js";
 import { markServing } from "../lifecycle.js";
 import { err, out } from "../output.js";
 import { cliVersion } from "../version.js";
-import { DEFAULT_CONCURRENCY, parseConcurrency, sharedDatabaseUrl } from "./up.js";
+import { DEFAULT_CONCURRENCY, parseConcurrency, parseLease, sharedDatabaseUrl } from "./up.js";
 
 interface WorkerOptions {
   project: string;
   data: string;
   concurrency: string;
+  lease: string;
 }
 
 export function registerWorker(program: Command): void {
@@ -24,8 +25,10 @@ export function registerWorker(program: Command): void {
     .option("--project <dir>", "project folder (the same on every node)", ".")
     .option("--data <dir>", "local state: the folder the project's stdio systems are given (OUTPOST_DATA_DIR)", DEFAULT_DATA_DIR)
     .option("--concurrency <n>", "runs this worker executes at once", String(DEFAULT_CONCURRENCY))
+    .option("--lease <duration>", "how long a run stays with this worker unrenewed: a dead worker's runs move after it", "30s")
     .action(async (opts: WorkerOptions) => {
       const concurrency = parseConcurrency(opts.concurrency, 1);
+      const leaseMs = parseLease(opts.lease);
       const databaseUrl = sharedDatabaseUrl("outpost worker");
       const [{ loadProject }, { startOutpost }] = await Promise.all([
         import("../../definitions/index.js"),
@@ -40,6 +43,7 @@ export function registerWorker(program: Command): void {
         logger,
         redactor: logger.redactor,
         concurrency,
+        leaseMs,
       });
 
       // Asked to stop: claim nothing more, hand back what is held (another worker resumes it from its log at once).
@@ -68,7 +72,7 @@ export function registerWorker(program: Command): void {
       out.line(`${out.green("●")} ${out.bold(`Outpost ${cliVersion()} worker`)} is running`);
       out.line(`  ${out.dim("Project".padEnd(9))}${project.root} (workspace ${project.workspace})`);
       out.line(`  ${out.dim("Store".padEnd(9))}postgres`);
-      out.line(`  ${out.dim("Runs".padEnd(9))}up to ${concurrency} at once`);
+      out.line(`  ${out.dim("Runs".padEnd(9))}up to ${concurrency} at once, lease ${opts.lease}`);
       for (const c of outpost.connections()) {
         const state = c.state === "ready" ? out.green(`ready, ${c.tools} tools`) : out.yellow(`${c.state}${c.error ? `: ${c.error}` : ""}`);
         out.line(`  ${out.dim("System".padEnd(9))}${c.name} ${state}`);
