@@ -181,8 +181,16 @@ export class PostgresStore extends SqlStore {
     try {
       while (this.queue.length > 0) {
         await new Promise((r) => setImmediate(r)); // let commits of this turn join the batch
-        const batch = this.queue;
-        this.queue = [];
+        // One commit per run in a batch (a run's next commit waits for its last; this only guards that): a later one
+        // stays queued for the next round.
+        const seen = new Set<string>();
+        const batch: Pending[] = [];
+        const later: Pending[] = [];
+        for (const p of this.queue) {
+          (seen.has(p.request.runId) ? later : batch).push(p);
+          seen.add(p.request.runId);
+        }
+        this.queue = later;
         const at = Date.now();
         try {
           const outcomes = await this.writeAll(batch, at);
@@ -213,18 +221,94 @@ export class PostgresStore extends SqlStore {
     }
   }
 
-  /** Rows are locked in id order — here, in heartbeats and in claims alike — so writers never deadlock. */
+  /**
+   * One transaction for the whole batch, in a fixed number of statements whatever its size: a round trip per
+   * statement is what a step costs on PostgreSQL, so the runs' rows, events and audit entries go in one statement
+   * each (arrays, unnest). Rows are locked in id order first — here, in heartbeats and in claims alike — so writers
+   * never deadlock. Each run moves only while it still holds its lease and its log is where the commit expects
+   * (fencing); the others get their CommitConflict and write nothing.
+   */
   private writeAll(batch: Pending[], at: number): Promise<(CommitResult | CommitConflict)[]> {
-    const order = batch.map((_, i) => i).sort((a, b) => (batch[a].request.runId < batch[b].request.runId ? -1 : 1));
+    const rs = batch.map((p) => p.request);
     return this.db.transaction().execute(async (trx) => {
-      const out: (CommitResult | CommitConflict)[] = new Array(batch.length);
-      for (const i of order) out[i] = await this.applyOne(trx, batch[i].request, at);
+      const ids = rs.map((r) => r.runId);
+      await sql`SELECT 1 FROM runs WHERE id = ANY(${ids}::text[]) ORDER BY id FOR UPDATE`.execute(trx);
+      const patches = rs.map((r) => {
+        const p = r.patch;
+        const terminal = p.status === "completed" || p.status === "failed" || p.status === "cancelled";
+        // A running run moving forward keeps the indexed columns as they are (keeps updates HOT).
+        return { p, terminal, moves: !(p.status === "running" && p.release !== true), release: p.release === true };
+      });
+      const col = <T>(f: (x: (typeof patches)[number], r: CommitRequest) => T) => patches.map((x, i) => f(x, rs[i]));
+      const { rows } = await sql<{ id: string; cancel_requested: string | null }>`
+        UPDATE runs SET
+          last_seq = v.last_seq, steps = v.steps, input_tokens = v.input_tokens, output_tokens = v.output_tokens,
+          cost_usd = v.cost_usd, updated_at = ${at},
+          status = CASE WHEN v.moves THEN v.status ELSE runs.status END,
+          output = CASE WHEN v.moves THEN v.output ELSE runs.output END,
+          error_code = CASE WHEN v.moves THEN v.error_code ELSE runs.error_code END,
+          error_message = CASE WHEN v.moves THEN v.error_message ELSE runs.error_message END,
+          waiting_for = CASE WHEN v.moves THEN v.waiting_for ELSE runs.waiting_for END,
+          wake_at = CASE WHEN v.moves THEN v.wake_at ELSE runs.wake_at END,
+          completed_at = CASE WHEN v.moves THEN v.completed_at ELSE runs.completed_at END,
+          lease_owner = CASE WHEN v.release THEN NULL ELSE runs.lease_owner END,
+          lease_token = CASE WHEN v.release THEN NULL ELSE runs.lease_token END,
+          lease_expires_at = CASE WHEN v.release THEN NULL ELSE runs.lease_expires_at END
+        FROM unnest(
+          ${ids}::text[], ${col((_, r) => r.expectedSeq)}::int[], ${col((_, r) => r.leaseToken)}::text[],
+          ${col((_, r) => r.expectedSeq + r.events.length)}::int[], ${col(({ p }) => p.steps)}::int[],
+          ${col(({ p }) => p.inputTokens)}::bigint[], ${col(({ p }) => p.outputTokens)}::bigint[], ${col(({ p }) => p.costUsd)}::float8[],
+          ${col((x) => x.moves)}::bool[], ${col((x) => x.release)}::bool[], ${col(({ p }) => p.status)}::text[],
+          ${col(({ p }) => p.output ?? null)}::text[], ${col(({ p }) => p.error?.code ?? null)}::text[],
+          ${col(({ p }) => p.error?.message ?? null)}::text[], ${col(({ p }) => (p.waitingFor ? JSON.stringify(p.waitingFor) : null))}::text[],
+          ${col(({ p }) => p.wakeAt ?? null)}::bigint[], ${col(({ terminal }) => (terminal ? at : null))}::bigint[]
+        ) AS v(id, expected, token, last_seq, steps, input_tokens, output_tokens, cost_usd, moves, release, status, output,
+               error_code, error_message, waiting_for, wake_at, completed_at)
+        WHERE runs.id = v.id AND runs.last_seq = v.expected AND runs.lease_token = v.token
+        RETURNING runs.id, runs.cancel_requested`.execute(trx);
+      const moved = new Map(rows.map((r) => [r.id, r.cancel_requested]));
+      const missed = ids.filter((id) => !moved.has(id));
+      const tokens = new Map<string, string | null>();
+      if (missed.length > 0) {
+        const current = await trx.selectFrom("runs").select(["id", "lease_token"]).where("id", "in", missed).execute();
+        for (const c of current) tokens.set(c.id, c.lease_token);
+      }
+      const ok = rs.filter((r) => moved.has(r.runId));
+      const events = ok.flatMap((r) => r.events.map((e, i) => ({ r, e, seq: r.expectedSeq + i + 1 })));
+      if (events.length > 0) {
+        await sql`INSERT INTO events (run_id, seq, type, data, at, v, lease)
+          SELECT e.run_id, e.seq, e.type, e.data, ${at}::bigint, ${EVENT_SCHEMA_VERSION}::int, e.lease
+          FROM unnest(${events.map((x) => x.r.runId)}::text[], ${events.map((x) => x.seq)}::int[], ${events.map((x) => x.e.type)}::text[],
+                      ${events.map((x) => JSON.stringify(x.e.data))}::text[], ${events.map((x) => x.r.leaseToken)}::text[])
+            AS e(run_id, seq, type, data, lease)`.execute(trx);
+      }
+      for (const r of ok) {
+        if (!r.approval) continue;
+        const c = approvalColumns(r.approval);
+        await sql`INSERT INTO approvals (id, workspace, run_id, call_id, agent, tool, arguments, status, created_at,
+            call_key, action_hash, expires_at, requested_by, approver_role, approver_group, policies)
+          SELECT ${c.id}, workspace, id, ${c.call_id}, COALESCE(${c.agent}, agent), ${c.tool}, ${c.arguments}, 'pending', ${at},
+            ${c.call_key}, ${c.action_hash}, ${c.expires_at}::bigint, ${c.requested_by}, ${c.approver_role}, ${c.approver_group}, ${c.policies}
+          FROM runs WHERE id = ${r.runId}`.execute(trx);
+      }
+      const audit = ok.flatMap((r) => (r.audit ?? []).map((e) => ({ r, e })));
+      if (audit.length > 0) {
+        await sql`INSERT INTO audit_outbox (id, workspace, at, kind, actor, run_id, data)
+          SELECT e.id, runs.workspace, ${at}::bigint, e.kind, e.actor, runs.id, e.data
+          FROM unnest(${audit.map(() => newId("aud", at))}::text[], ${audit.map((x) => x.e.kind)}::text[], ${audit.map((x) => x.e.actor)}::text[],
+                      ${audit.map((x) => JSON.stringify(x.e.data))}::text[], ${audit.map((x) => x.r.runId)}::text[])
+            WITH ORDINALITY AS e(id, kind, actor, data, run_id, n)
+          JOIN runs ON runs.id = e.run_id ORDER BY e.n`.execute(trx);
+      }
       // Delivered when this commits, to every listening process (a rolled-back batch tells no one).
-      const grown = batch.filter((p, i) => p.request.events.length > 0 && !(out[i] instanceof CommitConflict)).map((p) => p.request.runId);
+      const grown = ok.filter((r) => r.events.length > 0).map((r) => r.runId);
       for (let i = 0; i < grown.length; i += IDS_PER_NOTICE) {
         await sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${grown.slice(i, i + IDS_PER_NOTICE).join(",")})`.execute(trx);
       }
-      return out;
+      return rs.map((r): CommitResult | CommitConflict => {
+        if (moved.has(r.runId)) return { lastSeq: r.expectedSeq + r.events.length, at, cancelRequested: moved.get(r.runId) ?? null };
+        return new CommitConflict(tokens.get(r.runId) === r.leaseToken ? "seq_conflict" : "lease_lost", r.runId);
+      });
     });
   }
 
@@ -235,79 +319,6 @@ export class PostgresStore extends SqlStore {
         UPDATE runs SET lease_expires_at = ${Date.now() + leaseMs}
         WHERE id IN (SELECT id FROM runs WHERE lease_owner = ${owner} AND id = ANY(${runIds}) ORDER BY id FOR UPDATE)`.execute(trx);
     });
-  }
-
-  private async applyOne(trx: Transaction<Database>, r: CommitRequest, at: number): Promise<CommitResult | CommitConflict> {
-    const p = r.patch;
-    const lastSeq = r.expectedSeq + r.events.length;
-    const terminal = p.status === "completed" || p.status === "failed" || p.status === "cancelled";
-    const release = p.release === true;
-    const progress = {
-      last_seq: lastSeq,
-      steps: p.steps,
-      input_tokens: p.inputTokens,
-      output_tokens: p.outputTokens,
-      cost_usd: p.costUsd,
-      updated_at: at,
-    };
-    // A running run moving forward leaves the indexed columns alone (keeps updates HOT).
-    const transition =
-      p.status === "running" && !release
-        ? {}
-        : {
-            status: p.status,
-            output: p.output ?? null,
-            error_code: p.error?.code ?? null,
-            error_message: p.error?.message ?? null,
-            waiting_for: p.waitingFor ? JSON.stringify(p.waitingFor) : null,
-            wake_at: p.wakeAt ?? null,
-            completed_at: terminal ? at : null,
-            ...(release ? { lease_owner: null, lease_token: null, lease_expires_at: null } : {}),
-          };
-    const row = await trx
-      .updateTable("runs")
-      .set({ ...progress, ...transition })
-      .where("id", "=", r.runId)
-      .where("last_seq", "=", r.expectedSeq)
-      .where("lease_token", "=", r.leaseToken)
-      .returning("cancel_requested")
-      .executeTakeFirst();
-    if (!row) {
-      const current = await trx.selectFrom("runs").select(["lease_token"]).where("id", "=", r.runId).executeTakeFirst();
-      return new CommitConflict(current && current.lease_token === r.leaseToken ? "seq_conflict" : "lease_lost", r.runId);
-    }
-    if (r.events.length > 0) {
-      await trx
-        .insertInto("events")
-        .values(
-          r.events.map((e, i) => ({
-            run_id: r.runId,
-            seq: r.expectedSeq + i + 1,
-            type: e.type,
-            data: JSON.stringify(e.data),
-            at,
-            v: EVENT_SCHEMA_VERSION,
-            lease: r.leaseToken,
-          })),
-        )
-        .execute();
-    }
-    if (r.approval) {
-      const a = r.approval;
-      const c = approvalColumns(a);
-      await sql`INSERT INTO approvals (id, workspace, run_id, call_id, agent, tool, arguments, status, created_at,
-          call_key, action_hash, expires_at, requested_by, approver_role, approver_group, policies)
-        SELECT ${c.id}, workspace, id, ${c.call_id}, COALESCE(${c.agent}, agent), ${c.tool}, ${c.arguments}, 'pending', ${at},
-          ${c.call_key}, ${c.action_hash}, ${c.expires_at}::bigint, ${c.requested_by}, ${c.approver_role}, ${c.approver_group}, ${c.policies}
-        FROM runs WHERE id = ${r.runId}`.execute(trx);
-    }
-    if (r.audit && r.audit.length > 0) {
-      const entries = r.audit.map((e) => sql`(${newId("aud", at)}, ${at}::bigint, ${e.kind}, ${e.actor}, ${JSON.stringify(e.data)})`);
-      await sql`INSERT INTO audit_outbox (id, workspace, at, kind, actor, run_id, data)
-        SELECT e.id, runs.workspace, e.at, e.kind, e.actor, runs.id, e.data
-        FROM (VALUES ${sql.join(entries)}) AS e(id, at, kind, actor, data), runs WHERE runs.id = ${r.runId}`.execute(trx);
-    }
-    return { lastSeq, at, cancelRequested: row.cancel_requested };
   }
 
   async claimRuns(owner: string, limit: number, leaseMs: number, caps?: ClaimCaps): Promise<ClaimedRun[]> {
