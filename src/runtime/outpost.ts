@@ -193,6 +193,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
   private readonly redactor: Redactor;
   private scheduler: Scheduler | null = null;
   private closed = false;
+  private followingStore = false;
 
   constructor(
     private readonly options: OutpostOptions,
@@ -325,10 +326,6 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     await this.recordDefinitions();
     await this.syncKnowledge();
     this.audit.start(this.options.auditIntervalMs ?? 1000);
-    // Runs executed by other processes: their streams here read the store when those commit, not at the next poll.
-    this.store.onEvents?.((runIds) => {
-      for (const id of runIds) for (const l of this.listeners.get(id) ?? []) l(STORE_CHANGED);
-    });
     // Connections come up together; one that cannot be reached reports it and keeps retrying (never blocks the start).
     await Promise.all(this.tools.listSources().map((source) => source.start()));
     try {
@@ -960,6 +957,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     options: { after?: number; signal?: AbortSignal } = {},
   ): AsyncIterable<EventView> {
     await this.requireRun(workspace, runId);
+    this.followStore();
     let last = options.after ?? 0;
     const queue: EventView[] = [];
     let notify: (() => void) | null = null;
@@ -1013,6 +1011,19 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       if (set.size === 0) this.listeners.delete(runId);
       options.signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /**
+   * Streams here follow runs executed by other processes: they read the store when those commit (PostgreSQL
+   * notifies), not at their next poll. From the first stream on: a worker that serves none is not told of every
+   * commit in the cluster.
+   */
+  private followStore(): void {
+    if (this.followingStore) return;
+    this.followingStore = true;
+    this.store.onEvents?.((runIds) => {
+      for (const id of runIds) for (const l of this.listeners.get(id) ?? []) l(STORE_CHANGED);
+    });
   }
 
   async cancelRunIn(workspace: string, id: string, reason = "cancelled by request"): Promise<RunView> {

@@ -32,6 +32,8 @@ const WORK_CHANNEL = "outpost_work";
 const EVENTS_CHANNEL = "outpost_events";
 /** Run ids per notification: a payload must stay under PostgreSQL's 8,000 bytes. */
 const IDS_PER_NOTICE = 200;
+/** Commit batches written at once (each holds a pooled connection for its transaction). */
+const FLUSHERS = 4;
 /** The advisory lock claims under caps take in turn (any constant: it names this lock in pg_locks). */
 const CLAIM_LOCK = 7_700_001;
 /** How long a lost LISTEN connection waits before it connects again. */
@@ -40,7 +42,8 @@ const RELISTEN_MS = 1_000;
 export class PostgresStore extends SqlStore {
   readonly kind = "postgres" as const;
   private queue: Pending[] = [];
-  private flushing = false;
+  /** Batches being collected or written now (flush). */
+  private flushers = 0;
   private readonly workListeners: (() => void)[] = [];
   private readonly eventListeners: ((runIds: string[]) => void)[] = [];
   private listener: pg.Client | null = null;
@@ -51,6 +54,7 @@ export class PostgresStore extends SqlStore {
 
   constructor(
     db: Kysely<Database>,
+    private readonly pool: pg.Pool,
     private readonly url?: string,
   ) {
     super(db);
@@ -65,7 +69,7 @@ export class PostgresStore extends SqlStore {
     pool.on("connect", (client) => client.on("error", () => undefined));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     await migrate(db);
-    return new PostgresStore(db, url);
+    return new PostgresStore(db, pool, url);
   }
 
   /**
@@ -172,12 +176,16 @@ export class PostgresStore extends SqlStore {
   commit(request: CommitRequest): Promise<CommitResult> {
     return new Promise((resolve, reject) => {
       this.queue.push({ request, resolve, reject });
-      if (!this.flushing) void this.flush();
+      if (this.flushers < FLUSHERS) void this.flush();
     });
   }
 
+  /**
+   * Up to FLUSHERS batches are written at once, each on its own connection: a commit that arrives while the others
+   * wait for their fsync goes at once instead of after them, so a step waits for one flush, not two.
+   */
   private async flush(): Promise<void> {
-    this.flushing = true;
+    this.flushers++;
     try {
       while (this.queue.length > 0) {
         await new Promise((r) => setImmediate(r)); // let commits of this turn join the batch
@@ -217,99 +225,100 @@ export class PostgresStore extends SqlStore {
         }
       }
     } finally {
-      this.flushing = false;
+      this.flushers--;
     }
   }
 
   /**
-   * One transaction for the whole batch, in a fixed number of statements whatever its size: a round trip per
-   * statement is what a step costs on PostgreSQL, so the runs' rows, events and audit entries go in one statement
-   * each (arrays, unnest). Rows are locked in id order first — here, in heartbeats and in claims alike — so writers
-   * never deadlock. Each run moves only while it still holds its lease and its log is where the commit expects
-   * (fencing); the others get their CommitConflict and write nothing.
+   * The whole batch in one statement (a transaction with the approvals, when some commit asks for one): a round
+   * trip per statement is what a step costs on PostgreSQL, so the runs' rows, events, audit entries and the
+   * notification for streams elsewhere are written by data-modifying CTEs over arrays (unnest). Rows are locked in
+   * id order first — here, in heartbeats and in claims alike — so writers never deadlock. A run moves only while it
+   * still holds its lease and its log is where the commit expects (fencing); the others get their CommitConflict
+   * and write nothing.
    */
-  private writeAll(batch: Pending[], at: number): Promise<(CommitResult | CommitConflict)[]> {
+  private async writeAll(batch: Pending[], at: number): Promise<(CommitResult | CommitConflict)[]> {
     const rs = batch.map((p) => p.request);
-    return this.db.transaction().execute(async (trx) => {
-      const ids = rs.map((r) => r.runId);
-      await sql`SELECT 1 FROM runs WHERE id = ANY(${ids}::text[]) ORDER BY id FOR UPDATE`.execute(trx);
-      const patches = rs.map((r) => {
-        const p = r.patch;
-        const terminal = p.status === "completed" || p.status === "failed" || p.status === "cancelled";
-        // A running run moving forward keeps the indexed columns as they are (keeps updates HOT).
-        return { p, terminal, moves: !(p.status === "running" && p.release !== true), release: p.release === true };
-      });
-      const col = <T>(f: (x: (typeof patches)[number], r: CommitRequest) => T) => patches.map((x, i) => f(x, rs[i]));
-      const { rows } = await sql<{ id: string; cancel_requested: string | null }>`
-        UPDATE runs SET
-          last_seq = v.last_seq, steps = v.steps, input_tokens = v.input_tokens, output_tokens = v.output_tokens,
-          cost_usd = v.cost_usd, updated_at = ${at},
-          status = CASE WHEN v.moves THEN v.status ELSE runs.status END,
-          output = CASE WHEN v.moves THEN v.output ELSE runs.output END,
-          error_code = CASE WHEN v.moves THEN v.error_code ELSE runs.error_code END,
-          error_message = CASE WHEN v.moves THEN v.error_message ELSE runs.error_message END,
-          waiting_for = CASE WHEN v.moves THEN v.waiting_for ELSE runs.waiting_for END,
-          wake_at = CASE WHEN v.moves THEN v.wake_at ELSE runs.wake_at END,
-          completed_at = CASE WHEN v.moves THEN v.completed_at ELSE runs.completed_at END,
-          lease_owner = CASE WHEN v.release THEN NULL ELSE runs.lease_owner END,
-          lease_token = CASE WHEN v.release THEN NULL ELSE runs.lease_token END,
-          lease_expires_at = CASE WHEN v.release THEN NULL ELSE runs.lease_expires_at END
-        FROM unnest(
-          ${ids}::text[], ${col((_, r) => r.expectedSeq)}::int[], ${col((_, r) => r.leaseToken)}::text[],
-          ${col((_, r) => r.expectedSeq + r.events.length)}::int[], ${col(({ p }) => p.steps)}::int[],
-          ${col(({ p }) => p.inputTokens)}::bigint[], ${col(({ p }) => p.outputTokens)}::bigint[], ${col(({ p }) => p.costUsd)}::float8[],
-          ${col((x) => x.moves)}::bool[], ${col((x) => x.release)}::bool[], ${col(({ p }) => p.status)}::text[],
-          ${col(({ p }) => p.output ?? null)}::text[], ${col(({ p }) => p.error?.code ?? null)}::text[],
-          ${col(({ p }) => p.error?.message ?? null)}::text[], ${col(({ p }) => (p.waitingFor ? JSON.stringify(p.waitingFor) : null))}::text[],
-          ${col(({ p }) => p.wakeAt ?? null)}::bigint[], ${col(({ terminal }) => (terminal ? at : null))}::bigint[]
-        ) AS v(id, expected, token, last_seq, steps, input_tokens, output_tokens, cost_usd, moves, release, status, output,
-               error_code, error_message, waiting_for, wake_at, completed_at)
-        WHERE runs.id = v.id AND runs.last_seq = v.expected AND runs.lease_token = v.token
-        RETURNING runs.id, runs.cancel_requested`.execute(trx);
-      const moved = new Map(rows.map((r) => [r.id, r.cancel_requested]));
-      const missed = ids.filter((id) => !moved.has(id));
-      const tokens = new Map<string, string | null>();
-      if (missed.length > 0) {
-        const current = await trx.selectFrom("runs").select(["id", "lease_token"]).where("id", "in", missed).execute();
-        for (const c of current) tokens.set(c.id, c.lease_token);
-      }
-      const ok = rs.filter((r) => moved.has(r.runId));
-      const events = ok.flatMap((r) => r.events.map((e, i) => ({ r, e, seq: r.expectedSeq + i + 1 })));
-      if (events.length > 0) {
-        await sql`INSERT INTO events (run_id, seq, type, data, at, v, lease)
-          SELECT e.run_id, e.seq, e.type, e.data, ${at}::bigint, ${EVENT_SCHEMA_VERSION}::int, e.lease
-          FROM unnest(${events.map((x) => x.r.runId)}::text[], ${events.map((x) => x.seq)}::int[], ${events.map((x) => x.e.type)}::text[],
-                      ${events.map((x) => JSON.stringify(x.e.data))}::text[], ${events.map((x) => x.r.leaseToken)}::text[])
-            AS e(run_id, seq, type, data, lease)`.execute(trx);
-      }
-      for (const r of ok) {
-        if (!r.approval) continue;
-        const c = approvalColumns(r.approval);
-        await sql`INSERT INTO approvals (id, workspace, run_id, call_id, agent, tool, arguments, status, created_at,
-            call_key, action_hash, expires_at, requested_by, approver_role, approver_group, policies)
-          SELECT ${c.id}, workspace, id, ${c.call_id}, COALESCE(${c.agent}, agent), ${c.tool}, ${c.arguments}, 'pending', ${at},
-            ${c.call_key}, ${c.action_hash}, ${c.expires_at}::bigint, ${c.requested_by}, ${c.approver_role}, ${c.approver_group}, ${c.policies}
-          FROM runs WHERE id = ${r.runId}`.execute(trx);
-      }
-      const audit = ok.flatMap((r) => (r.audit ?? []).map((e) => ({ r, e })));
-      if (audit.length > 0) {
-        await sql`INSERT INTO audit_outbox (id, workspace, at, kind, actor, run_id, data)
-          SELECT e.id, runs.workspace, ${at}::bigint, e.kind, e.actor, runs.id, e.data
-          FROM unnest(${audit.map(() => newId("aud", at))}::text[], ${audit.map((x) => x.e.kind)}::text[], ${audit.map((x) => x.e.actor)}::text[],
-                      ${audit.map((x) => JSON.stringify(x.e.data))}::text[], ${audit.map((x) => x.r.runId)}::text[])
-            WITH ORDINALITY AS e(id, kind, actor, data, run_id, n)
-          JOIN runs ON runs.id = e.run_id ORDER BY e.n`.execute(trx);
-      }
-      // Delivered when this commits, to every listening process (a rolled-back batch tells no one).
-      const grown = ok.filter((r) => r.events.length > 0).map((r) => r.runId);
-      for (let i = 0; i < grown.length; i += IDS_PER_NOTICE) {
-        await sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${grown.slice(i, i + IDS_PER_NOTICE).join(",")})`.execute(trx);
-      }
-      return rs.map((r): CommitResult | CommitConflict => {
-        if (moved.has(r.runId)) return { lastSeq: r.expectedSeq + r.events.length, at, cancelRequested: moved.get(r.runId) ?? null };
-        return new CommitConflict(tokens.get(r.runId) === r.leaseToken ? "seq_conflict" : "lease_lost", r.runId);
-      });
+    const moved = await this.writeBatch(
+      rs,
+      at,
+      rs.filter((r) => r.approval),
+    );
+    const missed = rs.filter((r) => !moved.has(r.runId)).map((r) => r.runId);
+    const tokens = new Map<string, string | null>();
+    if (missed.length > 0) {
+      const current = await this.db.selectFrom("runs").select(["id", "lease_token"]).where("id", "in", missed).execute();
+      for (const c of current) tokens.set(c.id, c.lease_token);
+    }
+    return rs.map((r): CommitResult | CommitConflict => {
+      if (moved.has(r.runId)) return { lastSeq: r.expectedSeq + r.events.length, at, cancelRequested: moved.get(r.runId) ?? null };
+      return new CommitConflict(tokens.get(r.runId) === r.leaseToken ? "seq_conflict" : "lease_lost", r.runId);
     });
+  }
+
+  /** The batch's one statement (COMMIT_BATCH, prepared once per connection); answers the runs that moved. */
+  private async writeBatch(rs: CommitRequest[], at: number, approvals: CommitRequest[]): Promise<Map<string, string | null>> {
+    const patches = rs.map((r) => {
+      const p = r.patch;
+      const terminal = p.status === "completed" || p.status === "failed" || p.status === "cancelled";
+      // A running run moving forward keeps the indexed columns as they are (keeps updates HOT).
+      return { r, p, terminal, moves: !(p.status === "running" && p.release !== true), release: p.release === true };
+    });
+    const events = rs.flatMap((r) => r.events.map((e, i) => ({ r, e, seq: r.expectedSeq + i + 1 })));
+    const audit = rs.flatMap((r) => (r.audit ?? []).map((e) => ({ r, e })));
+    const values = [
+      patches.map((x) => x.r.runId),
+      patches.map((x) => x.r.expectedSeq),
+      patches.map((x) => x.r.leaseToken),
+      patches.map((x) => x.r.expectedSeq + x.r.events.length),
+      patches.map((x) => x.p.steps),
+      patches.map((x) => x.p.inputTokens),
+      patches.map((x) => x.p.outputTokens),
+      patches.map((x) => x.p.costUsd),
+      patches.map((x) => x.moves),
+      patches.map((x) => x.release),
+      patches.map((x) => x.p.status),
+      patches.map((x) => x.p.output ?? null),
+      patches.map((x) => x.p.error?.code ?? null),
+      patches.map((x) => x.p.error?.message ?? null),
+      patches.map((x) => (x.p.waitingFor ? JSON.stringify(x.p.waitingFor) : null)),
+      patches.map((x) => x.p.wakeAt ?? null),
+      patches.map((x) => (x.terminal ? at : null)),
+      at,
+      events.map((x) => x.r.runId),
+      events.map((x) => x.seq),
+      events.map((x) => x.e.type),
+      events.map((x) => JSON.stringify(x.e.data)),
+      events.map((x) => x.r.leaseToken),
+      EVENT_SCHEMA_VERSION,
+      audit.map(() => newId("aud", at)),
+      audit.map((x) => x.e.kind),
+      audit.map((x) => x.e.actor),
+      audit.map((x) => JSON.stringify(x.e.data)),
+      audit.map((x) => x.r.runId),
+      [...new Set(events.map((x) => x.r.runId))],
+    ];
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      if (approvals.length > 0) await client.query("BEGIN");
+      const { rows } = await client.query<{ id: string; cancel_requested: string | null }>({
+        name: "outpost_commit_batch",
+        text: COMMIT_BATCH,
+        values,
+      });
+      const moved = new Map(rows.map((r) => [r.id, r.cancel_requested]));
+      for (const r of approvals) if (moved.has(r.runId)) await insertApproval(client, r, at);
+      if (approvals.length > 0) await client.query("COMMIT");
+      return moved;
+    } catch (err) {
+      if (approvals.length > 0) await client.query("ROLLBACK").catch(() => undefined);
+      broken = err as Error;
+      throw err;
+    } finally {
+      // A connection that failed mid-statement is not handed out again.
+      client.release(broken && isTransientPgError(broken) ? broken : undefined);
+    }
   }
 
   override async renewLeases(owner: string, runIds: string[], leaseMs: number): Promise<void> {
@@ -392,7 +401,7 @@ export class PostgresStore extends SqlStore {
   }
 
   async close(): Promise<void> {
-    while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    while (this.flushers > 0 || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
     this.closed = true;
     const listener = this.listener;
     this.listener = null;
@@ -404,3 +413,85 @@ export class PostgresStore extends SqlStore {
     await this.db.destroy();
   }
 }
+
+/** The approval a commit asks for, bound to its run (and workspace) in the same transaction. */
+async function insertApproval(client: pg.PoolClient, r: CommitRequest, at: number): Promise<void> {
+  const c = approvalColumns(r.approval as NonNullable<CommitRequest["approval"]>);
+  await client.query(
+    `INSERT INTO approvals (id, workspace, run_id, call_id, agent, tool, arguments, status, created_at,
+       call_key, action_hash, expires_at, requested_by, approver_role, approver_group, policies)
+     SELECT $1, workspace, id, $2, COALESCE($3, agent), $4, $5, 'pending', $6,
+       $7, $8, $9::bigint, $10, $11, $12, $13
+     FROM runs WHERE id = $14`,
+    [
+      c.id,
+      c.call_id,
+      c.agent,
+      c.tool,
+      c.arguments,
+      at,
+      c.call_key,
+      c.action_hash,
+      c.expires_at,
+      c.requested_by,
+      c.approver_role,
+      c.approver_group,
+      c.policies,
+      r.runId,
+    ],
+  );
+}
+
+/** Connection-level failures: the client that saw one is dropped from the pool. */
+function isTransientPgError(err: Error): boolean {
+  const code = String((err as { code?: unknown }).code ?? "");
+  return /^(08|57P)/.test(code) || /^E(CONN|PIPE|TIMEDOUT)/.test(code) || /Connection terminated/i.test(err.message);
+}
+
+/**
+ * A batch of commits as one statement: $1–$17 one entry per run (id, expected seq, lease token, new last seq, steps,
+ * tokens in and out, cost, whether the indexed columns move, release, status, output, error code and message,
+ * waiting_for, wake_at, completed_at), $18 the commit time, $19–$23 one per event (run, seq, type, data, lease),
+ * $24 the event schema version, $25–$29 one per audit entry (id, kind, actor, data, run), $30 the runs whose logs grew.
+ * Text, not a builder: it is prepared once per connection and only its arrays change.
+ */
+const COMMIT_BATCH = `
+WITH v AS (
+  SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::bigint[], $8::float8[],
+                       $9::bool[], $10::bool[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::bigint[])
+    AS v(id, expected, token, last_seq, steps, input_tokens, output_tokens, cost_usd, moves, release, status, output,
+         error_code, error_message, waiting_for, wake_at, completed_at)),
+locked AS (SELECT id FROM runs WHERE id IN (SELECT id FROM v) ORDER BY id FOR UPDATE),
+moved AS (
+  UPDATE runs SET
+    last_seq = v.last_seq, steps = v.steps, input_tokens = v.input_tokens, output_tokens = v.output_tokens,
+    cost_usd = v.cost_usd, updated_at = $18::bigint,
+    status = CASE WHEN v.moves THEN v.status ELSE runs.status END,
+    output = CASE WHEN v.moves THEN v.output ELSE runs.output END,
+    error_code = CASE WHEN v.moves THEN v.error_code ELSE runs.error_code END,
+    error_message = CASE WHEN v.moves THEN v.error_message ELSE runs.error_message END,
+    waiting_for = CASE WHEN v.moves THEN v.waiting_for ELSE runs.waiting_for END,
+    wake_at = CASE WHEN v.moves THEN v.wake_at ELSE runs.wake_at END,
+    completed_at = CASE WHEN v.moves THEN v.completed_at ELSE runs.completed_at END,
+    lease_owner = CASE WHEN v.release THEN NULL ELSE runs.lease_owner END,
+    lease_token = CASE WHEN v.release THEN NULL ELSE runs.lease_token END,
+    lease_expires_at = CASE WHEN v.release THEN NULL ELSE runs.lease_expires_at END
+  FROM v JOIN locked ON locked.id = v.id
+  WHERE runs.id = v.id AND runs.last_seq = v.expected AND runs.lease_token = v.token
+  RETURNING runs.id, runs.cancel_requested, runs.workspace),
+ev AS (
+  INSERT INTO events (run_id, seq, type, data, at, v, lease)
+  SELECT e.run_id, e.seq, e.type, e.data, $18::bigint, $24::int, e.lease
+  FROM unnest($19::text[], $20::int[], $21::text[], $22::text[], $23::text[]) AS e(run_id, seq, type, data, lease)
+  WHERE e.run_id IN (SELECT id FROM moved)),
+au AS (
+  INSERT INTO audit_outbox (id, workspace, at, kind, actor, run_id, data)
+  SELECT e.id, moved.workspace, $18::bigint, e.kind, e.actor, moved.id, e.data
+  FROM unnest($25::text[], $26::text[], $27::text[], $28::text[], $29::text[]) AS e(id, kind, actor, data, run_id)
+  JOIN moved ON moved.id = e.run_id),
+told AS (
+  SELECT pg_notify('${EVENTS_CHANNEL}', string_agg(g.id, ',')) FROM (
+    SELECT moved.id, (row_number() OVER (ORDER BY moved.id) - 1) / ${IDS_PER_NOTICE} AS chunk
+    FROM moved WHERE moved.id = ANY($30::text[])) g
+  GROUP BY g.chunk)
+SELECT moved.id, moved.cancel_requested, (SELECT count(*) FROM told) AS told FROM moved`;
