@@ -85,7 +85,7 @@ defaults:
     const issues = await issuesOf({ "outpost.yaml": "version: 1\nworkspace: acme\nmodels: {}\nflavour: vanilla\n" });
     expect(issues).toHaveLength(1);
     expect(formatIssue(issues[0])).toBe(
-      'outpost.yaml:4 flavour: unknown field "flavour" — remove it (known fields: version, workspace, models, defaults, scripts_dir, connections, policies, egress, knowledge, memory, budgets, approvals, auth)',
+      'outpost.yaml:4 flavour: unknown field "flavour" — remove it (known fields: version, workspace, models, defaults, scripts_dir, connections, policies, egress, knowledge, memory, budgets, scheduling, approvals, auth)',
     );
   });
 
@@ -191,7 +191,7 @@ defaults:
   it("says an empty outpost.yaml is empty", async () => {
     const issues = await issuesOf({ "outpost.yaml": "# nothing yet\n" });
     expect(issues.map(formatIssue)).toEqual([
-      "outpost.yaml:1 the file is empty — expected a mapping with the fields version, workspace, models, defaults, scripts_dir, connections, policies, egress, knowledge, memory, budgets, approvals, auth",
+      "outpost.yaml:1 the file is empty — expected a mapping with the fields version, workspace, models, defaults, scripts_dir, connections, policies, egress, knowledge, memory, budgets, scheduling, approvals, auth",
     ]);
   });
 
