@@ -33,7 +33,7 @@ const EVENTS_CHANNEL = "outpost_events";
 /** Run ids per notification: a payload must stay under PostgreSQL's 8,000 bytes. */
 const IDS_PER_NOTICE = 200;
 /** Commit batches written at once (each holds a pooled connection for its transaction). */
-const FLUSHERS = 4;
+const FLUSHERS = 2;
 /** The advisory lock claims under caps take in turn (any constant: it names this lock in pg_locks). */
 const CLAIM_LOCK = 7_700_001;
 /** How long a lost LISTEN connection waits before it connects again. */
@@ -181,8 +181,8 @@ export class PostgresStore extends SqlStore {
   }
 
   /**
-   * Up to FLUSHERS batches are written at once, each on its own connection: a commit that arrives while the others
-   * wait for their fsync goes at once instead of after them, so a step waits for one flush, not two.
+   * Up to FLUSHERS batches are written at once, each on its own connection: a commit that arrives while another
+   * waits for its fsync goes at once instead of after it.
    */
   private async flush(): Promise<void> {
     this.flushers++;
