@@ -41,6 +41,8 @@ const WORKERS = 3;
 const SECRET = "whsec_scale_7c2e";
 const ACME = path.join(REPO, "examples/acme");
 const CLI = path.join(REPO, "bin/outpost.js");
+/** The new tickets' subject lines, by ticket index mod 4 (the triage script queues each by it). */
+const SUBJECTS = ["Charged twice for my order", "Parcel arrived damaged", "Do you ship to Canada?", "Where is my delivery?"];
 
 const db = await createTestDatabase("outpost_scale");
 const dataDir = tempDir("outpost-scale");
@@ -150,12 +152,11 @@ function openTickets(n: number): string[] {
   return helpdesk((h) => {
     const customer = (h.prepare("SELECT id FROM customers ORDER BY id LIMIT 1").get() as { id: string }).id;
     const first = (h.prepare("SELECT MAX(CAST(SUBSTR(id, 3) AS INTEGER)) AS n FROM tickets").get() as { n: number }).n + 1;
-    const subjects = ["Charged twice for my order", "Parcel arrived damaged", "Do you ship to Canada?", "Where is my delivery?"];
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {
       const id = `T-${first + i}`;
       const at = new Date().toISOString();
-      h.prepare("INSERT INTO tickets VALUES (?, ?, NULL, ?, 'open', 'normal', 'web', ?, ?)").run(id, customer, subjects[i % 4], at, at);
+      h.prepare("INSERT INTO tickets VALUES (?, ?, NULL, ?, 'open', 'normal', 'web', ?, ?)").run(id, customer, SUBJECTS[i % 4], at, at);
       h.prepare("INSERT INTO messages (ticket_id, author, author_name, body, created_at) VALUES (?, 'customer', 'Customer', ?, ?)").run(
         id,
         "Please have a look when you can.",
@@ -228,11 +229,10 @@ describe.skipIf(!db.reachable)("scale-out on PostgreSQL under failure", () => {
     // Deliveries, 16 at a time, while the chaos below goes on.
     const runIds: string[] = new Array(RUNS);
     let sent = 0;
-    const subjects = ["Charged twice for my order", "Parcel arrived damaged", "Do you ship to Canada?", "Where is my delivery?"];
     const sender = async () => {
       for (let i = sent++; i < RUNS; i = sent++) {
         const t = i % TICKETS;
-        runIds[i] = await deliver(urls, tickets[t], subjects[t % 4], `hd-${i}`);
+        runIds[i] = await deliver(urls, tickets[t], SUBJECTS[t % 4], `hd-${i}`);
       }
     };
     const sending = Promise.all(Array.from({ length: 16 }, sender));

@@ -13,9 +13,9 @@ import type { ServableApi } from "../../server/index.js";
 import { DEFAULT_DATA_DIR, quietLogger } from "../connect.js";
 import { UsageError } from "../errors.js";
 import { command, quote } from "../hints.js";
-import { markServing } from "../lifecycle.js";
+import { stopOnSignals } from "../lifecycle.js";
 import { agentModels, scriptedHint } from "../models.js";
-import { err, out } from "../output.js";
+import { out } from "../output.js";
 import { cliVersion } from "../version.js";
 
 interface UpOptions {
@@ -33,11 +33,11 @@ export const DEFAULT_PORT = 7700;
 /** Runs one process executes at once: model calls wait on the network, so many runs share a core. */
 export const DEFAULT_CONCURRENCY = 1_000;
 
-export function parseConcurrency(value: string, min: number): number {
+export function parseConcurrency(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > 100_000) {
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) {
     throw new UsageError(
-      `--concurrency must be a whole number from ${min} to 100000, not "${value}"`,
+      `--concurrency must be a whole number from 1 to 100000, not "${value}"`,
       "how many runs this process executes at once",
     );
   }
@@ -130,7 +130,7 @@ export function registerUp(program: Command): void {
     .option("--concurrency <n>", "runs this process executes at once", String(DEFAULT_CONCURRENCY))
     .action(async (opts: UpOptions) => {
       const port = parsePort(opts.port);
-      const concurrency = opts.workers ? parseConcurrency(opts.concurrency, 1) : 0;
+      const concurrency = opts.workers ? parseConcurrency(opts.concurrency) : 0;
       if (!opts.workers) sharedDatabaseUrl("outpost up --no-workers");
       const [{ loadProject }, { startOutpost }, { createServer, listen }] = await Promise.all([
         import("../../definitions/index.js"),
@@ -186,27 +186,14 @@ export function registerUp(program: Command): void {
       }
 
       // Shut down once: server first (ends open streams), then the runtime.
-      let stopping = false;
-      const shutdown = async (signal: string) => {
-        if (stopping) {
-          err.line("forced exit");
-          process.exit(1);
-        }
-        stopping = true;
-        err.line(`\n${signal}: shutting down…`);
-        try {
+      stopOnSignals(
+        (signal) => `\n${signal}: shutting down…`,
+        "shutting down",
+        async () => {
           await server?.close();
           await outpost.close();
-          err.line("stopped");
-          process.exit(0);
-        } catch (e) {
-          err.line(`error while shutting down: ${(e as Error).message}`);
-          process.exit(1);
-        }
-      };
-      markServing();
-      process.on("SIGINT", () => void shutdown("SIGINT"));
-      process.on("SIGTERM", () => void shutdown("SIGTERM"));
+        },
+      );
 
       printBanner({
         url,

@@ -6,8 +6,8 @@
 import path from "node:path";
 import type { Command } from "commander";
 import { DEFAULT_DATA_DIR, quietLogger } from "../connect.js";
-import { markServing } from "../lifecycle.js";
-import { err, out } from "../output.js";
+import { stopOnSignals } from "../lifecycle.js";
+import { out } from "../output.js";
 import { cliVersion } from "../version.js";
 import { DEFAULT_CONCURRENCY, parseConcurrency, parseLease, sharedDatabaseUrl } from "./up.js";
 
@@ -27,7 +27,7 @@ export function registerWorker(program: Command): void {
     .option("--concurrency <n>", "runs this worker executes at once", String(DEFAULT_CONCURRENCY))
     .option("--lease <duration>", "how long a run stays with this worker unrenewed: a dead worker's runs move after it", "30s")
     .action(async (opts: WorkerOptions) => {
-      const concurrency = parseConcurrency(opts.concurrency, 1);
+      const concurrency = parseConcurrency(opts.concurrency);
       const leaseMs = parseLease(opts.lease);
       const databaseUrl = sharedDatabaseUrl("outpost worker");
       const [{ loadProject }, { startOutpost }] = await Promise.all([
@@ -47,27 +47,14 @@ export function registerWorker(program: Command): void {
       });
 
       // Asked to stop: claim nothing more, hand back what is held (another worker resumes it from its log at once).
-      let stopping = false;
-      const shutdown = async (signal: string) => {
-        if (stopping) {
-          err.line("forced exit");
-          process.exit(1);
-        }
-        stopping = true;
-        const held = outpost.executing();
-        err.line(`\n${signal}: stopping; handing back ${held} run${held === 1 ? "" : "s"}…`);
-        try {
-          await outpost.close();
-          err.line("stopped");
-          process.exit(0);
-        } catch (e) {
-          err.line(`error while stopping: ${(e as Error).message}`);
-          process.exit(1);
-        }
-      };
-      markServing();
-      process.on("SIGINT", () => void shutdown("SIGINT"));
-      process.on("SIGTERM", () => void shutdown("SIGTERM"));
+      stopOnSignals(
+        (signal) => {
+          const held = outpost.executing();
+          return `\n${signal}: stopping; handing back ${held} run${held === 1 ? "" : "s"}…`;
+        },
+        "stopping",
+        () => outpost.close(),
+      );
 
       out.line(`${out.green("●")} ${out.bold(`Outpost ${cliVersion()} worker`)} is running`);
       out.line(`  ${out.dim("Project".padEnd(9))}${project.root} (workspace ${project.workspace})`);
