@@ -19,11 +19,22 @@ const ADMIN_URL =
 const LATENCY_MS = 100;
 /** Runs each worker executes at once in the throughput measure. */
 const PER_WORKER = 40;
+/** Runs each worker executes at once in the second throughput measure, small enough for 3 workers on 2 cores. */
+const LIGHT_PER_WORKER = 10;
 const LEASE_MS = 5_000;
 
+interface Throughput {
+  workers: number;
+  perWorker: number;
+  runs: number;
+  runsPerSec: number;
+}
+
 export interface ScaleBench {
-  /** Runs per second by worker count. */
-  throughput: { workers: number; runs: number; runsPerSec: number }[];
+  /** Runs per second by worker count, PER_WORKER runs at once in each. */
+  throughput: Throughput[];
+  /** The same with LIGHT_PER_WORKER runs at once in each: a load the machine's cores carry at 3 workers. */
+  light: Throughput[];
   stepUs: number;
   stepRuns: number;
   takeover: { inFlight: number; ms: number; leaseMs: number };
@@ -96,20 +107,27 @@ async function waitFor(url: string, where: string, n: number): Promise<void> {
   while ((await count(url, where)) < n) await new Promise((r) => setTimeout(r, 50));
 }
 
-/** `workers` processes, each executing PER_WORKER runs at once; runs queued up front, three waves' worth. */
-async function throughput(workers: number, quick: boolean): Promise<{ workers: number; runs: number; runsPerSec: number }> {
+/**
+ * `workers` processes, each executing `perWorker` runs at once; runs queued up front, three waves' worth. A first
+ * wave, not timed, warms every worker: a fresh process's JIT compiles hundreds of functions in its first seconds,
+ * and timed, that warm-up would weigh more the more workers there are.
+ */
+async function throughput(workers: number, perWorker: number, quick: boolean): Promise<Throughput> {
   const db = await database();
   const api = await apiNode(db.url);
-  const procs = await Promise.all(Array.from({ length: workers }, () => worker(db.url, PER_WORKER)));
-  const runs = PER_WORKER * workers * (quick ? 1 : 3);
+  const procs = await Promise.all(Array.from({ length: workers }, () => worker(db.url, perWorker)));
+  const warm = perWorker * workers;
+  for (let i = 0; i < warm; i++) await api.startRun({ agent: "bench", input: "count" });
+  await waitFor(db.url, "status = 'completed'", warm);
+  const runs = perWorker * workers * (quick ? 1 : 3);
   const t0 = performance.now();
   for (let i = 0; i < runs; i++) await api.startRun({ agent: "bench", input: "count" });
-  await waitFor(db.url, "status = 'completed'", runs);
+  await waitFor(db.url, "status = 'completed'", warm + runs);
   const runsPerSec = runs / ((performance.now() - t0) / 1000);
   await Promise.all(procs.map(stop));
   await api.close();
   await db.drop();
-  return { workers, runs, runsPerSec };
+  return { workers, perWorker, runs, runsPerSec };
 }
 
 /** One in-process worker, no model latency, many runs at once: what PostgreSQL costs per durable step. */
@@ -187,48 +205,56 @@ async function takeover(quick: boolean): Promise<{ inFlight: number; ms: number;
 }
 
 export async function scaleOut(quick: boolean, log: (line: string) => void = console.log): Promise<ScaleBench> {
+  const measure = async (workers: number, perWorker: number) => {
+    const t = await throughput(workers, perWorker, quick);
+    log(`  ${workers} worker${workers > 1 ? "s" : ""}, ${perWorker} runs at once each: ${t.runsPerSec.toFixed(1)} runs/s (${t.runs} runs)`);
+    return t;
+  };
   const throughputs = [];
-  for (const workers of [1, 2, 3, 4]) {
-    const t = await throughput(workers, quick);
-    log(`  ${workers} worker${workers > 1 ? "s" : ""}: ${t.runsPerSec.toFixed(1)} runs/s (${t.runs} runs)`);
-    throughputs.push(t);
-  }
+  for (const workers of [1, 2, 3, 4]) throughputs.push(await measure(workers, PER_WORKER));
+  const light = [];
+  for (const workers of [1, 3]) light.push(await measure(workers, LIGHT_PER_WORKER));
   const step = await stepCost(quick);
   log(`  durable step on PostgreSQL: ${step.us.toFixed(0)} µs`);
   const t = await takeover(quick);
   log(`  takeover of ${t.inFlight} runs: ${(t.ms / 1000).toFixed(1)} s (lease ${t.leaseMs / 1000} s)`);
-  return { throughput: throughputs, stepUs: step.us, stepRuns: step.runs, takeover: t };
+  return { throughput: throughputs, light, stepUs: step.us, stepRuns: step.runs, takeover: t };
 }
 
 export function scaleSection(r: ScaleBench): string {
-  const one = r.throughput[0].runsPerSec;
-  const at = (n: number) => r.throughput.find((t) => t.workers === n);
-  const three = at(3)?.runsPerSec ?? 0;
+  const ratio = (ts: Throughput[], n: number) => (ts.find((t) => t.workers === n)?.runsPerSec ?? 0) / ts[0].runsPerSec;
   const verdict = (ok: boolean) => (ok ? "met" : "**missed**");
-  const rows = r.throughput
-    .map((t) => `| ${t.workers} | ${t.runs} | ${t.runsPerSec.toFixed(1)} | ${(t.runsPerSec / one).toFixed(2)}× |`)
+  const rows = [...r.throughput, ...r.light]
+    .map((t) => {
+      const one = (t.perWorker === PER_WORKER ? r.throughput : r.light)[0].runsPerSec;
+      return `| ${t.workers} | ${t.perWorker} | ${t.runs} | ${t.runsPerSec.toFixed(1)} | ${(t.runsPerSec / one).toFixed(2)}× |`;
+    })
     .join("\n");
+  const three = ratio(r.throughput, 3);
   return `## Scale-out on PostgreSQL
 
-Worker processes (\`bench/scale-worker.ts\`, each executing up to ${PER_WORKER} runs at once) on one PostgreSQL 15 on
-this machine; runs are started through an API-only process and queued up front. The standard workload (${STEPS_PER_RUN}
-steps: 20 model turns at ${LATENCY_MS} ms each, 20 tool calls, the answer).
+Worker processes (\`bench/scale-worker.ts\`) on one PostgreSQL 15 on this machine; runs are started through an
+API-only process and queued up front, after an untimed wave that warms every worker. The standard workload
+(${STEPS_PER_RUN} steps: 20 model turns at ${LATENCY_MS} ms each, 20 tool calls, the answer).
 
-| workers | runs | runs/s | against 1 worker |
-|---|---|---|---|
+| workers | runs at once in each | runs | runs/s | against 1 worker |
+|---|---|---|---|---|
 ${rows}
 
 | measure | value | target |
 |---|---|---|
-| throughput, 3 workers against 1 | ${(three / one).toFixed(2)}× | ≥ 2.5× (${verdict(three / one >= 2.5)}) |
+| throughput, 3 workers against 1, ${PER_WORKER} runs at once in each | ${three.toFixed(2)}× | ≥ 2.5× (${verdict(three >= 2.5)}) |
+| the same, ${LIGHT_PER_WORKER} runs at once in each (a load 2 cores carry) | ${ratio(r.light, 3).toFixed(2)}× | — |
 | durable step on PostgreSQL, one worker, ${r.stepRuns} runs at once, no model latency (µs/step) | ${r.stepUs.toFixed(0)} | ≤ 500 (${verdict(r.stepUs <= 500)}) |
 | takeover: a worker holding ${r.takeover.inFlight} runs SIGKILLed, until an idle one has resumed every run (s) | ${(r.takeover.ms / 1000).toFixed(1)} | ≤ 2 × lease = ${(2 * r.takeover.leaseMs) / 1000} (${verdict(r.takeover.ms <= 2 * r.takeover.leaseMs)}) |
 
-Every process here shares the machine's 2 cores with PostgreSQL, so workers beyond what those cores carry add
-little: on separate machines each brings its own. A durable step on PostgreSQL is one group-committed transaction
-shared by the runs whose steps end together (their events, the run rows, a NOTIFY for event streams elsewhere). A
-takeover waits for the dead worker's leases to lapse (at most one lease: ${r.takeover.leaseMs / 1000} s here, set with
-\`outpost worker --lease\`), then the next claim (at once when notified, else the 500 ms poll).
+Every process here shares the machine's 2 cores with PostgreSQL. At ${PER_WORKER} runs at once per worker, 3 workers
+need more CPU than the cores have (about 1.4 ms of CPU per step across the worker, PostgreSQL and the API process), so
+the figure is the machine's ceiling; at ${LIGHT_PER_WORKER} the load fits and shows what the coordination itself costs.
+On separate machines each worker brings its own cores. A durable step on PostgreSQL is one group-committed
+transaction shared by the runs whose steps end together (their events, the run rows, a NOTIFY for event streams
+elsewhere). A takeover waits for the dead worker's leases to lapse (at most one lease: ${r.takeover.leaseMs / 1000} s
+here, set with \`outpost worker --lease\`), then the next claim (at once when notified, else the 500 ms poll).
 `;
 }
 
