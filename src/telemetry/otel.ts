@@ -10,7 +10,6 @@
 import {
   type Attributes,
   type Counter,
-  context,
   type Histogram,
   ROOT_CONTEXT,
   SpanKind,
@@ -242,9 +241,7 @@ export class Telemetry {
     for (const [k, v] of Object.entries(s.attributes)) {
       attributes[k] = typeof v === "string" ? this.deps.redact(v) : Array.isArray(v) ? v.map((x) => this.deps.redact(x)) : v;
     }
-    const span = context.with(parent, () =>
-      tracer.startSpan(this.deps.redact(s.name), { kind: KIND[s.kind], startTime: s.start, attributes }, parent),
-    );
+    const span = tracer.startSpan(this.deps.redact(s.name), { kind: KIND[s.kind], startTime: s.start, attributes }, parent);
     if (s.error) span.setStatus({ code: SpanStatusCode.ERROR, message: this.deps.redact(s.error.message) });
     span.end(s.end);
   }
