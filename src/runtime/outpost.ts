@@ -1022,7 +1022,9 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     if (this.followingStore) return;
     this.followingStore = true;
     this.store.onEvents?.((runIds) => {
-      for (const id of runIds) for (const l of this.listeners.get(id) ?? []) l(STORE_CHANGED);
+      for (const id of runIds === "all" ? [...this.listeners.keys()] : runIds) {
+        for (const l of this.listeners.get(id) ?? []) l(STORE_CHANGED);
+      }
     });
   }
 

@@ -45,7 +45,7 @@ export class PostgresStore extends SqlStore {
   /** Batches being collected or written now (flush). */
   private flushers = 0;
   private readonly workListeners: (() => void)[] = [];
-  private readonly eventListeners: ((runIds: string[]) => void)[] = [];
+  private readonly eventListeners: ((runIds: string[] | "all") => void)[] = [];
   private listener: pg.Client | null = null;
   private listening = false;
   /** The LISTEN connection is up and listens on channels(). */
@@ -83,7 +83,7 @@ export class PostgresStore extends SqlStore {
   }
 
   /** Tells `listener` which runs' logs grew, whichever process committed: streams on any API node follow at once. */
-  onEvents(listener: (runIds: string[]) => void): void {
+  onEvents(listener: (runIds: string[] | "all") => void): void {
     this.eventListeners.push(listener);
     if (this.eventListeners.length === 1) this.startListening(EVENTS_CHANNEL);
   }
@@ -100,7 +100,12 @@ export class PostgresStore extends SqlStore {
       void this.listen();
     } else if (this.listenerReady && this.listener) {
       const client = this.listener;
-      void client.query(`LISTEN ${channel}`).catch(() => undefined); // a failure here drops the connection: listen() again
+      void client
+        .query(`LISTEN ${channel}`)
+        .then(() => {
+          if (channel === EVENTS_CHANNEL) for (const l of this.eventListeners) l("all"); // commits before LISTEN took effect
+        })
+        .catch(() => undefined); // a failure here drops the connection: listen() again
     }
   }
 
@@ -134,8 +139,10 @@ export class PostgresStore extends SqlStore {
         done.add(next);
       }
       this.listenerReady = true;
-      // Work that came while it was not listening: look once (streams poll as their fallback).
+      // What was committed while it was not listening went unheard: work is looked for once, and every stream
+      // re-reads its run (a stream that read the log before LISTEN took effect would otherwise wait for its poll).
       for (const l of this.workListeners) l();
+      for (const l of this.eventListeners) l("all");
     } catch {
       again();
     }

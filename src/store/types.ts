@@ -276,8 +276,9 @@ export interface Store {
    * one process owns the store (SQLite), which wakes itself. */
   onWork?(listener: () => void): void;
   /** Calls `listener` with the runs whose logs another process appended to (PostgreSQL: LISTEN/NOTIFY), so event
-   * streams served here follow runs executed elsewhere at once; absent where one process owns the store. */
-  onEvents?(listener: (runIds: string[]) => void): void;
+   * streams served here follow runs executed elsewhere at once; absent where one process owns the store. `"all"`:
+   * notifications may have been missed (the listening connection just came up, or back): every stream re-reads. */
+  onEvents?(listener: (runIds: string[] | "all") => void): void;
   /** Commits of concurrent runs are grouped into one transaction; each caller waits for its own. */
   commit(request: CommitRequest): Promise<CommitResult>;
   /** Approvals, external events, cancels and child results: appended under the run's lock, waking it where due. */

@@ -42,3 +42,29 @@ export async function createTestDatabase(prefix: string): Promise<TestDatabase> 
     return { reachable: false, url: "", drop: async () => undefined };
   }
 }
+
+/** The backends of the database at `url` that LISTEN on `channel` (the last statement a listening connection ran). */
+export async function listenersOn(url: string, channel: "outpost_work" | "outpost_events"): Promise<number[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const r = await c.query<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1 AND pid <> pg_backend_pid()",
+      [`LISTEN ${channel}`],
+    );
+    return r.rows.map((x) => x.pid);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Ends the backend `pid` of the database at `url`, as a server restart or a failover would its connection. */
+export async function terminateBackend(url: string, pid: number): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query("SELECT pg_terminate_backend($1)", [pid]);
+  } finally {
+    await c.end();
+  }
+}

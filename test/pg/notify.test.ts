@@ -7,7 +7,6 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { ToolDefinition } from "../../src/definitions/types.js";
@@ -15,7 +14,7 @@ import { createScriptedClient } from "../../src/models/index.js";
 import { type Outpost, startOutpost } from "../../src/runtime/index.js";
 import { until } from "../helpers/until.js";
 import { finish, project } from "../runtime/fixtures.js";
-import { createTestDatabase } from "./database.js";
+import { createTestDatabase, listenersOn, terminateBackend } from "./database.js";
 
 const db = await createTestDatabase("outpost_notify");
 /** Far beyond every wait below: a run these tests see finish was woken by a notification. */
@@ -49,7 +48,7 @@ describe.skipIf(!db.reachable)("LISTEN/NOTIFY wakes idle workers on PostgreSQL",
     const worker = await startOutpost({ ...common, dataDir: mkdtempSync(join(tmpdir(), "outpost-pg-worker-")), pollMs: POLL_MS });
     open.push(worker);
     // The worker's first look (at start) is behind it: from now on only a notification (or a poll, minutes away) wakes it.
-    await until("the worker to listen", async () => ((await listeners()).length > 0 ? true : null), 10_000);
+    await until("the worker to listen", async () => ((await listenersOn(db.url, "outpost_work")).length > 0 ? true : null), 10_000);
 
     const first = await api.startRun({ agent: "clerk", input: "note this" });
     expect((await finish(api, first.id, 15_000)).output).toBe("Noted.");
@@ -61,33 +60,13 @@ describe.skipIf(!db.reachable)("LISTEN/NOTIFY wakes idle workers on PostgreSQL",
     expect((await finish(api, asked.id, 15_000)).output).toBe("Refunded.");
 
     // The LISTEN connection dies (as in a server restart); the worker connects again and is woken as before.
-    const [pid] = await listeners();
-    await admin((c) => c.query("SELECT pg_terminate_backend($1)", [pid]));
+    const [pid] = await listenersOn(db.url, "outpost_work");
+    await terminateBackend(db.url, pid);
     await until("the worker to listen again", async () => {
-      const now = await listeners();
+      const now = await listenersOn(db.url, "outpost_work");
       return now.length > 0 && !now.includes(pid) ? true : null;
     });
     const after = await api.startRun({ agent: "clerk", input: "note that" });
     expect((await finish(api, after.id, 15_000)).output).toBe("Noted.");
   }, 90_000);
 });
-
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-/** Backends of this database that LISTEN for work. */
-function listeners(): Promise<number[]> {
-  return admin(async (c) => {
-    const r = await c.query<{ pid: number }>(
-      "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN outpost_work' AND pid <> pg_backend_pid()",
-    );
-    return r.rows.map((x) => x.pid);
-  });
-}

@@ -5,7 +5,7 @@
  * The nodes' fallback poll is set beyond the test's waits, so what the client saw came by the commits'
  * notifications (NOTIFY outpost_events), not by polling.
  */
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createClient } from "../../src/client/index.js";
 import type { EventView } from "../../src/core/api.js";
@@ -16,7 +16,7 @@ import { createServer, listen } from "../../src/server/index.js";
 import { approverKeyOf, TEST_ADMIN_KEY } from "../helpers/auth.js";
 import { until } from "../helpers/until.js";
 import { newDataDir, project } from "../runtime/fixtures.js";
-import { createTestDatabase } from "./database.js";
+import { createTestDatabase, listenersOn, terminateBackend } from "./database.js";
 
 const db = await createTestDatabase("outpost_streams");
 const POLL_MS = 120_000;
@@ -31,12 +31,14 @@ const refund: ToolDefinition = {
 
 describe.skipIf(!db.reachable)("SSE on any API node (PostgreSQL)", () => {
   const closers: (() => Promise<unknown>)[] = [];
-  afterAll(async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
-    await db.drop();
+  // Each test's nodes are gone before the next starts: the second counts the connections listening for commits.
+  afterEach(async () => {
+    for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
   });
+  afterAll(() => db.drop());
 
-  it("a client on one node follows a run started, approved and executed elsewhere, by notification", async () => {
+  /** Two API-only nodes and a worker on one database; a refund run started through node one, followed on node two. */
+  async function cluster() {
     const model = createScriptedClient("m", (req) =>
       req.messages.some((m) => m.role === "tool") ? "Refunded." : { toolCalls: [{ name: "refund", arguments: { order: "42" } }] },
     );
@@ -71,13 +73,40 @@ describe.skipIf(!db.reachable)("SSE on any API node (PostgreSQL)", () => {
       async () => (seen.some((e) => e.type === "approval.requested") ? true : null),
       15_000,
     );
-    const [approval] = await operator.listApprovals({ status: "pending" });
-    await operator.decideApproval(approval.id, { decision: "approve" });
-    await Promise.race([following, new Promise((_, reject) => setTimeout(() => reject(new Error("the stream did not end")), 20_000))]);
+    const approve = async () => {
+      const [approval] = await operator.listApprovals({ status: "pending" });
+      await operator.decideApproval(approval.id, { decision: "approve" });
+    };
+    const ended = () =>
+      Promise.race([following, new Promise((_, reject) => setTimeout(() => reject(new Error("the stream did not end")), 20_000))]);
+    return { run, seen, approve, ended, log: () => viaOne.getEvents(run.id) };
+  }
 
-    expect(seen.at(-1)?.type).toBe("run.completed");
-    const log = await viaOne.getEvents(run.id);
-    expect(seen.map((e) => [e.seq, e.type])).toEqual(log.map((e) => [e.seq, e.type]));
-    expect(seen.map((e) => e.type)).toEqual(expect.arrayContaining(["approval.decided", "tool.completed"]));
+  it("a client on one node follows a run started, approved and executed elsewhere, by notification", async () => {
+    const c = await cluster();
+    await c.approve();
+    await c.ended();
+
+    expect(c.seen.at(-1)?.type).toBe("run.completed");
+    const log = await c.log();
+    expect(c.seen.map((e) => [e.seq, e.type])).toEqual(log.map((e) => [e.seq, e.type]));
+    expect(c.seen.map((e) => e.type)).toEqual(expect.arrayContaining(["approval.decided", "tool.completed"]));
+  }, 90_000);
+
+  it("what was committed while the node's LISTEN connection was down reaches its streams once it is back", async () => {
+    const c = await cluster();
+    // Node two's connection dies (a restart, a failover) and the run finishes before it listens again (a second
+    // later): no notification of those commits reaches it, and its poll is minutes away. Only node two streams, so
+    // only it listens for commits.
+    const [pid, ...others] = await listenersOn(db.url, "outpost_events");
+    expect(others).toEqual([]);
+    expect(pid).toBeDefined();
+    await terminateBackend(db.url, pid);
+    await c.approve();
+    await c.ended();
+
+    expect(c.seen.at(-1)?.type).toBe("run.completed");
+    expect(c.seen.map((e) => [e.seq, e.type])).toEqual((await c.log()).map((e) => [e.seq, e.type]));
+    expect(await listenersOn(db.url, "outpost_events")).not.toContain(pid); // it was a new connection that heard
   }, 90_000);
 });
