@@ -8,6 +8,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import type { OutpostApi } from "../core/api.js";
 import { OutpostError } from "../core/errors.js";
+import type { Project } from "../definitions/types.js";
 import type { WorkflowsApi } from "../workflows/views.js";
 import { UsageError } from "./errors.js";
 import { quote } from "./hints.js";
@@ -37,7 +38,8 @@ export function addConnectionOptions(cmd: Command): Command {
     .option("--data <dir>", "local data folder", DEFAULT_DATA_DIR);
 }
 
-function serverUrl(opts: ConnectionOptions): string | undefined {
+/** The server a command talks to (--server, else OUTPOST_SERVER), checked; undefined: work on the local store. */
+export function serverUrl(opts: ConnectionOptions): string | undefined {
   const url = opts.server ?? process.env.OUTPOST_SERVER;
   if (!url) return undefined;
   try {
@@ -47,6 +49,28 @@ function serverUrl(opts: ConnectionOptions): string | undefined {
     throw new UsageError(`"${url}" is not a server URL`, "use e.g. --server http://127.0.0.1:7700");
   }
   return url.replace(/\/+$/, "");
+}
+
+/**
+ * For commands that read the local store themselves: the project (an outpost.yaml must be there), the data folder
+ * and the database (OUTPOST_DATABASE_URL, else SQLite in the data folder).
+ */
+export async function localProject(opts: ConnectionOptions): Promise<{ project: Project; dataDir: string; databaseUrl?: string }> {
+  const projectDir = path.resolve(opts.project ?? ".");
+  if (!existsSync(path.join(projectDir, "outpost.yaml"))) {
+    throw new OutpostError(
+      "not_found",
+      `no Outpost project in ${projectDir} (no outpost.yaml), and no server named`,
+      "name the project with --project DIR, or ask a running Outpost with --server URL (or set OUTPOST_SERVER)",
+    );
+  }
+  const { loadProject } = await import("../definitions/index.js");
+  const databaseUrl = process.env.OUTPOST_DATABASE_URL || undefined;
+  return {
+    project: await loadProject(projectDir),
+    dataDir: path.resolve(opts.data ?? DEFAULT_DATA_DIR),
+    ...(databaseUrl ? { databaseUrl } : {}),
+  };
 }
 
 /** The flags that reach the same local store again (for suggested follow-up commands). */

@@ -9,6 +9,7 @@ import { registerAudit } from "./commands/audit.js";
 import { registerBudgets } from "./commands/budgets.js";
 import { registerChat } from "./commands/chat.js";
 import { registerContext } from "./commands/context.js";
+import { registerCosts } from "./commands/costs.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerInit } from "./commands/init.js";
 import { registerKeys } from "./commands/keys.js";
@@ -63,6 +64,7 @@ Get started:
   registerTriggers(program);
   registerWorkflows(program);
   registerBudgets(program);
+  registerCosts(program);
   registerAudit(program);
   registerDemo(program);
   registerPolicy(program);

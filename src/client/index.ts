@@ -31,6 +31,7 @@ import type {
   RememberedView,
 } from "../core/memory-api.js";
 import type { FiringView, TriggersApi, TriggerView } from "../core/triggers-api.js";
+import type { CostReport, CostsApi } from "../telemetry/costs.js";
 import type { WorkflowsApi, WorkflowView } from "../workflows/views.js";
 import { parseSse } from "./sse.js";
 
@@ -109,7 +110,10 @@ const codeForStatus = (status: number): ErrorCode =>
 /** How many times in a row the event stream may drop without progress before giving up. */
 const MAX_STREAM_RETRIES = 5;
 
-export function createClient(baseUrl: string, options: ClientOptions = {}): OutpostApi & KeysApi & MemoryApi & TriggersApi & WorkflowsApi {
+export function createClient(
+  baseUrl: string,
+  options: ClientOptions = {},
+): OutpostApi & KeysApi & MemoryApi & TriggersApi & WorkflowsApi & CostsApi {
   const base = baseUrl.replace(/\/+$/, "");
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
   const unavailable = () =>
@@ -121,7 +125,7 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
     ...extra,
   });
 
-  const url = (path: string, query?: Record<string, string | number | string[] | undefined>) => {
+  const url = (path: string, query?: Record<string, string | number | readonly string[] | undefined>) => {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(query ?? {})) {
       if (Array.isArray(v)) for (const one of v) params.append(k, one);
@@ -134,7 +138,11 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
   async function send(
     method: "GET" | "POST" | "PATCH" | "DELETE",
     path: string,
-    init: { query?: Record<string, string | number | string[] | undefined>; body?: unknown; headers?: Record<string, string> } = {},
+    init: {
+      query?: Record<string, string | number | readonly string[] | undefined>;
+      body?: unknown;
+      headers?: Record<string, string>;
+    } = {},
   ): Promise<unknown> {
     let response: Response;
     try {
@@ -361,6 +369,7 @@ export function createClient(baseUrl: string, options: ClientOptions = {}): Outp
     listContext: async (request = {}) =>
       (await send("GET", "/v1/context", { query: { type: request.type, limit: request.limit } })) as { entities: ContextEntityView[] },
     getContext: async (type, id) => (await send("GET", `/v1/context/${seg(type)}/${seg(id)}`)) as ContextEntityView,
+    getCosts: async (query = {}) => (await send("GET", "/v1/costs", { query: { ...query } })) as CostReport,
   };
 }
 

@@ -40,6 +40,7 @@ import {
   type RunRecord,
   type Store,
 } from "../store/types.js";
+import { usageEntries } from "../telemetry/ledger.js";
 import { artifactPreview, PREVIEW_CHARS, ToolOutcomeUnknown, ToolUnavailable } from "../tools/index.js";
 import {
   type CompactionPlan,
@@ -229,6 +230,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
     facts = [];
     const release = state.terminal !== null || state.waiting !== null;
     const audit = governance ? auditEntriesFor(state, run.id, batch, route ? { location: route.location } : null) : [];
+    const usage = usageEntries(batch, state.agent || run.agent);
     try {
       const result = await store.commit({
         runId: run.id,
@@ -238,6 +240,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
         patch: patchOf(state, release),
         approval,
         ...(audit.length > 0 ? { audit } : {}),
+        ...(usage.length > 0 ? { usage } : {}),
       });
       publishAll(batch, committedSeq + 1, result.at);
       committedSeq = result.lastSeq;

@@ -43,6 +43,7 @@ import type { Caller } from "../security/types.js";
 import { Redactor, Vault, VaultSecrets } from "../security/vault/index.js";
 import type { ClaimCaps } from "../store/fair-claim.js";
 import { type ApprovalRecord, type ChildNotice, openStore, type RunRecord, type Store } from "../store/index.js";
+import { CostLedger } from "../telemetry/costs.js";
 import {
   artifactPreview,
   artifactsTool,
@@ -119,6 +120,8 @@ export interface Outpost extends OutpostApi {
   readonly memory: MemoryStore;
   /** Business context (context/): the entities agents looked up, shared, and the types the project declares. */
   readonly context: BusinessContext;
+  /** What model calls cost, by agent, team, model and period (telemetry/costs): GET /v1/costs, outpost costs. */
+  readonly costs: CostLedger;
   /** Schedules (triggers/): what starts runs without a person asking, and their firings. */
   readonly triggers: Triggers;
   /** The project's workflows (workflows/), as the server's /v1/workflows routes use them. */
@@ -188,6 +191,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
   readonly audit: AuditLog;
   readonly memory: MemoryStore;
   readonly context: BusinessContext;
+  readonly costs: CostLedger;
   readonly triggers: Triggers;
   private readonly vault: Vault;
   private readonly redactor: Redactor;
@@ -240,6 +244,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       },
     });
     this.context = { cache: new ContextCache(store.domain), types: options.project.context ?? new Map() };
+    this.costs = new CostLedger(store.domain, () => this.project.teams.values());
     const subscriptions = eventSubscriptions(options.project);
     this.triggers = new Triggers({
       storage: store.domain,

@@ -54,6 +54,9 @@ export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | "public" | "
   "PUT /v1/secrets/:name": MANAGE,
   "DELETE /v1/secrets/:name": MANAGE,
   "GET /v1/budgets": READ,
+  // Spend by agent, team, model and period: the figures GET /v1/budgets already shows every role, in more detail.
+  // Sums only — no run's input, output or customer data — so any role, viewers included, may read them.
+  "GET /v1/costs": READ,
   "GET /v1/triggers": READ,
   "POST /v1/hooks/:name": "signed",
   "GET /v1/triggers/:id/firings": READ,

@@ -28,6 +28,7 @@ import type { AuditLog } from "../security/audit/index.js";
 import type { Authenticator } from "../security/identity/index.js";
 import type { SecurityServices } from "../security/services.js";
 import type { Caller } from "../security/types.js";
+import type { CostLedger } from "../telemetry/costs.js";
 import type { Triggers } from "../triggers/index.js";
 import type { WorkflowsHost } from "../workflows/views.js";
 import { type AuthFailedEvent, registerAuth } from "./auth.js";
@@ -37,6 +38,7 @@ import { registerMcpRoutes } from "./protocols/mcp.js";
 import { registerOpenAiRoutes } from "./protocols/openai.js";
 import { registerAuditRoutes } from "./routes/audit.js";
 import { registerBudgetRoutes } from "./routes/budgets.js";
+import { registerCostRoutes } from "./routes/costs.js";
 import { registerHookRoutes } from "./routes/hooks.js";
 import { registerKeyRoutes } from "./routes/keys.js";
 import { registerMemoryRoutes } from "./routes/memory.js";
@@ -82,6 +84,8 @@ export type ServableApi = OutpostApi & {
   triggers?: Triggers;
   /** Workflows: the /v1/workflows routes. */
   workflows?: WorkflowsHost;
+  /** The cost ledger: the /v1/costs route. */
+  costs?: CostLedger;
 };
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -292,6 +296,7 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   if (api.security?.identities) await registerKeyRoutes(server, api.security.identities, api.security.defaultWorkspace);
   if (api.security?.vault) await registerSecretRoutes(server, api.security.vault);
   if (api.security?.budgets) await registerBudgetRoutes(server, api.security.budgets);
+  if (api.costs) await registerCostRoutes(server, api.costs);
   if (api.security?.audit) await registerAuditRoutes(server, api.security.audit);
   if (api.memory) await registerMemoryRoutes(server, api.memory, api.context);
   if (api.workflows) await registerWorkflowRoutes(server, api.workflows);

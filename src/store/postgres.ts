@@ -238,7 +238,7 @@ export class PostgresStore extends SqlStore {
 
   /**
    * The whole batch in one statement (a transaction with the approvals, when some commit asks for one): a round
-   * trip per statement is what a step costs on PostgreSQL, so the runs' rows, events, audit entries and the
+   * trip per statement is what a step costs on PostgreSQL, so the runs' rows, events, audit entries, cost ledger rows and the
    * notification for streams elsewhere are written by data-modifying CTEs over arrays (unnest). Rows are locked in
    * id order first — here, in heartbeats and in claims alike — so writers never deadlock. A run moves only while it
    * still holds its lease and its log is where the commit expects (fencing); the others get their CommitConflict
@@ -273,6 +273,7 @@ export class PostgresStore extends SqlStore {
     });
     const events = rs.flatMap((r) => r.events.map((e, i) => ({ r, e, seq: r.expectedSeq + i + 1 })));
     const audit = rs.flatMap((r) => (r.audit ?? []).map((e) => ({ r, e })));
+    const usage = rs.flatMap((r) => (r.usage ?? []).map((u) => ({ r, u })));
     const values = [
       patches.map((x) => x.r.runId),
       patches.map((x) => x.r.expectedSeq),
@@ -304,6 +305,14 @@ export class PostgresStore extends SqlStore {
       audit.map((x) => JSON.stringify(x.e.data)),
       audit.map((x) => x.r.runId),
       [...new Set(events.map((x) => x.r.runId))],
+      usage.map((x) => x.r.runId),
+      usage.map((x) => x.r.expectedSeq + x.u.event + 1),
+      usage.map((x) => x.u.agent),
+      usage.map((x) => x.u.model),
+      usage.map((x) => x.u.purpose),
+      usage.map((x) => x.u.inputTokens),
+      usage.map((x) => x.u.outputTokens),
+      usage.map((x) => x.u.costUsd),
     ];
     const client = await this.pool.connect();
     let broken: Error | undefined;
@@ -459,7 +468,8 @@ function isTransientPgError(err: Error): boolean {
  * A batch of commits as one statement: $1–$17 one entry per run (id, expected seq, lease token, new last seq, steps,
  * tokens in and out, cost, whether the indexed columns move, release, status, output, error code and message,
  * waiting_for, wake_at, completed_at), $18 the commit time, $19–$23 one per event (run, seq, type, data, lease),
- * $24 the event schema version, $25–$29 one per audit entry (id, kind, actor, data, run), $30 the runs whose logs grew.
+ * $24 the event schema version, $25–$29 one per audit entry (id, kind, actor, data, run), $30 the runs whose logs grew,
+ * $31–$38 one per model call for the cost ledger (run, seq, agent, model, purpose, tokens in and out, cost).
  * Text, not a builder: it is prepared once per connection and only its arrays change.
  */
 const COMMIT_BATCH = `
@@ -496,6 +506,12 @@ au AS (
   SELECT e.id, moved.workspace, $18::bigint, e.kind, e.actor, moved.id, e.data
   FROM unnest($25::text[], $26::text[], $27::text[], $28::text[], $29::text[]) AS e(id, kind, actor, data, run_id)
   JOIN moved ON moved.id = e.run_id),
+us AS (
+  INSERT INTO model_usage (workspace, run_id, seq, agent, model, purpose, at, input_tokens, output_tokens, cost_usd)
+  SELECT moved.workspace, moved.id, u.seq, u.agent, u.model, u.purpose, $18::bigint, u.input_tokens, u.output_tokens, u.cost_usd
+  FROM unnest($31::text[], $32::int[], $33::text[], $34::text[], $35::text[], $36::bigint[], $37::bigint[], $38::float8[])
+    AS u(run_id, seq, agent, model, purpose, input_tokens, output_tokens, cost_usd)
+  JOIN moved ON moved.id = u.run_id),
 told AS (
   SELECT pg_notify('${EVENTS_CHANNEL}', string_agg(g.id, ',')) FROM (
     SELECT moved.id, (row_number() OVER (ORDER BY moved.id) - 1) / ${IDS_PER_NOTICE} AS chunk

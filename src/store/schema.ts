@@ -297,6 +297,24 @@ export interface TriggerFiringsTable {
   created_at: number;
 }
 
+/** The cost ledger: one row per model call (telemetry/costs), written with the event that records it (same run, seq
+ * and time). */
+export interface ModelUsageTable {
+  workspace: string;
+  run_id: string;
+  /** The seq of the call's event (model.responded or context.compacted) in the run's log. */
+  seq: number;
+  /** The agent acting when the call was made. */
+  agent: string;
+  model: string;
+  /** `step` (model.responded) or `compaction` (context.compacted). */
+  purpose: string;
+  at: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
 export interface Database {
   sessions: SessionsTable;
   runs: RunsTable;
@@ -317,4 +335,5 @@ export interface Database {
   context_entities: ContextEntitiesTable;
   trigger_state: TriggerStateTable;
   trigger_firings: TriggerFiringsTable;
+  model_usage: ModelUsageTable;
 }

@@ -147,6 +147,10 @@ export class SqliteStore extends SqlStore {
       insertAudit: raw.prepare(
         "INSERT INTO audit_outbox (id, workspace, at, kind, actor, run_id, data) SELECT ?, workspace, ?, ?, ?, id, ? FROM runs WHERE id = ?",
       ),
+      insertUsage: raw.prepare(
+        `INSERT INTO model_usage (workspace, run_id, seq, agent, model, purpose, at, input_tokens, output_tokens, cost_usd)
+         SELECT workspace, id, ?, ?, ?, ?, ?, ?, ?, ? FROM runs WHERE id = ?`,
+      ),
     };
   }
 
@@ -303,6 +307,12 @@ export class SqliteStore extends SqlStore {
     }
     if (r.audit) {
       for (const e of r.audit) this.stmts.insertAudit.run(newId("aud", at), at, e.kind, e.actor, JSON.stringify(e.data), r.runId);
+    }
+    if (r.usage) {
+      for (const u of r.usage) {
+        const seq = r.expectedSeq + u.event + 1;
+        this.stmts.insertUsage.run(seq, u.agent, u.model, u.purpose, at, u.inputTokens, u.outputTokens, u.costUsd, r.runId);
+      }
     }
     return { lastSeq, at, cancelRequested: row.cancel_requested };
   }

@@ -135,6 +135,23 @@ export interface CommitRequest {
   /** Audit entries for what this commit records (decisions, actions): written to the audit outbox in the same
    * transaction, so an action is never committed without its entry, then chained in order (security/audit). */
   audit?: AuditEntryInput[];
+  /** The model calls among `events` (model.responded, context.compacted), for the cost ledger (model_usage): written
+   * in the same transaction as their events, so the ledger never misses nor double-counts a call (telemetry/costs). */
+  usage?: UsageEntryInput[];
+}
+
+/** One model call's spend, as the cost ledger records it: the event it was committed as, and who made it. */
+export interface UsageEntryInput {
+  /** Index in the commit's `events` of the call's event (its seq is `expectedSeq + event + 1`). */
+  event: number;
+  /** The agent acting when the call was made (after a handoff, the one handed to). */
+  agent: string;
+  model: string;
+  /** `step`: an agent's model call (model.responded); `compaction`: a summary of older history (context.compacted). */
+  purpose: "step" | "compaction";
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
 }
 
 /** An approval created by a commit, bound to the exact action it would allow. */

@@ -156,6 +156,8 @@ const cases: Record<string, Case> = {
     expect: "404",
   },
   "GET /v1/runs": { path: () => "/v1/runs", expect: "empty" },
+  // Before globex has runs of its own (the cases run in this order): none of acme's spend, by any grouping or filter.
+  "GET /v1/costs": { path: () => "/v1/costs?group_by=agent,team,model,purpose&period=day&agent=support", expect: "empty" },
   "GET /v1/runs/:id": { path: () => `/v1/runs/${acme.runId}`, expect: "404" },
   "GET /v1/runs/:id/events": { path: () => `/v1/runs/${acme.runId}/events`, expect: "404" },
   "POST /v1/runs/:id/events": { path: () => `/v1/runs/${acme.waitingRunId}/events`, body: () => ({ name: "x" }), expect: "404" },
@@ -238,6 +240,9 @@ describe("tenant isolation", () => {
     expect((await http(stack.url, "GET", `/v1/artifacts/${acme.artifactId}`)).status).toBe(200);
     expect((await http(stack.url, "GET", `/v1/runs/${acme.runId}/tree`)).status).toBe(200);
     expect(acme.approvalId).not.toBe("apr_none"); // the refund waits for a person's approval
+    const costs = (await http(stack.url, "GET", "/v1/costs?group_by=agent")).body;
+    expect(costs.items.map((i: { agent: string }) => i.agent)).toEqual(["support"]);
+    expect(costs.totals.runs).toBeGreaterThanOrEqual(2);
   });
 
   for (const [route, c] of Object.entries(cases)) {

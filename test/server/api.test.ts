@@ -405,6 +405,7 @@ describe("OpenAPI and docs", () => {
         "/v1/workflows",
         "/v1/workflows/{name}/runs",
         "/v1/hooks/{name}",
+        "/v1/costs",
       ].sort(),
     );
     expect(Object.keys(doc.components.schemas)).toEqual(

@@ -1,11 +1,9 @@
 /** `outpost budgets`: spend against each budget cap for the current period, from a server or the local store. */
 import { existsSync } from "node:fs";
-import path from "node:path";
 import type { Command } from "commander";
 import { OutpostError } from "../../core/errors.js";
 import type { BudgetUsage } from "../../security/budgets/index.js";
-import { addConnectionOptions, type ConnectionOptions, DEFAULT_DATA_DIR } from "../connect.js";
-import { UsageError } from "../errors.js";
+import { addConnectionOptions, type ConnectionOptions, localProject, serverUrl } from "../connect.js";
 import { formatInt, formatUsd, out, table } from "../output.js";
 
 export function registerBudgets(program: Command): void {
@@ -53,21 +51,10 @@ const money = (spent: number, limit: number | null) => shade(formatUsd(spent), s
 const count = (spent: number, limit: number | null) => shade(formatInt(spent), spent, limit);
 
 async function readUsage(opts: ConnectionOptions): Promise<BudgetUsage[]> {
-  const url = opts.server ?? process.env.OUTPOST_SERVER;
+  const url = serverUrl(opts);
   if (url) return fetchUsage(url);
 
-  const projectDir = path.resolve(opts.project ?? ".");
-  const dataDir = path.resolve(opts.data ?? DEFAULT_DATA_DIR);
-  const databaseUrl = process.env.OUTPOST_DATABASE_URL || undefined;
-  if (!existsSync(path.join(projectDir, "outpost.yaml"))) {
-    throw new OutpostError(
-      "not_found",
-      `no Outpost project in ${projectDir} (no outpost.yaml), and no server named`,
-      "name the project with --project DIR, or ask a running Outpost with --server URL (or set OUTPOST_SERVER)",
-    );
-  }
-  const { loadProject } = await import("../../definitions/index.js");
-  const project = await loadProject(projectDir);
+  const { project, dataDir, databaseUrl } = await localProject(opts);
   const caps = project.budgets ?? [];
   // Without caps there is nothing to show; without data nothing is spent yet (and no data folder is created).
   if (caps.length === 0) return [];
@@ -83,30 +70,17 @@ async function readUsage(opts: ConnectionOptions): Promise<BudgetUsage[]> {
 }
 
 async function fetchUsage(url: string): Promise<BudgetUsage[]> {
-  let base: URL;
-  try {
-    base = new URL(url);
-    if (base.protocol !== "http:" && base.protocol !== "https:") throw new Error("protocol");
-  } catch {
-    throw new UsageError(`"${url}" is not a server URL`, "use e.g. --server http://127.0.0.1:7700");
-  }
   const key = process.env.OUTPOST_API_KEY;
-  const response = await fetch(new URL("/v1/budgets", base), { headers: key ? { authorization: `Bearer ${key}` } : {} }).catch(
-    (e: Error) => {
-      throw new OutpostError(
-        "unavailable",
-        `cannot reach ${base.origin}: ${e.message}`,
-        "check the URL and that `outpost up` is running there",
-      );
-    },
-  );
+  const response = await fetch(`${url}/v1/budgets`, { headers: key ? { authorization: `Bearer ${key}` } : {} }).catch((e: Error) => {
+    throw new OutpostError("unavailable", `cannot reach ${url}: ${e.message}`, "check the URL and that `outpost up` is running there");
+  });
   const body = (await response.json().catch(() => null)) as {
     budgets?: BudgetUsage[];
     error?: { code: string; message: string; hint?: string };
   } | null;
   if (response.ok && body?.budgets) return body.budgets;
   if (response.status === 404 && !body?.error?.message?.includes("budgets")) {
-    throw new OutpostError("not_found", `${base.origin} does not serve budgets (GET /v1/budgets answered 404)`, "upgrade that Outpost");
+    throw new OutpostError("not_found", `${url} does not serve budgets (GET /v1/budgets answered 404)`, "upgrade that Outpost");
   }
   const e = body?.error;
   throw new OutpostError(

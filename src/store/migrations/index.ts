@@ -7,6 +7,7 @@ import * as m005 from "./005_triggers.js";
 import * as m006 from "./006_memory_slots.js";
 import * as m007 from "./007_fair_claims.js";
 import * as m008 from "./008_event_leases.js";
+import * as m009 from "./009_model_usage.js";
 
 /** Numbered migrations, applied in order at start. Add a file, add it here; never edit a shipped one. */
 const migrations: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   "006_memory_slots": m006,
   "007_fair_claims": m007,
   "008_event_leases": m008,
+  "009_model_usage": m009,
 };
 
 export const migrationProvider: MigrationProvider = {
