@@ -16,6 +16,7 @@ import { registerKeys } from "./commands/keys.js";
 import { registerKnowledge } from "./commands/knowledge.js";
 import { registerMemory } from "./commands/memory.js";
 import { registerPolicy } from "./commands/policy.js";
+import { registerReplay } from "./commands/replay.js";
 import { registerRun } from "./commands/run.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerSecrets } from "./commands/secrets.js";
@@ -68,6 +69,7 @@ Get started:
   registerAudit(program);
   registerDemo(program);
   registerPolicy(program);
+  registerReplay(program);
 
   // Usage mistakes exit 2, and so does every subcommand's.
   const inherit = (cmd: Command) => {

@@ -29,7 +29,6 @@ import { DEFAULT_LIMITS, exposedAgents, ProjectError, selectCandidate } from "..
 import type { AgentDefinition, Project, ToolDefinition } from "../definitions/types.js";
 import { createEmbedder, MemoryStore, memoryTools } from "../memory/index.js";
 import { createModelClient, describeModel, type ModelClient } from "../models/index.js";
-import { defaultContextWindow } from "../models/tokens.js";
 import { approverProblem } from "../security/approvals/index.js";
 import { AuditLog, type AuditRecordInput, loadAuditSigningKey } from "../security/audit/index.js";
 import { Budgets, teamsOf } from "../security/budgets/index.js";
@@ -63,6 +62,7 @@ import { type WorkflowsHost, type WorkflowView, workflowView } from "../workflow
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 import { type Collaboration, callKeyOf, executeRun, type ModelRoute, type OutcomeRetry, RunControl } from "./executor.js";
 import { approvalRehash, connectionOf, runGovernance } from "./governance.js";
+import { modelRoutes } from "./model-routes.js";
 import { recallForStep } from "./recall-step.js";
 import { Scheduler } from "./scheduler.js";
 import { ScopedOutpost, type WorkspaceRuntime } from "./scoped-api.js";
@@ -737,32 +737,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
 
   /** The agent's usable models, in the order of its alias's candidates (those whose credentials are set). */
   modelsFor(agent: AgentDefinition): ModelRoute[] {
-    const custom = this.options.modelFor?.(agent);
-    if (custom) {
-      const provider = custom.provider as ModelRoute["provider"];
-      const contextWindow = custom.contextWindow ?? defaultContextWindow(custom.provider, custom.modelId);
-      return [{ alias: agent.model, provider, model: custom.modelId, location: custom.location, contextWindow, client: () => custom }];
-    }
-    const alias = this.project.models.get(agent.model);
-    if (!alias) throw new OutpostError("invalid_project", `agent ${agent.name} uses unknown model alias "${agent.model}"`);
-    const usable = alias.candidates.filter((c) => c.requiresEnv.every((name) => Boolean(this.env[name])));
-    if (usable.length === 0) selectCandidate(alias, this.env); // throws, naming what each candidate needs
-    return usable.map((c, i) => ({
-      alias: agent.model,
-      provider: c.provider,
-      model: c.model,
-      location: c.location,
-      contextWindow: c.contextWindow ?? defaultContextWindow(c.provider, c.model),
-      client: () => {
-        const key = `${agent.model}#${i}`;
-        let client = this.models.get(key);
-        if (!client) {
-          client = createModelClient(agent.model, c, { scriptsDir: this.project.scriptsDir, env: this.env });
-          this.models.set(key, client);
-        }
-        return client;
-      },
-    }));
+    return modelRoutes(agent, { project: this.project, env: this.env, modelFor: this.options.modelFor, clients: this.models });
   }
 
   modelFor(agent: AgentDefinition): ModelClient {
@@ -1192,7 +1167,7 @@ function subtree(id: string, all: RunRecord[]): RunRecord[] {
 const isTerminalEvent = (t: string) => t === "run.completed" || t === "run.failed" || t === "run.cancelled";
 
 /** Who an emitted event starts: each agent and workflow whose on_events: lists it, with the input each is given. */
-function eventSubscriptions(project: Project): EventSubscription[] {
+export function eventSubscriptions(project: Project): EventSubscription[] {
   return [
     ...[...project.agents.values()].flatMap((a) =>
       (a.onEvents ?? []).map((event) => ({

@@ -6,7 +6,7 @@ export { ARTIFACTS_READ, artifactPreview, artifactsTool, PREVIEW_CHARS } from ".
 export { builtinTools } from "./builtin.js";
 export { collaborationTools } from "./collaboration.js";
 export { type EmitEvent, eventTools } from "./events.js";
-export { mcpSource } from "./mcp.js";
+export { mcpSource, normalizeToolName } from "./mcp.js";
 export { openApiSource } from "./openapi.js";
 export { ToolRegistry } from "./registry.js";
 export {
