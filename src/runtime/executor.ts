@@ -102,8 +102,12 @@ export interface ExecutorDeps {
     release(id: string): Promise<unknown>;
   };
   dataDir: string;
+  /** The log as it stood when this execution took the run up, before anything it commits (telemetry reopens the
+   * spans an earlier execution left open). */
+  tookUp?(run: RunRecord, log: readonly RunEvent[]): void;
   /** Committed events (and transient `model.delta` ones, seq -1), for live streams. */
   publish(runId: string, seq: number, type: string, data: unknown, at: number): void;
+  /** The run's logger: its lines already name the run and its trace (run_id, trace_id, span_id). */
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
   /** A named event emitted by a workflow step: delivered to the runs waiting for it, and starts those subscribed. */
   emitEvent?(workspace: string, name: string, payload: unknown, key: string, from: string): Promise<{ delivered: number; started: number }>;
@@ -194,7 +198,9 @@ const delay = (ms: number, signal: AbortSignal) =>
 export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, control: RunControl): Promise<void> {
   const { store } = deps;
   const run = claimed.run;
-  let state = replay(run.id, await store.getEvents(run.id));
+  const taken = await store.getEvents(run.id);
+  deps.tookUp?.(run, taken);
+  let state = replay(run.id, taken);
   let committedSeq = state.lastSeq;
   /** Staged, not yet committed. `facts` are the outcomes of I/O among them (model answers, tool results):
    * they cannot be re-derived, while everything else staged is a pure decision that can. */
@@ -275,7 +281,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
 
   const moveSession = () =>
     deps.collaboration.setSessionAgent(run.workspace, run.sessionId, state.agent).catch((err) => {
-      deps.log.warn({ run_id: run.id, err: (err as Error)?.message }, "could not move the session to the agent handed to");
+      deps.log.warn({ err: (err as Error)?.message }, "could not move the session to the agent handed to");
     });
 
   /** Ends the run as failed with the reason (and hands the lease back). */
@@ -307,7 +313,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
           },
           run.workspace,
         )
-        .catch((err) => deps.log.warn({ run_id: run.id, err: (err as Error)?.message }, "could not notify the parent run yet; will retry"));
+        .catch((err) => deps.log.warn({ err: (err as Error)?.message }, "could not notify the parent run yet; will retry"));
     }
   };
 
@@ -354,7 +360,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
   const settleQuietly = (reservation: Reservation, actual: { usd: number; tokens: number }) =>
     deps.budgets
       ?.settle(reservation.id, actual)
-      .catch((err) => deps.log.warn({ run_id: run.id, err: (err as Error)?.message }, "could not settle a budget reservation"));
+      .catch((err) => deps.log.warn({ err: (err as Error)?.message }, "could not settle a budget reservation"));
   /** A call a cap refused: the run waits for the next period (on_exceed: wait) or fails. */
   const refuse = async (r: BudgetRefusal): Promise<void> => {
     if (r.onExceed === "wait" && r.retryAt !== null) {
@@ -791,7 +797,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
       // Wait (holding nothing) and retry the call with the same key; the time waiting is visible and is not the run's.
       const waitMs = Math.min(policy.firstWaitMs * 2 ** state.retryWaits, 10 * 60_000);
       deps.log.warn(
-        { run_id: run.id, tool: err.tool, err: err.message, retry_in_ms: waitMs },
+        { tool: err.tool, err: err.message, retry_in_ms: waitMs },
         "a call's system is away; retrying later with the same key",
       );
       stage([ev("run.waiting", { for: { kind: "timer", until: new Date(Date.now() + waitMs).toISOString(), retry: err.tool } })]);
@@ -799,13 +805,13 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
       return;
     }
     if (err instanceof CommitConflict && err.reason === "lease_lost") {
-      deps.log.warn({ run_id: run.id }, "lease lost: another worker took the run over; stopping here");
+      deps.log.warn({}, "lease lost: another worker took the run over; stopping here");
       return;
     }
     if (!(err instanceof CommitConflict) && !isTransient(err)) {
       // Not a lost connection (e.g. the store refused this run's progress for good): retrying after the
       // lease lapses would fail the same way, forever. End the run with the reason instead.
-      deps.log.error({ run_id: run.id, err: (err as Error)?.message }, "run failed: it could not continue");
+      deps.log.error({ err: (err as Error)?.message }, "run failed: it could not continue");
       // Start over from what is committed: whatever was staged is what the store refused.
       state = replay(run.id, await store.getEvents(run.id));
       committedSeq = state.lastSeq;
@@ -1115,7 +1121,7 @@ async function callTool(
       if (uncertain && sideEffects && (err instanceof ToolOutcomeUnknown || err instanceof ToolUnavailable)) {
         // Side effects happen once: retry with the same key (the system de-duplicates), a few times here,
         // then hand the run back so the call is retried later — the model never sees a failure that may not be one.
-        deps.log.warn({ run_id: run.id, tool: tool.name, attempt, err: message }, "tool call outcome unknown; retrying with the same key");
+        deps.log.warn({ tool: tool.name, attempt, err: message }, "tool call outcome unknown; retrying with the same key");
         const delays = deps.outcomeRetry?.delaysMs ?? DEFAULT_OUTCOME_RETRY.delaysMs;
         if (attempt >= delays.length) throw new RetryLater(message, tool.name, call.key);
         await delay(delays[attempt], control.signal);
@@ -1128,7 +1134,7 @@ async function callTool(
       }
       isError = true;
       output = timedOut ? `error: ${tool.name} did not finish within ${timeoutMs} ms` : `error: ${tool.name} failed: ${message}`;
-      deps.log.warn({ run_id: run.id, tool: tool.name, err: message }, "tool call failed");
+      deps.log.warn({ tool: tool.name, err: message }, "tool call failed");
       break;
     }
   }

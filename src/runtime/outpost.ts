@@ -43,6 +43,8 @@ import { Redactor, Vault, VaultSecrets } from "../security/vault/index.js";
 import type { ClaimCaps } from "../store/fair-claim.js";
 import { type ApprovalRecord, type ChildNotice, openStore, type RunRecord, type Store } from "../store/index.js";
 import { CostLedger } from "../telemetry/costs.js";
+import { Telemetry, type TelemetryOptions } from "../telemetry/otel.js";
+import { runSpanIdOf, traceIdOf } from "../telemetry/spans.js";
 import {
   artifactPreview,
   artifactsTool,
@@ -97,6 +99,9 @@ export interface OutpostOptions {
   auditIntervalMs?: number;
   /** Replaces secret values in logs, events and outputs; pass the one your logger was built with (`pinoOptions()`). */
   redactor?: Redactor;
+  /** Where traces and metrics are exported (OTLP/HTTP). Default: the standard OTEL_EXPORTER_OTLP_* variables; none
+   * set, nothing leaves the process (metrics are still served at /metrics). */
+  telemetry?: TelemetryOptions;
   /** Observes every event this process commits or streams (telemetry, benchmarks). Must not throw. */
   onEvent?: (event: EventView) => void;
   /** What connections get to resolve `secret://` references (security/vault VaultSecrets) and which hosts they may
@@ -122,6 +127,8 @@ export interface Outpost extends OutpostApi {
   readonly context: BusinessContext;
   /** What model calls cost, by agent, team, model and period (telemetry/costs): GET /v1/costs, outpost costs. */
   readonly costs: CostLedger;
+  /** Traces and metrics of the runs this process executes (telemetry/otel): OTLP export, GET /metrics. */
+  readonly telemetry: Telemetry;
   /** Schedules (triggers/): what starts runs without a person asking, and their firings. */
   readonly triggers: Triggers;
   /** The project's workflows (workflows/), as the server's /v1/workflows routes use them. */
@@ -192,6 +199,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
   readonly memory: MemoryStore;
   readonly context: BusinessContext;
   readonly costs: CostLedger;
+  readonly telemetry: Telemetry;
   readonly triggers: Triggers;
   private readonly vault: Vault;
   private readonly redactor: Redactor;
@@ -245,6 +253,15 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     });
     this.context = { cache: new ContextCache(store.domain), types: options.project.context ?? new Map() };
     this.costs = new CostLedger(store.domain, () => this.project.teams.values());
+    this.telemetry = new Telemetry(
+      { env, ...options.telemetry },
+      {
+        redact: (text) => this.redactor.redact(text),
+        providerOf: (name) => this.providerOf(name),
+        activeRuns: () => store.countActiveRuns(),
+        version: VERSION,
+      },
+    );
     const subscriptions = eventSubscriptions(options.project);
     this.triggers = new Triggers({
       storage: store.domain,
@@ -608,6 +625,9 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     this.controls.set(claimed.run.id, control);
     const ttl = this.options.approvalTtlMs ?? this.project.approvalTtlMs;
     const approvalTtl = ttl !== undefined ? { approvalTtlMs: ttl } : {};
+    const { run } = claimed;
+    // Every line logged while executing the run names it and its trace, to be found beside its spans.
+    const log = this.log.child({ run_id: run.id, trace_id: traceIdOf(run.rootRunId), span_id: runSpanIdOf(run.id) });
     try {
       const deps: Parameters<typeof executeRun>[0] = {
         store: this.store,
@@ -631,18 +651,21 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
         redact: (text) => this.redactor.redact(text),
         toolSpecsFor: (agent) => this.tools.specsFor(agent),
         dataDir: this.dataDir,
+        tookUp: (taken, log) => this.telemetry.claim(taken, log),
         publish: (runId, seq, type, data, at) => {
+          if (seq > 0) this.telemetry.observe(runId, type, data, at); // committed (seq -1: a streamed text delta)
           if (this.options.onEvent || this.listeners.has(runId)) {
             this.publish({ run_id: runId, seq, type, data: data as Record<string, unknown>, at: iso(at) });
           }
         },
-        log: this.log,
+        log,
         wake: () => this.wake(),
         emitEvent: (workspace, name, payload, key, from) => this.deliverEvent(workspace, name, payload, key, from),
         ...approvalTtl,
       };
       await (isWorkflowRun(claimed.run.agent) ? executeWorkflow(deps, claimed, control) : executeRun(deps, claimed, control));
     } finally {
+      this.telemetry.release(run.id);
       // The run may have been claimed again meanwhile (a lapsed lease): leave that execution's control.
       if (this.controls.get(claimed.run.id) === control) this.controls.delete(claimed.run.id);
     }
@@ -738,6 +761,18 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
   /** The agent's usable models, in the order of its alias's candidates (those whose credentials are set). */
   modelsFor(agent: AgentDefinition): ModelRoute[] {
     return modelRoutes(agent, { project: this.project, env: this.env, modelFor: this.options.modelFor, clients: this.models });
+  }
+
+  /** The provider an agent's model calls go to first (`gen_ai.provider.name`); undefined for a workflow or a
+   * model that cannot be routed now. */
+  private providerOf(agentName: string): string | undefined {
+    const agent = this.project.agents.get(agentName);
+    if (!agent) return undefined;
+    try {
+      return this.modelsFor(agent)[0]?.provider;
+    } catch {
+      return undefined;
+    }
   }
 
   modelFor(agent: AgentDefinition): ModelClient {
@@ -1125,6 +1160,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
     await this.scheduler?.stop();
     await Promise.all(this.tools.listSources().map((source) => source.close().catch(() => undefined)));
     await this.audit.close().catch((err) => this.log.warn({ err: (err as Error)?.message }, "audit chainer did not close cleanly"));
+    await this.telemetry.shutdown(); // sends what is buffered
     await this.store.close();
     this.lock.release();
   }

@@ -57,6 +57,9 @@ export const ROUTE_ROLES: Readonly<Record<string, readonly Role[] | "public" | "
   // Spend by agent, team, model and period: the figures GET /v1/budgets already shows every role, in more detail.
   // Sums only — no run's input, output or customer data — so any role, viewers included, may read them.
   "GET /v1/costs": READ,
+  // Counts, durations and spend of the caller's workspace, labelled by agent, model and tool: no content. A scraper's
+  // key needs only the viewer role.
+  "GET /metrics": READ,
   "GET /v1/triggers": READ,
   "POST /v1/hooks/:name": "signed",
   "GET /v1/triggers/:id/firings": READ,

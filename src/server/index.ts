@@ -29,6 +29,7 @@ import type { Authenticator } from "../security/identity/index.js";
 import type { SecurityServices } from "../security/services.js";
 import type { Caller } from "../security/types.js";
 import type { CostLedger } from "../telemetry/costs.js";
+import type { Telemetry } from "../telemetry/otel.js";
 import type { Triggers } from "../triggers/index.js";
 import type { WorkflowsHost } from "../workflows/views.js";
 import { type AuthFailedEvent, registerAuth } from "./auth.js";
@@ -42,6 +43,7 @@ import { registerCostRoutes } from "./routes/costs.js";
 import { registerHookRoutes } from "./routes/hooks.js";
 import { registerKeyRoutes } from "./routes/keys.js";
 import { registerMemoryRoutes } from "./routes/memory.js";
+import { registerMetricsRoute } from "./routes/metrics.js";
 import { registerSecretRoutes } from "./routes/secrets.js";
 import { registerTriggerRoutes } from "./routes/triggers.js";
 import { registerWorkflowRoutes } from "./routes/workflows.js";
@@ -86,6 +88,8 @@ export type ServableApi = OutpostApi & {
   workflows?: WorkflowsHost;
   /** The cost ledger: the /v1/costs route. */
   costs?: CostLedger;
+  /** Metrics of this process: the /metrics route. */
+  telemetry?: Telemetry;
 };
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -297,6 +301,7 @@ export async function createServer(api: ServableApi, options: ServerOptions): Pr
   if (api.security?.vault) await registerSecretRoutes(server, api.security.vault);
   if (api.security?.budgets) await registerBudgetRoutes(server, api.security.budgets);
   if (api.costs) await registerCostRoutes(server, api.costs);
+  if (api.telemetry) await registerMetricsRoute(server, api.telemetry);
   if (api.security?.audit) await registerAuditRoutes(server, api.security.audit);
   if (api.memory) await registerMemoryRoutes(server, api.memory, api.context);
   if (api.workflows) await registerWorkflowRoutes(server, api.workflows);

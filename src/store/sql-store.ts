@@ -318,6 +318,16 @@ export abstract class SqlStore implements Store {
     return rows.map(toRunRecord);
   }
 
+  async countActiveRuns(): Promise<{ workspace: string; status: "queued" | "running" | "waiting"; count: number }[]> {
+    const rows = await this.db
+      .selectFrom("runs")
+      .select(["workspace", "status", (eb) => eb.fn.countAll<string | number>().as("n")])
+      .where("status", "in", ["queued", "running", "waiting"])
+      .groupBy(["workspace", "status"])
+      .execute();
+    return rows.map((r) => ({ workspace: r.workspace, status: r.status as "queued" | "running" | "waiting", count: Number(r.n) }));
+  }
+
   async getEvents(runId: string, afterSeq = 0): Promise<RunEvent[]> {
     const rows = await this.db
       .selectFrom("events")

@@ -275,6 +275,9 @@ export interface Store {
   getRun(workspace: string, id: string): Promise<RunRecord | null>;
   listRuns(filter: ListRunsFilter): Promise<RunRecord[]>;
   getEvents(runId: string, afterSeq?: number): Promise<RunEvent[]>;
+  /** How many runs are queued, running and waiting, per workspace (metrics' gauges; every workspace: the caller
+   * filters). */
+  countActiveRuns(): Promise<{ workspace: string; status: "queued" | "running" | "waiting"; count: number }[]>;
   getSession(workspace: string, id: string): Promise<SessionRecord | null>;
   /** Runs of a session in execution order (the conversation). */
   listSessionRuns(sessionId: string): Promise<RunRecord[]>;

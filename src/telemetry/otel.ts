@@ -178,8 +178,9 @@ export class Telemetry {
     return this.tracer !== null;
   }
 
-  claim(meta: RunMeta): void {
-    this.builder.claim(meta, Date.now());
+  /** A run this process took up; `log`, its events so far, reopens the spans an earlier execution left open. */
+  claim(meta: RunMeta, log?: readonly { type: string; data: unknown; at: number }[]): void {
+    this.builder.claim(meta, Date.now(), log);
   }
 
   release(runId: string): void {

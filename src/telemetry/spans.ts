@@ -68,8 +68,8 @@ interface RunTrack {
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
-  /** Policy effect per tool call id, for the call's span. */
-  policy: Map<string, string>;
+  /** What is learnt of a tool call before its span ends (policy effect, approval, child run), by call id. */
+  calls: Map<string, Record<string, AttributeValue>>;
 }
 
 type Data = Record<string, unknown>;
@@ -84,18 +84,25 @@ export class SpanBuilder {
 
   constructor(private readonly options: SpanBuilderOptions = {}) {}
 
-  /** The process took up a run (claimed it); its events follow through `observe`. */
-  claim(meta: RunMeta, now: number): void {
+  /**
+   * The process took up a run (claimed it); its events follow through `observe`. `history`, the log as it stood:
+   * read again (its spans were exported by whoever committed it), it reopens what is still open — a tool call that
+   * waited for a person or a child keeps its start and what was learnt of it.
+   */
+  claim(meta: RunMeta, now: number, history?: readonly { type: string; data: unknown; at: number }[]): void {
     if (this.runs.has(meta.id)) return;
+    const fromLog = history !== undefined;
     this.runs.set(meta.id, {
       meta,
       claimedAt: now,
       open: new Map(),
-      inputTokens: meta.inputTokens,
-      outputTokens: meta.outputTokens,
-      costUsd: meta.costUsd,
-      policy: new Map(),
+      inputTokens: fromLog ? 0 : meta.inputTokens,
+      outputTokens: fromLog ? 0 : meta.outputTokens,
+      costUsd: fromLog ? 0 : meta.costUsd,
+      calls: new Map(),
     });
+    for (const e of history ?? []) this.observe(meta.id, e.type, e.data as Data, e.at);
+    if (!this.runs.has(meta.id)) this.claim(meta, now); // the log had ended: follow it as claimed, with its totals
   }
 
   /** The process let go of a run (it waits, or was handed back): what is open stays open for whoever resumes it. */
@@ -155,7 +162,7 @@ export class SpanBuilder {
         return [];
       }
       case "policy.decided": {
-        if (typeof data.call_id === "string") t.policy.set(data.call_id, String(data.effect));
+        if (typeof data.call_id === "string") this.learn(t, data.call_id, "outpost.policy.effect", String(data.effect));
         return [];
       }
       case "tool.called": {
@@ -166,13 +173,14 @@ export class SpanBuilder {
         return [];
       }
       case "approval.requested": {
-        const o = t.open.get(`tool:${data.call_id}`);
-        if (o) o.attributes["outpost.approval.id"] = String(data.approval_id);
+        this.learn(t, String(data.call_id), "outpost.approval.id", String(data.approval_id));
         return [];
       }
       case "delegation.started": {
-        const o = t.open.get(`tool:${data.call_id}`);
-        if (o) o.attributes["outpost.child_run.id"] = String(data.child_run_id);
+        // A delegation is not called like a tool: its span starts with the child.
+        const key = `tool:${data.call_id}`;
+        if (!t.open.has(key)) t.open.set(key, { start: at, attributes: {} });
+        this.learn(t, String(data.call_id), "outpost.child_run.id", String(data.child_run_id));
         return [];
       }
       case "tool.completed": {
@@ -185,10 +193,10 @@ export class SpanBuilder {
           "gen_ai.tool.call.id": callId,
           "gen_ai.tool.type": "function",
           ...opened.attributes,
+          ...t.calls.get(callId),
         };
-        const effect = t.policy.get(callId);
-        if (effect) attributes["outpost.policy.effect"] = effect;
-        t.policy.delete(callId);
+        const effect = t.calls.get(callId)?.["outpost.policy.effect"];
+        t.calls.delete(callId);
         const error = data.is_error
           ? {
               code: data.model_error ? "invalid_arguments" : effect === "deny" ? "policy_denied" : "tool_error",
@@ -270,6 +278,12 @@ export class SpanBuilder {
     t.open.delete(key);
     if (o) return o;
     return at !== undefined ? { start: at, attributes: {} } : { start: t.claimedAt, attributes: { "outpost.resumed": true } };
+  }
+
+  private learn(t: RunTrack, callId: string, key: string, value: AttributeValue): void {
+    const known = t.calls.get(callId);
+    if (known) known[key] = value;
+    else t.calls.set(callId, { [key]: value });
   }
 
   private base(t: RunTrack): Record<string, AttributeValue> {

@@ -46,6 +46,7 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
   const name = run.agent.slice(WORKFLOW_PREFIX.length);
   const actor = `agent:${run.agent}`;
   let log = await store.getEvents(run.id);
+  deps.tookUp?.(run, log);
   let state = foldWorkflow(log);
   let committedSeq = state.lastSeq;
 
@@ -517,7 +518,7 @@ export async function executeWorkflow(deps: ExecutorDeps, claimed: ClaimedRun, c
       const message = timeout.aborted
         ? `${tool.name} did not finish within ${tool.timeoutMs ?? TOOL_TIMEOUT_MS} ms`
         : `${tool.name} failed: ${(err as Error)?.message ?? String(err)}`;
-      deps.log.warn({ run_id: run.id, step: path, tool: tool.name, err: message }, "workflow tool call failed");
+      deps.log.warn({ step: path, tool: tool.name, err: message }, "workflow tool call failed");
       return {
         ok: false,
         message: deps.redact ? deps.redact(message) : message,

@@ -157,6 +157,8 @@ const cases: Record<string, Case> = {
   },
   "GET /v1/runs": { path: () => "/v1/runs", expect: "empty" },
   // Before globex has runs of its own (the cases run in this order): none of acme's spend, by any grouping or filter.
+  // Metrics are labelled by workspace; globex's scrape holds none of acme's series (checked below).
+  "GET /metrics": { path: () => "/metrics", expect: "own" },
   "GET /v1/costs": { path: () => "/v1/costs?group_by=agent,team,model,purpose&period=day&agent=support", expect: "empty" },
   "GET /v1/runs/:id": { path: () => `/v1/runs/${acme.runId}`, expect: "404" },
   "GET /v1/runs/:id/events": { path: () => `/v1/runs/${acme.runId}/events`, expect: "404" },
@@ -243,6 +245,7 @@ describe("tenant isolation", () => {
     const costs = (await http(stack.url, "GET", "/v1/costs?group_by=agent")).body;
     expect(costs.items.map((i: { agent: string }) => i.agent)).toEqual(["support"]);
     expect(costs.totals.runs).toBeGreaterThanOrEqual(2);
+    expect((await http(stack.url, "GET", "/metrics")).text).toContain('outpost_workspace="acme"');
   });
 
   for (const [route, c] of Object.entries(cases)) {
@@ -271,6 +274,7 @@ describe("tenant isolation", () => {
         expect(res.body.items ?? res.body.documents ?? res.body.entities ?? res.body.triggers ?? res.body).toEqual([]);
       }
       if (c.expect === "forbidden") expect(res.status).toBe(403);
+      if (route === "GET /metrics") expect(res.text).not.toContain('outpost_workspace="acme"');
       if (route === "POST /mcp" || isA2A) expect(res.text).not.toMatch(/"status":\s*"completed"|Order 104/);
     });
   }

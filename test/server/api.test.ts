@@ -406,6 +406,7 @@ describe("OpenAPI and docs", () => {
         "/v1/workflows/{name}/runs",
         "/v1/hooks/{name}",
         "/v1/costs",
+        "/metrics",
       ].sort(),
     );
     expect(Object.keys(doc.components.schemas)).toEqual(

@@ -2,41 +2,18 @@
  * Telemetry from run events: spans exported over real OTLP/HTTP (JSON) to an in-process receiver, and the
  * Prometheus text of the same run's metrics.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Telemetry } from "../../src/telemetry/otel.js";
 import { type RunMeta, runSpanIdOf, traceIdOf } from "../../src/telemetry/spans.js";
+import { attr, type OtlpSpan, type Receiver, startReceiver } from "./receiver.js";
 
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  startTimeUnixNano: string;
-  endTimeUnixNano: string;
-  attributes: { key: string; value: Record<string, unknown> }[];
-  status?: { code?: number; message?: string };
-}
-
-let server: Server;
+let receiver: Receiver;
 let url: string;
-const bodies: { path: string; body: unknown }[] = [];
-
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    let data = "";
-    req.on("data", (c) => (data += c));
-    req.on("end", () => {
-      bodies.push({ path: req.url ?? "", body: JSON.parse(data) });
-      res.writeHead(200, { "content-type": "application/json" }).end("{}");
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  receiver = await startReceiver();
+  url = receiver.url;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => receiver.close());
 
 const SECRET = "sk-live-4242424242";
 const meta = (over: Partial<RunMeta>): RunMeta => ({
@@ -54,16 +31,7 @@ const meta = (over: Partial<RunMeta>): RunMeta => ({
   ...over,
 });
 
-function spansOf(): OtlpSpan[] {
-  return bodies
-    .filter((b) => b.path === "/v1/traces")
-    .flatMap((b) => (b.body as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] }).resourceSpans)
-    .flatMap((r) => r.scopeSpans.flatMap((s) => s.spans));
-}
-const attr = (s: OtlpSpan, key: string) => {
-  const v = s.attributes.find((a) => a.key === key)?.value;
-  return v ? (v.stringValue ?? v.intValue ?? v.doubleValue ?? v.boolValue ?? v.arrayValue) : undefined;
-};
+const spansOf = () => receiver.spans();
 
 describe("telemetry", () => {
   it("exports GenAI spans for a delegation tree over OTLP/HTTP, child nested under the delegating call, no secret", async () => {
@@ -109,7 +77,7 @@ describe("telemetry", () => {
       "invoke_agent refunds",
       "invoke_agent support",
     ]);
-    expect(JSON.stringify(bodies)).not.toContain(SECRET);
+    expect(JSON.stringify(receiver.bodies)).not.toContain(SECRET);
     const trace = traceIdOf("run_parent");
     expect(new Set(spans.map((s) => s.traceId))).toEqual(new Set([trace]));
     const byName = (n: string) => spans.filter((s) => s.name === n);
@@ -139,7 +107,7 @@ describe("telemetry", () => {
   });
 
   it("sends nothing when no endpoint is configured, and /metrics text holds only the caller's workspace", async () => {
-    const before = bodies.length;
+    const before = receiver.bodies.length;
     const t = new Telemetry(
       { env: {} },
       {
@@ -177,7 +145,7 @@ describe("telemetry", () => {
     }
     const text = await t.prometheusText("acme");
     await t.shutdown();
-    expect(bodies.length).toBe(before);
+    expect(receiver.bodies.length).toBe(before);
     expect(text).not.toContain("globex");
     expect(text).not.toContain("spy");
     // Every sample line is `name{labels} value`.
