@@ -19,4 +19,5 @@ export type {
   ToolDefinition,
   ToolHandlerArgs,
 } from "./definitions/types.js";
+export type { CaseRecord, CustomScorer, Score } from "./evals/index.js";
 export { defineWorkflow } from "./workflows/definition.js";

@@ -11,6 +11,7 @@ import { registerChat } from "./commands/chat.js";
 import { registerContext } from "./commands/context.js";
 import { registerCosts } from "./commands/costs.js";
 import { registerDemo } from "./commands/demo.js";
+import { registerEval } from "./commands/eval.js";
 import { registerInit } from "./commands/init.js";
 import { registerKeys } from "./commands/keys.js";
 import { registerKnowledge } from "./commands/knowledge.js";
@@ -68,6 +69,7 @@ Get started:
   registerCosts(program);
   registerAudit(program);
   registerDemo(program);
+  registerEval(program);
   registerPolicy(program);
   registerReplay(program);
 

@@ -796,10 +796,7 @@ export async function executeRun(deps: ExecutorDeps, claimed: ClaimedRun, contro
       }
       // Wait (holding nothing) and retry the call with the same key; the time waiting is visible and is not the run's.
       const waitMs = Math.min(policy.firstWaitMs * 2 ** state.retryWaits, 10 * 60_000);
-      deps.log.warn(
-        { tool: err.tool, err: err.message, retry_in_ms: waitMs },
-        "a call's system is away; retrying later with the same key",
-      );
+      deps.log.warn({ tool: err.tool, err: err.message, retry_in_ms: waitMs }, "a call's system is away; retrying later with the same key");
       stage([ev("run.waiting", { for: { kind: "timer", until: new Date(Date.now() + waitMs).toISOString(), retry: err.tool } })]);
       await commit(undefined, true).catch(() => undefined); // a lost commit leaves the lease to lapse: retried all the same
       return;
