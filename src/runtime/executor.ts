@@ -75,6 +75,18 @@ export interface Collaboration {
   setSessionAgent(workspace: string, sessionId: string, agent: string): Promise<void>;
 }
 
+/** Where a delegated child run sits in its tree: under the delegating call, one level below its parent, with the
+ * chain of agents above it. */
+export function childLink(parent: RunState, parentRun: RunRecord, call: ToolCallState) {
+  return {
+    runId: parentRun.id,
+    callId: call.id,
+    rootRunId: parent.parent?.root_run_id ?? parentRun.id,
+    depth: (parent.parent?.depth ?? 0) + 1,
+    chain: [...(parent.parent?.chain ?? []), parent.agent],
+  };
+}
+
 export interface ExecutorDeps {
   store: Store;
   /** How calls whose outcome is unknown are retried (default DEFAULT_OUTCOME_RETRY). */

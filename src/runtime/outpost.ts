@@ -62,7 +62,7 @@ import { type EventSubscription, Triggers } from "../triggers/index.js";
 import { executeWorkflow, isWorkflowRun, WORKFLOW_PREFIX } from "../workflows/executor.js";
 import { type WorkflowsHost, type WorkflowView, workflowView } from "../workflows/views.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
-import { type Collaboration, callKeyOf, executeRun, type ModelRoute, type OutcomeRetry, RunControl } from "./executor.js";
+import { type Collaboration, callKeyOf, childLink, executeRun, type ModelRoute, type OutcomeRetry, RunControl } from "./executor.js";
 import { approvalRehash, connectionOf, runGovernance } from "./governance.js";
 import { modelRoutes } from "./model-routes.js";
 import { recallForStep } from "./recall-step.js";
@@ -588,13 +588,7 @@ class LocalOutpost implements Outpost, WorkspaceRuntime {
       // The child acts for the same person, and inherits its parent's taint: the task was written from what the parent read.
       startedBy: parent.by,
       tainted: [...new Set([...parent.tainted, ...injectionFindings([r.task])])],
-      parent: {
-        runId: parentRun.id,
-        callId: call.id,
-        rootRunId: parent.parent?.root_run_id ?? parentRun.id,
-        depth: (parent.parent?.depth ?? 0) + 1,
-        chain: [...(parent.parent?.chain ?? []), parent.agent],
-      },
+      parent: childLink(parent, parentRun, call),
     });
     if (created) this.wake();
     return run.id;

@@ -44,7 +44,7 @@ import {
   type ToolSource,
 } from "../tools/index.js";
 import { isWorkflowRun } from "../workflows/executor.js";
-import { type Collaboration, executeRun, type ModelRoute, RunControl } from "./executor.js";
+import { type Collaboration, childLink, executeRun, type ModelRoute, RunControl } from "./executor.js";
 import { connectionOf, runGovernance } from "./governance.js";
 import { modelRoutes } from "./model-routes.js";
 import { eventSubscriptions } from "./outpost.js";
@@ -569,13 +569,7 @@ class Replay {
           input: task,
           idempotencyKey: `delegate:${call.key}`,
           startedBy: parent.by,
-          parent: {
-            runId: parentRun.id,
-            callId: call.id,
-            rootRunId: parent.parent?.root_run_id ?? parentRun.id,
-            depth: (parent.parent?.depth ?? 0) + 1,
-            chain: [...(parent.parent?.chain ?? []), parent.agent],
-          },
+          parent: childLink(parent, parentRun, call),
         });
         await this.store.applyExternal(parentRun.workspace, {
           kind: "cancel",
