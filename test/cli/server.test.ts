@@ -3,6 +3,7 @@
  * clean shutdown on SIGTERM.
  */
 import { afterAll, describe, expect, it } from "vitest";
+import { ADMIN_HEADERS } from "../helpers/auth.js";
 import { CliProcess, removeDir, runCli, tempDir } from "./harness.js";
 
 const data = tempDir();
@@ -32,6 +33,14 @@ describe("outpost up", () => {
     const ls = await runCli(["runs", "ls"], { env: { OUTPOST_SERVER: url } });
     expect(ls.code).toBe(0);
     expect(ls.stdout).toMatch(/support\s+completed/);
+
+    // What the run cost, and the metrics of its workspace, are served too.
+    const costs = await runCli(["costs", "--json", "--server", url]);
+    expect(costs.code, costs.stderr).toBe(0);
+    expect(JSON.parse(costs.stdout).items.map((i: { agent: string }) => i.agent)).toEqual(["support"]);
+    const metrics = await fetch(`${url}/metrics`, { headers: ADMIN_HEADERS });
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^outpost_runs_finished_total\{.*gen_ai_agent_name="support".*\} 1$/m);
 
     // The local store is held by the server: working on it directly says so.
     const locked = await runCli(["runs", "ls", "--project", "test/fixtures/shop", "--data", data]);

@@ -84,7 +84,7 @@ function parsePort(value: string): number {
 /** The API without `close`, so the server cannot close the runtime behind our back. */
 function apiOnly(
   api: OutpostApi &
-    Pick<Outpost, "as" | "security" | "memory" | "context" | "triggers" | "workflows"> & {
+    Pick<Outpost, "as" | "security" | "memory" | "context" | "triggers" | "workflows" | "costs" | "telemetry"> & {
       connections(): ReturnType<NonNullable<ServableApi["connections"]>>;
     },
 ): ServableApi {
@@ -95,6 +95,8 @@ function apiOnly(
     context: api.context,
     triggers: api.triggers,
     workflows: api.workflows,
+    costs: api.costs,
+    telemetry: api.telemetry,
     connections: () => api.connections(),
     health: () => api.health(),
     listAgents: () => api.listAgents(),
